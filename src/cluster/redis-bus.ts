@@ -1,0 +1,137 @@
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Bus } from './bus.js';
+
+export interface RedisBusOptions {
+  url: string;
+  /** Prepended to every channel so several clusters can share one Redis. */
+  prefix: string;
+  /** A publish not answered within this many ms fails (the push answers UNAVAILABLE). */
+  commandTimeoutMs: number;
+  logger: Logger;
+}
+
+/**
+ * Redis pub/sub bus. One connection publishes, one subscribes (a subscriber connection
+ * refuses other commands). Neither queues commands while disconnected: a push that Redis
+ * cannot take fails at once instead of waiting in memory. The subscriber replays the wanted
+ * channel set itself after every reconnect, so interest survives Redis restarts.
+ */
+export class RedisBus implements Bus {
+  private readonly pub: Redis;
+  private readonly sub: Redis;
+  private readonly wanted = new Set<string>();
+  private subscribed = false;
+  private closing = false;
+  private handler: (channel: string, payload: Buffer) => void = () => {};
+
+  constructor(private readonly options: RedisBusOptions) {
+    const common = {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    };
+    this.pub = new Redis(options.url, { ...common, commandTimeout: options.commandTimeoutMs, connectionName: 'pushwire-pub' });
+    this.sub = new Redis(options.url, { ...common, autoResubscribe: false, connectionName: 'pushwire-sub' });
+    this.watch(this.pub, 'publisher');
+    this.watch(this.sub, 'subscriber');
+    this.sub.on('ready', () => void this.resubscribe());
+    this.sub.on('close', () => {
+      this.subscribed = false;
+    });
+    this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+      this.handler(channel.toString('utf8', Buffer.byteLength(this.options.prefix)), message);
+    });
+  }
+
+  async publish(channel: string, payload: Buffer): Promise<void> {
+    if (this.pub.status !== 'ready') throw new Error(`redis publisher is ${this.pub.status}`);
+    await this.pub.publish(this.options.prefix + channel, payload);
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    this.wanted.add(channel);
+    if (!this.subscribed) return; // resubscribe() sends it once the connection is ready
+    try {
+      await this.sub.subscribe(this.options.prefix + channel);
+    } catch {
+      // The connection dropped mid-command; resubscribe() replays `wanted` on reconnect.
+    }
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    this.wanted.delete(channel);
+    if (!this.subscribed) return;
+    try {
+      await this.sub.unsubscribe(this.options.prefix + channel);
+    } catch {
+      // Nothing to undo: a reconnect starts from `wanted`, which no longer has it.
+    }
+  }
+
+  onMessage(handler: (channel: string, payload: Buffer) => void): void {
+    this.handler = handler;
+  }
+
+  isReady(): boolean {
+    return this.subscribed && this.pub.status === 'ready';
+  }
+
+  async start(): Promise<void> {
+    // A node starts even when Redis is down: it reports not-ready and keeps reconnecting.
+    await Promise.all([this.pub.connect().catch(() => {}), this.sub.connect().catch(() => {})]);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all([quit(this.pub), quit(this.sub)]);
+  }
+
+  private async resubscribe(): Promise<void> {
+    const sent = new Set<string>();
+    try {
+      // Channels wanted while this runs are picked up by the next pass; the flag flips only
+      // when a pass finds nothing left, with no await in between.
+      for (;;) {
+        const todo = [...this.wanted].filter((c) => !sent.has(c));
+        if (todo.length === 0) break;
+        for (let i = 0; i < todo.length; i += 1000) {
+          const chunk = todo.slice(i, i + 1000);
+          await this.sub.subscribe(...chunk.map((c) => this.options.prefix + c));
+          for (const c of chunk) sent.add(c);
+        }
+      }
+      this.subscribed = true;
+      this.options.logger.info({ channels: sent.size }, 'redis subscriptions restored');
+    } catch (err) {
+      this.options.logger.warn({ err }, 'redis resubscribe failed; retrying on next reconnect');
+    }
+  }
+
+  private watch(conn: Redis, role: string): void {
+    let down = false;
+    conn.on('ready', () => {
+      if (down) this.options.logger.info({ role }, 'redis connection restored');
+      down = false;
+    });
+    conn.on('error', (err: Error) => {
+      // ioredis emits an error per failed reconnect attempt; log the first of each outage.
+      if (!down && !this.closing) this.options.logger.warn({ role, err: err.message }, 'redis connection error');
+      down = true;
+    });
+    conn.on('close', () => {
+      if (!down && !this.closing) this.options.logger.warn({ role }, 'redis connection lost');
+      down = true;
+    });
+  }
+}
+
+async function quit(conn: Redis): Promise<void> {
+  try {
+    if (conn.status === 'ready') await conn.quit();
+    else conn.disconnect();
+  } catch {
+    conn.disconnect();
+  }
+}

@@ -1,0 +1,175 @@
+import { randomBytes } from 'node:crypto';
+import { LOG_LEVELS } from './observability/logger.js';
+
+/** Everything a node needs to start. Produced only by `parseConfig` (or tests building one). */
+export interface Config {
+  /** Bind address for all three listeners. @default "0.0.0.0" */
+  host: string;
+  /** WebSocket port (0 = ephemeral). @default 8812 */
+  wsPort: number;
+  /** HTTP port: REST bridge, health, metrics. @default 8912 */
+  httpPort: number;
+  /** gRPC port. @default 9912 */
+  grpcPort: number;
+  /** Unique id of this node in the cluster. @default random 8 hex chars */
+  nodeId: string;
+  /** Redis URL; absent runs a single node on an in-process bus. */
+  redis: string | undefined;
+  /** Prefix of every Redis channel. @default "pushwire:" */
+  redisPrefix: string;
+  /** HS256 secret for login tokens. */
+  jwtSecret: string | undefined;
+  /** PEM file with an RSA or EC public key for RS256/ES256 login tokens. */
+  jwtPublicKey: string | undefined;
+  /** gpush-style auth callback URL. */
+  authUrl: string | undefined;
+  /** Timeout of one auth callback, ms. @default 3000 */
+  authTimeoutMs: number;
+  /** A client silent for this long is closed, ms. @default 60000 */
+  pingTimeoutMs: number;
+  /** Largest inbound WebSocket message, bytes. @default 65536 */
+  maxMessageBytes: number;
+  /** Largest pushed payload, bytes. @default 262144 */
+  maxPushBytes: number;
+  /** Outbound bytes a connection may have pending before it is closed as a slow consumer. @default 1048576 */
+  maxQueueBytes: number;
+  /** Longest a graceful shutdown may take before the process exits anyway, ms. @default 10000 */
+  shutdownTimeoutMs: number;
+  /** pino level. @default "info" */
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Kind = 'string' | 'port' | 'size' | 'duration' | 'url';
+
+interface OptionSpec {
+  key: keyof Config;
+  flag: string;
+  kind: Kind;
+  default: string | undefined;
+  help: string;
+}
+
+/** The option table: flags, env vars (PUSHWIRE_<FLAG>), defaults and help all come from here. */
+export const OPTIONS: readonly OptionSpec[] = [
+  { key: 'host', flag: 'host', kind: 'string', default: '0.0.0.0', help: 'bind address of all listeners' },
+  { key: 'wsPort', flag: 'ws-port', kind: 'port', default: '8812', help: 'WebSocket port (0 = ephemeral)' },
+  { key: 'httpPort', flag: 'http-port', kind: 'port', default: '8912', help: 'HTTP port: REST bridge, /healthz, /readyz, /metrics' },
+  { key: 'grpcPort', flag: 'grpc-port', kind: 'port', default: '9912', help: 'gRPC port' },
+  { key: 'nodeId', flag: 'node-id', kind: 'string', default: undefined, help: 'node id, unique in the cluster (default: random)' },
+  { key: 'redis', flag: 'redis', kind: 'url', default: undefined, help: 'Redis URL (redis://, rediss://); absent = single node, in-process bus' },
+  { key: 'redisPrefix', flag: 'redis-prefix', kind: 'string', default: 'pushwire:', help: 'prefix of every Redis channel' },
+  { key: 'jwtSecret', flag: 'jwt-secret', kind: 'string', default: undefined, help: 'HS256 secret for login JWTs' },
+  { key: 'jwtPublicKey', flag: 'jwt-public-key', kind: 'string', default: undefined, help: 'PEM public key file for RS256/ES256 login JWTs' },
+  { key: 'authUrl', flag: 'auth-url', kind: 'url', default: undefined, help: 'gpush auth callback URL (POST {"token"})' },
+  { key: 'authTimeoutMs', flag: 'auth-timeout', kind: 'duration', default: '3s', help: 'timeout of one auth callback' },
+  { key: 'pingTimeoutMs', flag: 'ping-timeout', kind: 'duration', default: '60s', help: 'close clients silent for this long' },
+  { key: 'maxMessageBytes', flag: 'max-message-bytes', kind: 'size', default: '64KiB', help: 'largest inbound WebSocket message' },
+  { key: 'maxPushBytes', flag: 'max-push-bytes', kind: 'size', default: '256KiB', help: 'largest pushed payload' },
+  { key: 'maxQueueBytes', flag: 'max-queue-bytes', kind: 'size', default: '1MiB', help: 'outbound bytes pending per connection before it is closed as slow' },
+  { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout', kind: 'duration', default: '10s', help: 'bound on graceful shutdown' },
+  { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
+];
+
+export const envName = (flag: string): string => `PUSHWIRE_${flag.toUpperCase().replaceAll('-', '_')}`;
+
+/**
+ * Reads `--flag value` / `--flag=value` arguments, then PUSHWIRE_* env vars, then defaults.
+ * Throws ConfigError with a message naming the offending flag.
+ */
+export function parseConfig(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Config {
+  const given = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument "${arg}"`);
+    const eq = arg.indexOf('=');
+    const flag = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    if (!OPTIONS.some((o) => o.flag === flag)) throw new ConfigError(`unknown option --${flag}`);
+    let value: string | undefined = eq === -1 ? args[++i] : arg.slice(eq + 1);
+    if (value === undefined) throw new ConfigError(`option --${flag} needs a value`);
+    given.set(flag, value);
+  }
+  const raw: Record<string, unknown> = {};
+  for (const o of OPTIONS) {
+    const value = given.get(o.flag) ?? env[envName(o.flag)] ?? o.default;
+    raw[o.key] = value === undefined ? undefined : convert(o, value);
+  }
+  const config = raw as unknown as Config;
+  config.nodeId ??= randomBytes(4).toString('hex');
+  check(config);
+  return config;
+}
+
+function convert(o: OptionSpec, value: string): unknown {
+  const bad = (why: string): never => {
+    throw new ConfigError(`--${o.flag} (${envName(o.flag)}): ${why}, got "${value}"`);
+  };
+  switch (o.kind) {
+    case 'string':
+      if (value === '') bad('must not be empty');
+      return value;
+    case 'port': {
+      const n = Number(value);
+      if (!/^\d+$/.test(value) || n > 65535) bad('must be a port number 0-65535');
+      return n;
+    }
+    case 'size':
+      return parseSize(value) ?? bad('must be a positive size such as 65536, 64KiB or 1MiB');
+    case 'duration':
+      return parseDuration(value) ?? bad('must be a positive duration such as 500ms, 30s or 2m');
+    case 'url':
+      if (!URL.canParse(value)) bad('must be a URL');
+      return value;
+  }
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kib: 1024, kb: 1000, mib: 1024 ** 2, mb: 1000 ** 2, gib: 1024 ** 3 };
+
+export function parseSize(value: string): number | undefined {
+  const m = /^(\d+)\s*([a-z]*)$/i.exec(value.trim());
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) return undefined;
+  const n = Number(m[1]) * unit;
+  return n > 0 && Number.isSafeInteger(n) ? n : undefined;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "250ms", "30s", "2m", "1h"; a bare number is milliseconds. */
+export function parseDuration(value: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(value.trim());
+  if (!m) return undefined;
+  const n = Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 'ms']!);
+  return n > 0 ? n : undefined;
+}
+
+function check(c: Config): void {
+  if (!(LOG_LEVELS as readonly string[]).includes(c.logLevel)) {
+    throw new ConfigError(`--log-level (PUSHWIRE_LOG_LEVEL): must be one of ${LOG_LEVELS.join(', ')}, got "${c.logLevel}"`);
+  }
+  if (c.redis !== undefined && !/^rediss?:$/.test(new URL(c.redis).protocol)) {
+    throw new ConfigError(`--redis (PUSHWIRE_REDIS): must be a redis:// or rediss:// URL, got "${c.redis}"`);
+  }
+  if (c.authUrl !== undefined && !/^https?:$/.test(new URL(c.authUrl).protocol)) {
+    throw new ConfigError(`--auth-url (PUSHWIRE_AUTH_URL): must be an http:// or https:// URL, got "${c.authUrl}"`);
+  }
+  if (c.maxPushBytes > c.maxQueueBytes) {
+    throw new ConfigError(
+      `--max-push-bytes (${c.maxPushBytes}) must not exceed --max-queue-bytes (${c.maxQueueBytes}): every client would be closed as slow`,
+    );
+  }
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(c.nodeId)) {
+    throw new ConfigError(`--node-id (PUSHWIRE_NODE_ID): 1-64 of A-Z a-z 0-9 _ . -, got "${c.nodeId}"`);
+  }
+}
+
+export function helpText(): string {
+  const lines = OPTIONS.map((o) => {
+    const def = o.default === undefined ? '' : ` (default ${o.default})`;
+    return `  --${o.flag.padEnd(18)} ${o.help}${def}\n  ${''.padEnd(20)} env ${envName(o.flag)}`;
+  });
+  return `Usage: pushwire serve [options]\n\nStarts one pushwire node.\n\nOptions:\n${lines.join('\n')}\n`;
+}

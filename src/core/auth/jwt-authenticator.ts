@@ -1,0 +1,61 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { errors, jwtVerify } from 'jose';
+import { uidProblem } from '../names.js';
+import { AuthError } from './auth-error.js';
+import type { Authenticator } from './authenticator.js';
+
+export interface JwtKeys {
+  /** HS256 shared secret. */
+  secret?: string;
+  /** PEM public key (RSA for RS256, EC P-256 for ES256). */
+  publicKeyPem?: string;
+}
+
+/** Verifies a JWT's signature and `exp`; its `sub` claim is the uid. */
+export class JwtAuthenticator implements Authenticator {
+  private readonly secret: Uint8Array | undefined;
+  private readonly publicKey: KeyObject | undefined;
+  private readonly publicAlgs: string[];
+
+  constructor(keys: JwtKeys) {
+    this.secret = keys.secret === undefined ? undefined : new TextEncoder().encode(keys.secret);
+    this.publicKey = keys.publicKeyPem === undefined ? undefined : createPublicKey(keys.publicKeyPem);
+    const type = this.publicKey?.asymmetricKeyType;
+    this.publicAlgs = type === 'rsa' ? ['RS256'] : type === 'ec' ? ['ES256'] : [];
+    if (this.publicKey && this.publicAlgs.length === 0) {
+      throw new Error(`unsupported JWT public key type "${type}": use an RSA (RS256) or EC P-256 (ES256) key`);
+    }
+  }
+
+  async authenticate(token: string): Promise<string> {
+    let sub: unknown;
+    try {
+      const alg = headerAlg(token);
+      if (alg === 'HS256' && this.secret) {
+        sub = (await jwtVerify(token, this.secret, { algorithms: ['HS256'] })).payload.sub;
+      } else if (this.publicKey && this.publicAlgs.includes(alg)) {
+        sub = (await jwtVerify(token, this.publicKey, { algorithms: this.publicAlgs })).payload.sub;
+      } else {
+        throw new AuthError(`token algorithm ${alg} is not accepted`);
+      }
+    } catch (err) {
+      if (err instanceof AuthError) throw err;
+      if (err instanceof errors.JWTExpired) throw new AuthError('token expired');
+      if (err instanceof errors.JWSSignatureVerificationFailed) throw new AuthError('token signature is invalid');
+      throw new AuthError(`token rejected: ${(err as Error).message}`);
+    }
+    if (typeof sub !== 'string' || uidProblem(sub) !== undefined) throw new AuthError('token has no valid "sub" claim');
+    return sub;
+  }
+}
+
+function headerAlg(token: string): string {
+  const head = token.split('.', 1)[0] ?? '';
+  try {
+    const alg: unknown = JSON.parse(Buffer.from(head, 'base64url').toString('utf8')).alg;
+    if (typeof alg === 'string') return alg;
+  } catch {
+    // fall through
+  }
+  throw new AuthError('token is not a JWT');
+}

@@ -1,0 +1,62 @@
+import type { Bus } from '../cluster/bus.js';
+import { Interest } from '../cluster/interest.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { Hub } from './hub.js';
+import { decodeMessage } from './message.js';
+import { Publisher } from './publisher.js';
+import { BROADCAST_CHANNEL } from './targeting.js';
+
+export interface PushNodeOptions {
+  nodeId: string;
+  bus: Bus;
+  metrics: Metrics;
+  logger: Logger;
+  maxPushBytes: number;
+  /** Delay before a channel's last holder leaving unsubscribes it from the bus. */
+  unsubscribeDelayMs: number;
+}
+
+/**
+ * The transport-agnostic node: the bus, the local hub fed by it, and the publisher that
+ * every ingress calls. Ingresses attach sessions to `hub` and push through `publisher`.
+ */
+export class PushNode {
+  readonly hub: Hub;
+  readonly publisher: Publisher;
+  private readonly interest: Interest;
+
+  constructor(private readonly o: PushNodeOptions) {
+    this.interest = new Interest(o.bus, o.unsubscribeDelayMs);
+    this.hub = new Hub(this.interest);
+    this.publisher = new Publisher(o.bus, o.nodeId, o.maxPushBytes, o.metrics);
+    o.bus.onMessage((channel, payload) => this.receive(channel, payload));
+  }
+
+  async start(): Promise<void> {
+    await this.o.bus.start();
+    // Every node hears broadcasts, whether or not it has clients yet.
+    await this.interest.acquire(BROADCAST_CHANNEL);
+  }
+
+  isBusReady(): boolean {
+    return this.o.bus.isReady();
+  }
+
+  close(): Promise<void> {
+    return this.o.bus.close();
+  }
+
+  private receive(channel: string, payload: Buffer): void {
+    this.o.metrics.busReceived.inc();
+    let delivered: number;
+    try {
+      delivered = this.hub.deliver(decodeMessage(payload));
+    } catch (err) {
+      this.o.metrics.busErrors.inc({ op: 'decode' });
+      this.o.logger.warn({ err, channel }, 'dropped an undecodable bus message');
+      return;
+    }
+    if (delivered > 0) this.o.metrics.deliveries.inc(delivered);
+  }
+}

@@ -1,0 +1,21 @@
+import type { Outbound } from './message.js';
+
+/** What a transport provides to receive deliveries (a WebSocket connection, later a gRPC stream). */
+export interface Sink {
+  deliver(out: Outbound): void;
+}
+
+/**
+ * Transport-agnostic state of one client connection: who it is and which channels it holds.
+ * Only the hub mutates `uid` and `channels`, so the registry and the session never disagree.
+ */
+export class Session {
+  uid: string | undefined;
+  /** Bus channels (see targeting.ts) this session is registered under. */
+  readonly channels = new Set<string>();
+
+  constructor(
+    readonly cid: string,
+    readonly sink: Sink,
+  ) {}
+}

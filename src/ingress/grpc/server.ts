@@ -1,0 +1,58 @@
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Publisher } from '../../core/publisher.js';
+import type { Logger } from '../../observability/logger.js';
+import type { Metrics } from '../../observability/metrics.js';
+import { PushServiceService } from '../../../gen/pushwire/v1/push.js';
+import { pushService } from './push-service.js';
+import { createReflection } from './reflection.js';
+
+export interface GrpcServerOptions {
+  publisher: Publisher;
+  metrics: Metrics;
+  logger: Logger;
+  maxPushBytes: number;
+}
+
+const SERVICES = ['', 'pushwire.v1.PushService'];
+
+/** PushService, grpc.health.v1.Health and server reflection on one grpc-js server. */
+export class GrpcIngress {
+  private readonly server: Server;
+  private readonly health = new HealthImplementation(Object.fromEntries(SERVICES.map((s) => [s, 'SERVING'])));
+
+  constructor(o: GrpcServerOptions) {
+    this.server = new Server({
+      // Room for the largest push plus its framing; beyond that grpc-js answers RESOURCE_EXHAUSTED.
+      'grpc.max_receive_message_length': o.maxPushBytes + 64 * 1024,
+    });
+    this.server.addService(PushServiceService, pushService(o.publisher, o.metrics, o.logger));
+    this.health.addToServer(this.server);
+    createReflection().addToServer(this.server);
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+      this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+    });
+  }
+
+  setServing(serving: boolean): void {
+    for (const s of SERVICES) this.health.setStatus(s, serving ? 'SERVING' : 'NOT_SERVING');
+  }
+
+  /** Lets in-flight calls finish, up to `timeoutMs`, then cuts the rest. */
+  shutdown(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, timeoutMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}

@@ -1,0 +1,43 @@
+import { invalidArgument } from '../../core/errors.js';
+import { decodeBase64 } from './base64.js';
+
+export type FieldKind = 'string' | 'bytes';
+
+export interface FieldSpec {
+  /** The proto field name (snake_case); its lowerCamelCase JSON name is derived. */
+  name: string;
+  kind: FieldKind;
+}
+
+const jsonName = (name: string): string => name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+/**
+ * Strict proto3 JSON decoding of one flat message: lowerCamelCase or original field names,
+ * null as the default value, unknown fields and wrong types rejected (INVALID_ARGUMENT),
+ * as grpc-gateway's default unmarshaler does.
+ */
+export function decodeProtoJson(body: unknown, typeName: string, fields: readonly FieldSpec[]): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw invalidArgument(`invalid JSON for ${typeName}: expected an object`);
+  }
+  const out: Record<string, unknown> = {};
+  const seen = new Set<string>();
+  for (const [key, value] of Object.entries(body)) {
+    const field = fields.find((f) => f.name === key || jsonName(f.name) === key);
+    if (field === undefined) throw invalidArgument(`unknown field "${key}" in ${typeName}`);
+    if (seen.has(field.name)) throw invalidArgument(`duplicate field "${key}" in ${typeName}`);
+    seen.add(field.name);
+    if (value === null) continue;
+    if (typeof value !== 'string') {
+      throw invalidArgument(`invalid value for ${field.kind} field ${field.name}: ${JSON.stringify(value)}`);
+    }
+    if (field.kind === 'bytes') {
+      const bytes = decodeBase64(value);
+      if (bytes === undefined) throw invalidArgument(`invalid value for bytes field ${field.name}: not valid base64`);
+      out[field.name] = bytes;
+    } else {
+      out[field.name] = value;
+    }
+  }
+  return out;
+}

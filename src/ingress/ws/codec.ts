@@ -1,0 +1,121 @@
+import { topicProblem } from '../../core/names.js';
+
+/**
+ * gpush's client protocol, with its bugs fixed: requests `{"code":N,"topic":...,"data":...}`,
+ * replies and errors in the 2xxxx / 3xxxx ranges. Every reply echoes `topic` and the optional
+ * client `id` so concurrent requests can be matched. docs/protocol.md is the reference.
+ */
+export const RequestCode = {
+  SUBSCRIBE: 1,
+  UNSUBSCRIBE: 2,
+  LOGIN: 3,
+  LOGOUT: 4,
+  SUBSCRIBE_PRIVATE: 5,
+  UNSUBSCRIBE_PRIVATE: 6,
+} as const;
+
+export const ReplyCode = {
+  CONNECTED: 20000,
+  SUBSCRIBED: 20001,
+  UNSUBSCRIBED: 20002,
+  LOGGED_IN: 20003,
+  LOGGED_OUT: 20004,
+} as const;
+
+export const ErrorCode = {
+  BAD_REQUEST: 30001,
+  NOT_LOGGED_IN: 30002,
+  AUTH_FAILED: 30003,
+} as const;
+
+const MESSAGES: Record<number, string> = {
+  20000: 'connected',
+  20001: 'subscribed',
+  20002: 'unsubscribed',
+  20003: 'logged in',
+  20004: 'logged out',
+  30001: 'bad request',
+  30002: 'not logged in',
+  30003: 'auth failed',
+};
+
+export const MAX_ID_LENGTH = 64;
+
+export type RequestId = string | number;
+
+export type Request =
+  | { code: 1 | 2 | 5 | 6; topic: string; id?: RequestId }
+  | { code: 3; token: string; topic?: string; id?: RequestId }
+  | { code: 4; topic?: string; id?: RequestId };
+
+/** A request that could not be understood, with whatever could be echoed back. */
+export interface BadRequest {
+  code: 30001;
+  detail: string;
+  topic?: string;
+  id?: RequestId;
+}
+
+export function parseRequest(text: string): Request | BadRequest {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return { code: ErrorCode.BAD_REQUEST, detail: 'bad data format: not JSON' };
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return { code: ErrorCode.BAD_REQUEST, detail: 'bad data format: not a JSON object' };
+  }
+  const { code, topic, data, id } = body as Record<string, unknown>;
+  const echo: { topic?: string; id?: RequestId } = {};
+  if (typeof topic === 'string') echo.topic = topic;
+  if (id !== undefined) {
+    if (!(typeof id === 'string' && id.length <= MAX_ID_LENGTH) && !(typeof id === 'number' && Number.isSafeInteger(id))) {
+      return { code: ErrorCode.BAD_REQUEST, detail: `id must be an integer or a string of at most ${MAX_ID_LENGTH} characters`, ...echo };
+    }
+    echo.id = id;
+  }
+  const bad = (detail: string): BadRequest => ({ code: ErrorCode.BAD_REQUEST, detail, ...echo });
+
+  if (code === undefined) return bad('missing code');
+  if (typeof code !== 'number') return bad('code must be a number');
+  switch (code) {
+    case RequestCode.SUBSCRIBE:
+    case RequestCode.UNSUBSCRIBE:
+    case RequestCode.SUBSCRIBE_PRIVATE:
+    case RequestCode.UNSUBSCRIBE_PRIVATE: {
+      if (topic === undefined) return bad('missing topic');
+      if (typeof topic !== 'string') return bad('topic must be a string');
+      const problem = topicProblem(topic);
+      if (problem) return bad(problem);
+      return { code, topic, ...echo };
+    }
+    case RequestCode.LOGIN:
+      if (typeof data !== 'string' || data === '') return bad('data must be the login token, a non-empty string');
+      return { code, token: data, ...echo };
+    case RequestCode.LOGOUT:
+      return { code, ...echo };
+    default:
+      return bad(`unknown code ${code}`);
+  }
+}
+
+export interface Reply {
+  code: number;
+  message: string;
+  detail?: string;
+  topic?: string;
+  id?: RequestId;
+  cid?: string;
+}
+
+export function reply(code: number, echo: { topic?: string; id?: RequestId } = {}, detail?: string): Reply {
+  const r: Reply = { code, message: MESSAGES[code] ?? '' };
+  if (detail !== undefined) r.detail = detail;
+  if (echo.topic !== undefined) r.topic = echo.topic;
+  if (echo.id !== undefined) r.id = echo.id;
+  return r;
+}
+
+/** gpush keepalive: the text "ping" in any case. */
+export const isPing = (text: string): boolean => text.length === 4 && text.toLowerCase() === 'ping';

@@ -1,0 +1,250 @@
+import { isUtf8 } from 'node:buffer';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import { AuthError } from '../../core/auth/auth-error.js';
+import type { Authenticator } from '../../core/auth/authenticator.js';
+import type { Hub } from '../../core/hub.js';
+import type { Message, Outbound } from '../../core/message.js';
+import { Session, type Sink } from '../../core/session.js';
+import type { Metrics } from '../../observability/metrics.js';
+import { CloseCode } from './close-codes.js';
+import { ErrorCode, ReplyCode, isPing, parseRequest, reply, type Reply, type Request } from './codec.js';
+import type { Flusher } from './flusher.js';
+import { PONG_FRAME, textFrame } from './frames.js';
+
+export interface ConnectionContext {
+  hub: Hub;
+  authenticator: Authenticator;
+  metrics: Metrics;
+  logger: Logger;
+  flusher: Flusher;
+  /** Encodes a message into frame bytes; the same function for every connection, so Outbound caches it once. */
+  encodeDelivery: (m: Message) => Buffer;
+  maxQueueBytes: number;
+  onClosed: (conn: WsConnection) => void;
+}
+
+/** Requests a client may have waiting (e.g. behind a slow login) before it is told to slow down. */
+const MAX_PENDING_REQUESTS = 64;
+/** Bytes above which a flush hands the frames to writev instead of copying them into one buffer. */
+const CONCAT_LIMIT = 64 * 1024;
+/** How long a closing client gets to answer our close frame. */
+const CLOSE_GRACE_MS = 2000;
+
+/**
+ * One client connection: gpush protocol state, keepalive bookkeeping and the bounded
+ * outbound queue. Frames are written to the socket directly (one write per event-loop turn);
+ * `ws` is used for the handshake, parsing and control frames.
+ */
+export class WsConnection implements Sink {
+  readonly session: Session;
+  lastSeen = Date.now();
+  private queue: Buffer[] = [];
+  private queued = 0;
+  private scheduled = false;
+  private closed = false;
+  private closeReason: string | undefined;
+  private pending = 0;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly socket: Duplex,
+    cid: string,
+    private readonly ctx: ConnectionContext,
+  ) {
+    this.session = new Session(cid, this);
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(data, isBinary));
+    ws.on('ping', this.touch);
+    ws.on('pong', this.touch);
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws closes the connection itself (1002/1007/1009) and emits this first.
+      this.closeReason ??= errorReason(err.code);
+    });
+    ws.on('close', (code: number) => this.onClose(code));
+  }
+
+  get cid(): string {
+    return this.session.cid;
+  }
+
+  start(token: string | undefined): void {
+    this.ctx.hub.add(this.session);
+    this.send({ code: ReplyCode.CONNECTED, message: 'connected', cid: this.cid });
+    if (token !== undefined) this.enqueueRequest({ code: 3, token });
+  }
+
+  deliver(out: Outbound): void {
+    this.enqueue(out.encoded(this.ctx.encodeDelivery));
+  }
+
+  /** Writes what is queued; returns the bytes written. Called by the Flusher. */
+  flush(): number {
+    this.scheduled = false;
+    if (this.queue.length === 0) return 0;
+    const frames = this.queue;
+    const bytes = this.queued;
+    this.queue = [];
+    this.queued = 0;
+    if (this.closed && this.closeReason === 'slow_consumer') return 0;
+    if (frames.length === 1) this.socket.write(frames[0]!);
+    else if (bytes <= CONCAT_LIMIT) this.socket.write(Buffer.concat(frames, bytes));
+    else {
+      this.socket.cork();
+      for (const f of frames) this.socket.write(f);
+      this.socket.uncork();
+    }
+    return bytes;
+  }
+
+  /** Flushes what is pending, then closes with `code`; used for shutdown and timeouts. */
+  close(code: number, reason: string, metricReason: string): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.closeReason = metricReason;
+    this.ws.close(code, reason);
+    setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
+  }
+
+  private readonly touch = (): void => {
+    this.lastSeen = Date.now();
+  };
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    this.lastSeen = Date.now();
+    if (this.closed) return;
+    if (isBinary && !isUtf8(data)) {
+      this.error({ code: ErrorCode.BAD_REQUEST }, 'bad data format: binary frame is not UTF-8 JSON');
+      return;
+    }
+    const text = data.toString('utf8');
+    if (isPing(text)) {
+      this.enqueue(PONG_FRAME);
+      return;
+    }
+    const req = parseRequest(text);
+    if (req.code === ErrorCode.BAD_REQUEST) {
+      // Behind earlier requests still running, so replies keep request order.
+      if (this.pending === 0) this.error(req, req.detail);
+      else this.chain = this.chain.then(() => this.error(req, req.detail));
+      return;
+    }
+    if (this.pending >= MAX_PENDING_REQUESTS) {
+      this.error(req, `too many requests in flight (at most ${MAX_PENDING_REQUESTS})`);
+      return;
+    }
+    this.enqueueRequest(req);
+  }
+
+  /** Requests run one at a time so replies come back in request order. */
+  private enqueueRequest(req: Request): void {
+    this.pending++;
+    this.chain = this.chain
+      .then(() => this.execute(req))
+      .catch((err: unknown) => this.ctx.logger.error({ err, cid: this.cid }, 'request failed'))
+      .finally(() => this.pending--);
+  }
+
+  private async execute(req: Request): Promise<void> {
+    if (this.closed) return;
+    const { hub } = this.ctx;
+    const s = this.session;
+    switch (req.code) {
+      case 1:
+        await hub.subscribe(s, req.topic);
+        return this.ok(ReplyCode.SUBSCRIBED, req);
+      case 2:
+        hub.unsubscribe(s, req.topic);
+        return this.ok(ReplyCode.UNSUBSCRIBED, req);
+      case 3:
+        return this.login(req);
+      case 4:
+        hub.logout(s);
+        return this.ok(ReplyCode.LOGGED_OUT, req);
+      case 5:
+        if (s.uid === undefined) return this.error({ ...req, code: ErrorCode.NOT_LOGGED_IN });
+        await hub.subscribePrivate(s, s.uid, req.topic);
+        return this.ok(ReplyCode.SUBSCRIBED, req);
+      case 6:
+        if (s.uid === undefined) return this.error({ ...req, code: ErrorCode.NOT_LOGGED_IN });
+        hub.unsubscribePrivate(s, s.uid, req.topic);
+        return this.ok(ReplyCode.UNSUBSCRIBED, req);
+    }
+  }
+
+  private async login(req: Extract<Request, { code: 3 }>): Promise<void> {
+    let uid: string;
+    try {
+      uid = await this.ctx.authenticator.authenticate(req.token);
+    } catch (err) {
+      this.ctx.metrics.logins.inc({ result: 'failed' });
+      const detail = err instanceof AuthError ? err.message : 'token verification failed';
+      if (!(err instanceof AuthError)) this.ctx.logger.error({ err, cid: this.cid }, 'authenticator failed');
+      return this.error({ ...req, code: ErrorCode.AUTH_FAILED }, detail);
+    }
+    if (this.closed) return; // closed while the token was checked: touch nothing
+    this.ctx.metrics.logins.inc({ result: 'ok' });
+    await this.ctx.hub.login(this.session, uid);
+    this.ok(ReplyCode.LOGGED_IN, req);
+  }
+
+  private ok(code: number, req: Request): void {
+    this.send(reply(code, req));
+  }
+
+  private error(req: { code: number; topic?: string; id?: string | number }, detail?: string): void {
+    this.ctx.metrics.clientErrors.inc({ code: String(req.code) });
+    this.send(reply(req.code, req, detail));
+  }
+
+  private send(r: Reply): void {
+    this.enqueue(textFrame(JSON.stringify(r)));
+  }
+
+  private enqueue(frame: Buffer): void {
+    if (this.closed) return;
+    if (this.queued + this.socket.writableLength + frame.length > this.ctx.maxQueueBytes) {
+      this.closeSlow();
+      return;
+    }
+    this.queue.push(frame);
+    this.queued += frame.length;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.ctx.flusher.schedule(this);
+    }
+  }
+
+  /** Over --max-queue-bytes: drop what is queued and close; nobody else waits for this client. */
+  private closeSlow(): void {
+    this.closed = true;
+    this.closeReason = 'slow_consumer';
+    this.queue = [];
+    this.queued = 0;
+    this.ctx.metrics.slowConsumerCloses.inc();
+    this.ws.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
+    setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
+  }
+
+  private onClose(code: number): void {
+    this.closed = true;
+    this.queue = [];
+    this.queued = 0;
+    this.ctx.hub.remove(this.session);
+    this.ctx.metrics.connectionsClosed.inc({ reason: this.closeReason ?? (code === 1006 ? 'abnormal' : 'client') });
+    this.ctx.onClosed(this);
+  }
+}
+
+function errorReason(code: string | undefined): string {
+  switch (code) {
+    case 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH':
+      return 'message_too_big';
+    case 'WS_ERR_INVALID_UTF8':
+      return 'invalid_utf8';
+    default:
+      return 'protocol_error';
+  }
+}

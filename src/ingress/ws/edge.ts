@@ -1,0 +1,129 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Authenticator } from '../../core/auth/authenticator.js';
+import type { Hub } from '../../core/hub.js';
+import type { Message } from '../../core/message.js';
+import type { Logger } from '../../observability/logger.js';
+import type { Metrics } from '../../observability/metrics.js';
+import { CloseCode } from './close-codes.js';
+import { WsConnection } from './connection.js';
+import { Flusher } from './flusher.js';
+import { deliveryFrame } from './frames.js';
+
+export interface WsEdgeOptions {
+  nodeId: string;
+  hub: Hub;
+  authenticator: Authenticator;
+  metrics: Metrics;
+  logger: Logger;
+  pingTimeoutMs: number;
+  maxMessageBytes: number;
+  maxQueueBytes: number;
+}
+
+export const WS_PATH = '/ws';
+
+/**
+ * The WebSocket listener: upgrades on /ws, gives every connection a cluster-unique cid,
+ * closes clients that go silent, and drains everyone with 1012 on shutdown.
+ */
+export class WsEdge {
+  private readonly server: Server;
+  private readonly wss: WebSocketServer;
+  private readonly connections = new Set<WsConnection>();
+  private readonly flusher: Flusher;
+  private readonly encodeDelivery: (m: Message) => Buffer;
+  private readonly bootTag = Date.now().toString(36);
+  private seq = 0;
+  private sweeper: NodeJS.Timeout | undefined;
+  private draining = false;
+
+  constructor(private readonly o: WsEdgeOptions) {
+    this.flusher = new Flusher(o.metrics);
+    // One encoder for the node: Outbound caches its result, so each message is framed once.
+    this.encodeDelivery = (m) => {
+      this.flusher.stamp(m.publishedAt);
+      return deliveryFrame(m.data);
+    };
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: o.maxMessageBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    this.server = createServer((req, res) => {
+      const status = new URL(req.url ?? '/', 'http://x').pathname === WS_PATH ? 426 : 404;
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 426 ? 'Upgrade Required\n' : 'Not Found\n');
+    });
+    this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+  }
+
+  get size(): number {
+    return this.connections.size;
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => resolve());
+    });
+    const every = Math.max(100, Math.min(1000, this.o.pingTimeoutMs / 4));
+    this.sweeper = setInterval(() => this.sweep(), every);
+    this.sweeper.unref();
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** Stops accepting, closes every client with 1012, waits (bounded) until they are gone. */
+  async shutdown(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    clearInterval(this.sweeper);
+    const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const conn of this.connections) conn.close(CloseCode.SERVICE_RESTART, 'service restart', 'shutdown');
+    const deadline = Date.now() + timeoutMs;
+    while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    this.server.closeAllConnections();
+    await stopped;
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname !== WS_PATH) return reject(socket, 404, 'Not Found');
+    if (this.draining) return reject(socket, 503, 'Service Unavailable');
+    const token = url.searchParams.get('token') ?? undefined;
+    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => this.accept(ws, socket, token));
+  }
+
+  private accept(ws: WebSocket, socket: Duplex, token: string | undefined): void {
+    const cid = `${this.o.nodeId}-${this.bootTag}-${(++this.seq).toString(36)}`;
+    const conn = new WsConnection(ws, socket, cid, {
+      hub: this.o.hub,
+      authenticator: this.o.authenticator,
+      metrics: this.o.metrics,
+      logger: this.o.logger,
+      flusher: this.flusher,
+      encodeDelivery: this.encodeDelivery,
+      maxQueueBytes: this.o.maxQueueBytes,
+      onClosed: (c) => {
+        this.connections.delete(c);
+        this.o.metrics.connections.set(this.connections.size);
+      },
+    });
+    this.connections.add(conn);
+    this.o.metrics.connections.set(this.connections.size);
+    this.o.metrics.connectionsOpened.inc();
+    conn.start(token === '' ? undefined : token);
+  }
+
+  private sweep(): void {
+    const cutoff = Date.now() - this.o.pingTimeoutMs;
+    for (const conn of this.connections) {
+      if (conn.lastSeen < cutoff) conn.close(CloseCode.PING_TIMEOUT, 'ping timeout', 'ping_timeout');
+    }
+  }
+}
+
+function reject(socket: Duplex, status: number, text: string): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length + 1}\r\n\r\n${text}\n`);
+}

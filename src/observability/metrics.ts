@@ -1,0 +1,110 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every counter an operator alerts on, in one registry per node (tests run several nodes
+ * in one process, so nothing here is global).
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly connections = new Gauge({
+    name: 'pushwire_connections',
+    help: 'Live WebSocket connections on this node.',
+    registers: [this.registry],
+  });
+  readonly connectionsOpened = new Counter({
+    name: 'pushwire_connections_opened_total',
+    help: 'WebSocket connections accepted.',
+    registers: [this.registry],
+  });
+  readonly connectionsClosed = new Counter({
+    name: 'pushwire_connections_closed_total',
+    help: 'WebSocket connections closed, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly slowConsumerCloses = new Counter({
+    name: 'pushwire_slow_consumer_closes_total',
+    help: 'Connections closed because their outbound queue exceeded --max-queue-bytes.',
+    registers: [this.registry],
+  });
+  readonly pushes = new Counter({
+    name: 'pushwire_pushes_total',
+    help: 'Push requests by ingress (grpc, http) and result (ok or the gRPC code name).',
+    labelNames: ['ingress', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly deliveries = new Counter({
+    name: 'pushwire_deliveries_total',
+    help: 'Messages handed to local connections (one per connection per message).',
+    registers: [this.registry],
+  });
+  readonly bytesSent = new Counter({
+    name: 'pushwire_bytes_sent_total',
+    help: 'WebSocket bytes written to sockets (frames, replies and deliveries).',
+    registers: [this.registry],
+  });
+  readonly clientErrors = new Counter({
+    name: 'pushwire_client_errors_total',
+    help: 'Error replies sent to WebSocket clients, by code.',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly logins = new Counter({
+    name: 'pushwire_logins_total',
+    help: 'WebSocket logins by result (ok, failed).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly busPublished = new Counter({
+    name: 'pushwire_bus_published_total',
+    help: 'Messages published to the cluster bus.',
+    registers: [this.registry],
+  });
+  readonly busReceived = new Counter({
+    name: 'pushwire_bus_received_total',
+    help: 'Messages received from the cluster bus.',
+    registers: [this.registry],
+  });
+  readonly busErrors = new Counter({
+    name: 'pushwire_bus_errors_total',
+    help: 'Cluster bus failures, by operation (publish, decode).',
+    labelNames: ['op'] as const,
+    registers: [this.registry],
+  });
+  readonly busReady = new Gauge({
+    name: 'pushwire_bus_ready',
+    help: '1 while the cluster bus accepts pushes, else 0.',
+    registers: [this.registry],
+  });
+  readonly channels = new Gauge({
+    name: 'pushwire_channels',
+    help: 'Distinct channels (topics, users, private topics) held by local connections.',
+    registers: [this.registry],
+  });
+  readonly pushToWrite = new Histogram({
+    name: 'pushwire_push_to_write_seconds',
+    help: 'Time from a push being accepted by any node to its first socket write on this node.',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly httpDuration = new Histogram({
+    name: 'pushwire_http_request_duration_seconds',
+    help: 'HTTP request duration by method, route and status.',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.3, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly grpcDuration = new Histogram({
+    name: 'pushwire_grpc_request_duration_seconds',
+    help: 'gRPC unary call duration by method and code.',
+    labelNames: ['method', 'code'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.3, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  constructor(nodeId: string) {
+    this.registry.setDefaultLabels({ node: nodeId });
+    collectDefaultMetrics({ register: this.registry });
+  }
+}

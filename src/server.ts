@@ -1,0 +1,147 @@
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { RedisBus } from './cluster/redis-bus.js';
+import { MemoryBus } from './cluster/memory-bus.js';
+import { ConfigError, type Config } from './config.js';
+import type { Authenticator } from './core/auth/authenticator.js';
+import { chainAuthenticators } from './core/auth/authenticator.js';
+import { CallbackAuthenticator } from './core/auth/callback-authenticator.js';
+import { JwtAuthenticator } from './core/auth/jwt-authenticator.js';
+import { PushNode } from './core/node.js';
+import { GrpcIngress } from './ingress/grpc/server.js';
+import { createHttpApp } from './ingress/http/app.js';
+import { WsEdge } from './ingress/ws/edge.js';
+import type { Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+
+export interface RunningServer {
+  nodeId: string;
+  ports: { ws: number; http: number; grpc: number };
+  metrics: Metrics;
+  isReady(): boolean;
+  /** Graceful: stop accepting, close clients with 1012, finish in-flight pushes, close the bus. */
+  shutdown(): Promise<void>;
+}
+
+/** How long a channel's bus subscription outlives its last local holder. */
+const UNSUBSCRIBE_DELAY_MS = 500;
+/** A Redis publish unanswered for this long fails the push with UNAVAILABLE. */
+const BUS_COMMAND_TIMEOUT_MS = 5000;
+
+/** Builds one node from its config and starts all three listeners. */
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const metrics = new Metrics(config.nodeId);
+  const authenticator = buildAuthenticator(config, logger);
+  const bus = config.redis
+    ? new RedisBus({ url: config.redis, prefix: config.redisPrefix, commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS, logger })
+    : new MemoryBus();
+  const node = new PushNode({
+    nodeId: config.nodeId,
+    bus,
+    metrics,
+    logger,
+    maxPushBytes: config.maxPushBytes,
+    unsubscribeDelayMs: UNSUBSCRIBE_DELAY_MS,
+  });
+  await node.start();
+
+  let draining = false;
+  const isReady = (): boolean => !draining && node.isBusReady();
+
+  const ws = new WsEdge({
+    nodeId: config.nodeId,
+    hub: node.hub,
+    authenticator,
+    metrics,
+    logger,
+    pingTimeoutMs: config.pingTimeoutMs,
+    maxMessageBytes: config.maxMessageBytes,
+    maxQueueBytes: config.maxQueueBytes,
+  });
+  const grpc = new GrpcIngress({ publisher: node.publisher, metrics, logger, maxPushBytes: config.maxPushBytes });
+  const app = createHttpApp({ publisher: node.publisher, metrics, logger, maxPushBytes: config.maxPushBytes, isReady });
+
+  const ports = {
+    ws: await ws.listen(config.host, config.wsPort),
+    http: 0,
+    grpc: await grpc.listen(config.host, config.grpcPort),
+  };
+  const http = await listen(app, config.host, config.httpPort);
+  ports.http = (http.address() as AddressInfo).port;
+
+  // Readiness feeds gRPC health and the gauges; polled, since the bus reconnects on its own.
+  let lastReady: boolean | undefined;
+  const watch = setInterval(() => {
+    const ready = isReady();
+    metrics.busReady.set(node.isBusReady() ? 1 : 0);
+    metrics.channels.set(node.hub.channelCount);
+    if (ready !== lastReady) grpc.setServing(ready);
+    lastReady = ready;
+  }, 250);
+  watch.unref();
+
+  logger.info(
+    { nodeId: config.nodeId, host: config.host, wsPort: ports.ws, httpPort: ports.http, grpcPort: ports.grpc, redis: config.redis !== undefined },
+    'pushwire node listening',
+  );
+
+  return {
+    nodeId: config.nodeId,
+    ports,
+    metrics,
+    isReady,
+    async shutdown() {
+      draining = true;
+      grpc.setServing(false);
+      clearInterval(watch);
+      const half = Math.max(100, config.shutdownTimeoutMs / 2);
+      await Promise.all([ws.shutdown(half), grpc.shutdown(half), closeHttp(http, half)]);
+      await node.close();
+    },
+  };
+}
+
+function buildAuthenticator(config: Config, logger: Logger): Authenticator {
+  let jwt: JwtAuthenticator | undefined;
+  if (config.jwtSecret !== undefined || config.jwtPublicKey !== undefined) {
+    let publicKeyPem: string | undefined;
+    if (config.jwtPublicKey !== undefined) {
+      try {
+        publicKeyPem = readFileSync(config.jwtPublicKey, 'utf8');
+      } catch (err) {
+        throw new ConfigError(`--jwt-public-key: cannot read "${config.jwtPublicKey}": ${(err as Error).message}`);
+      }
+    }
+    try {
+      jwt = new JwtAuthenticator({ secret: config.jwtSecret, publicKeyPem });
+    } catch (err) {
+      throw new ConfigError(`--jwt-public-key: ${(err as Error).message}`);
+    }
+  }
+  const callback = config.authUrl === undefined ? undefined : new CallbackAuthenticator(config.authUrl, config.authTimeoutMs);
+  if (!jwt && !callback) logger.warn('no login method configured: WebSocket logins (code 3) will fail with 30003');
+  return chainAuthenticators(jwt, callback);
+}
+
+function listen(app: (req: never, res: never) => void, host: string, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = (app as unknown as { listen: (p: number, h: string, cb: () => void) => Server }).listen(port, host, () =>
+      resolve(server),
+    );
+    server.once('error', reject);
+  });
+}
+
+function closeHttp(server: Server, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.closeAllConnections();
+    }, timeoutMs);
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
