@@ -88,8 +88,11 @@ export function parseConfig(args: readonly string[], env: NodeJS.ProcessEnv = pr
     const eq = arg.indexOf('=');
     const flag = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
     if (!OPTIONS.some((o) => o.flag === flag)) throw new ConfigError(`unknown option --${flag}`);
-    let value: string | undefined = eq === -1 ? args[++i] : arg.slice(eq + 1);
-    if (value === undefined) throw new ConfigError(`option --${flag} needs a value`);
+    // `--host --redis=...` is a missing value, not a host named "--redis=..."; a value that
+    // really starts with "--" can still be given as --flag=--value.
+    const value = eq === -1 ? args[i + 1] : arg.slice(eq + 1);
+    if (value === undefined || (eq === -1 && value.startsWith('--'))) throw new ConfigError(`option --${flag} needs a value`);
+    if (eq === -1) i++;
     given.set(flag, value);
   }
   const raw: Record<string, unknown> = {};

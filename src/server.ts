@@ -62,13 +62,19 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const grpc = new GrpcIngress({ publisher: node.publisher, metrics, logger, maxPushBytes: config.maxPushBytes });
   const app = createHttpApp({ publisher: node.publisher, metrics, logger, maxPushBytes: config.maxPushBytes, isReady });
 
-  const ports = {
-    ws: await ws.listen(config.host, config.wsPort),
-    http: 0,
-    grpc: await grpc.listen(config.host, config.grpcPort),
-  };
-  const http = await listen(app, config.host, config.httpPort);
-  ports.http = (http.address() as AddressInfo).port;
+  const ports = { ws: 0, http: 0, grpc: 0 };
+  let http: Server;
+  try {
+    ports.ws = await ws.listen(config.host, config.wsPort);
+    ports.grpc = await grpc.listen(config.host, config.grpcPort);
+    http = await listen(app, config.host, config.httpPort);
+    ports.http = (http.address() as AddressInfo).port;
+  } catch (err) {
+    // A half-started node must not keep the ports it did get (or its Redis connections).
+    await Promise.all([ws.shutdown(0), grpc.shutdown(0)]);
+    await node.close();
+    throw err;
+  }
 
   // Readiness feeds gRPC health and the gauges; polled, since the bus reconnects on its own.
   let lastReady: boolean | undefined;
@@ -126,8 +132,9 @@ function buildAuthenticator(config: Config, logger: Logger): Authenticator {
 
 function listen(app: (req: never, res: never) => void, host: string, port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = (app as unknown as { listen: (p: number, h: string, cb: () => void) => Server }).listen(port, host, () =>
-      resolve(server),
+    // Express 5 passes a listen error (EADDRINUSE, ...) to this callback instead of only emitting it.
+    const server = (app as unknown as { listen: (p: number, h: string, cb: (err?: Error) => void) => Server }).listen(port, host, (err) =>
+      err ? reject(err) : resolve(server),
     );
     server.once('error', reject);
   });

@@ -21,9 +21,11 @@ export class JwtAuthenticator implements Authenticator {
     this.secret = keys.secret === undefined ? undefined : new TextEncoder().encode(keys.secret);
     this.publicKey = keys.publicKeyPem === undefined ? undefined : createPublicKey(keys.publicKeyPem);
     const type = this.publicKey?.asymmetricKeyType;
-    this.publicAlgs = type === 'rsa' ? ['RS256'] : type === 'ec' ? ['ES256'] : [];
+    const curve = this.publicKey?.asymmetricKeyDetails?.namedCurve;
+    this.publicAlgs = type === 'rsa' ? ['RS256'] : type === 'ec' && curve === 'prime256v1' ? ['ES256'] : [];
     if (this.publicKey && this.publicAlgs.length === 0) {
-      throw new Error(`unsupported JWT public key type "${type}": use an RSA (RS256) or EC P-256 (ES256) key`);
+      const what = type === 'ec' ? `EC curve "${curve}"` : `key type "${type}"`;
+      throw new Error(`unsupported JWT public key (${what}): use an RSA (RS256) or EC P-256 (ES256) key`);
     }
   }
 
