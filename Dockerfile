@@ -1,0 +1,26 @@
+# syntax=docker/dockerfile:1
+# Build stage: full dev dependencies to compile TypeScript, then prune to production deps.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm install --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+COPY gen ./gen
+RUN npm run build && npm prune --omit=dev
+
+# Runtime stage: compiled JS, production node_modules, and the .proto files reflection serves.
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY proto ./proto
+COPY third_party ./third_party
+USER node
+# WebSocket, HTTP (REST bridge, health, metrics), gRPC
+EXPOSE 8812 8912 9912
+HEALTHCHECK --interval=10s --timeout=3s CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PUSHWIRE_HTTP_PORT||8912)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["node", "dist/src/cli.js", "serve"]
