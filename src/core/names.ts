@@ -12,6 +12,7 @@ export function topicProblem(topic: string): string | undefined {
   if (topic.length === 0) return 'topic must not be empty';
   if (Buffer.byteLength(topic) > MAX_TOPIC_BYTES) return `topic longer than ${MAX_TOPIC_BYTES} bytes`;
   if (CONTROL.test(topic)) return 'topic contains control characters';
+  if (!topic.isWellFormed()) return 'topic is not valid Unicode (lone surrogate)';
   return undefined;
 }
 
@@ -19,6 +20,7 @@ export function uidProblem(uid: string): string | undefined {
   if (uid.length === 0) return 'uid must not be empty';
   if (Buffer.byteLength(uid) > MAX_UID_BYTES) return `uid longer than ${MAX_UID_BYTES} bytes`;
   if (CONTROL.test(uid)) return 'uid contains control characters';
+  if (!uid.isWellFormed()) return 'uid is not valid Unicode (lone surrogate)';
   return undefined;
 }
 

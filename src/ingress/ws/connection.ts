@@ -25,8 +25,13 @@ export interface ConnectionContext {
   onClosed: (conn: WsConnection) => void;
 }
 
-/** Requests a client may have waiting (e.g. behind a slow login) before it is told to slow down. */
-const MAX_PENDING_REQUESTS = 64;
+/** Requests waiting or running at which the socket stops being read, until half have drained. */
+const PAUSE_AT = 64;
+/**
+ * Safety net: ws may still emit frames it had already read when paused. Beyond this many
+ * pending requests they are refused (30001) instead of queued without bound.
+ */
+const MAX_PENDING_REQUESTS = 4096;
 /** Bytes above which a flush hands the frames to writev instead of copying them into one buffer. */
 const CONCAT_LIMIT = 64 * 1024;
 /** How long a closing client gets to answer our close frame. */
@@ -46,6 +51,7 @@ export class WsConnection implements Sink {
   private closed = false;
   private closeReason: string | undefined;
   private pending = 0;
+  private paused = false;
   private chain: Promise<void> = Promise.resolve();
 
   constructor(
@@ -116,7 +122,7 @@ export class WsConnection implements Sink {
     this.lastSeen = Date.now();
     if (this.closed) return;
     if (isBinary && !isUtf8(data)) {
-      this.error({ code: ErrorCode.BAD_REQUEST }, 'bad data format: binary frame is not UTF-8 JSON');
+      this.inOrder(() => this.error({ code: ErrorCode.BAD_REQUEST }, 'bad data format: binary frame is not UTF-8 JSON'));
       return;
     }
     const text = data.toString('utf8');
@@ -126,25 +132,43 @@ export class WsConnection implements Sink {
     }
     const req = parseRequest(text);
     if (req.code === ErrorCode.BAD_REQUEST) {
-      // Behind earlier requests still running, so replies keep request order.
-      if (this.pending === 0) this.error(req, req.detail);
-      else this.chain = this.chain.then(() => this.error(req, req.detail));
+      this.inOrder(() => this.error(req, req.detail));
       return;
     }
     if (this.pending >= MAX_PENDING_REQUESTS) {
-      this.error(req, `too many requests in flight (at most ${MAX_PENDING_REQUESTS})`);
+      const detail = `too many requests in flight (at most ${MAX_PENDING_REQUESTS})`;
+      this.inOrder(() => this.error({ ...req, code: ErrorCode.BAD_REQUEST }, detail));
       return;
     }
     this.enqueueRequest(req);
   }
 
-  /** Requests run one at a time so replies come back in request order. */
+  /** Runs a reply behind the requests still pending, so replies keep request order. */
+  private inOrder(send: () => void): void {
+    if (this.pending === 0) send();
+    else this.chain = this.chain.then(send);
+  }
+
+  /**
+   * Requests run one at a time so replies come back in request order. A client that sends
+   * faster than they complete (pipelined subscribes, a slow login) is paused, not refused.
+   */
   private enqueueRequest(req: Request): void {
     this.pending++;
+    if (this.pending === PAUSE_AT && !this.paused) {
+      this.paused = true;
+      this.ws.pause();
+    }
     this.chain = this.chain
       .then(() => this.execute(req))
       .catch((err: unknown) => this.ctx.logger.error({ err, cid: this.cid }, 'request failed'))
-      .finally(() => this.pending--);
+      .finally(() => {
+        this.pending--;
+        if (this.paused && this.pending <= PAUSE_AT / 2) {
+          this.paused = false;
+          if (!this.closed) this.ws.resume();
+        }
+      });
   }
 
   private async execute(req: Request): Promise<void> {
