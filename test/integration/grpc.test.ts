@@ -272,6 +272,7 @@ describe('gRPC ingress: server reflection', () => {
       expect(res.errorResponse ?? null).toBeNull();
       const names = (res.listServicesResponse.service as Array<{ name: string }>).map((s) => s.name);
       expect(names).toContain('pushwire.v1.PushService');
+      expect(names).toContain('order.Proxy');
       expect(names).toContain('grpc.health.v1.Health');
     });
 
@@ -335,6 +336,31 @@ describe('gpush wire compatibility', () => {
       );
       expect(PushDataResponse.decode(reply).nodeId).toBe(node.nodeId);
       expect((await ws.next(isDelivery)).text).toBe('from gpush');
+    } finally {
+      raw.close();
+      await ws.close();
+      await node.shutdown();
+    }
+  });
+
+  it("a gpush gRPC caller's /order.Proxy/PushData works unchanged: Empty reply, same validation", async () => {
+    const node = await startTestServer();
+    const ws = await TestClient.connect(node.wsUrl);
+    const raw = new grpc.Client(node.grpcAddress, grpc.credentials.createInsecure());
+    const call = (body: Uint8Array): Promise<Buffer> =>
+      new Promise((resolve, reject) =>
+        raw.makeUnaryRequest('/order.Proxy/PushData', (b: Uint8Array) => Buffer.from(b), (b: Buffer) => b, body, (err, res) =>
+          err ? reject(err) : resolve(res!),
+        ),
+      );
+    try {
+      expect((await ws.subscribe('proxy')).code).toBe(20001);
+      // gpush's Empty is zero bytes on the wire.
+      expect((await call(gpushData('', 'proxy', Buffer.from('via order.Proxy')))).length).toBe(0);
+      expect((await ws.next(isDelivery)).text).toBe('via order.Proxy');
+      const err = (await call(gpushData('', 'bad\u0001topic', Buffer.from('x'))).catch((e: unknown) => e)) as grpc.ServiceError;
+      expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(err.details).toBe('topic contains control characters');
     } finally {
       raw.close();
       await ws.close();

@@ -1,28 +1,50 @@
 import { status, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { PushwireError } from '../../core/errors.js';
-import type { Publisher } from '../../core/publisher.js';
+import type { PushRequest, PushResult, Publisher } from '../../core/publisher.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
+import type { Data, Empty, ProxyServer } from '../../../gen/order/proxy.js';
 import type { PushDataRequest, PushDataResponse, PushServiceServer } from '../../../gen/pushwire/v1/push.js';
 
-/** PushService over gRPC: decode is done by the generated code, everything else by the Publisher. */
+/**
+ * One unary push handler for every gRPC push method: the generated code decodes, the
+ * Publisher validates and publishes, and `reply` shapes the method's response.
+ */
+function pushHandler<Req extends PushRequest, Res>(
+  method: string,
+  ingress: string,
+  o: { publisher: Publisher; metrics: Metrics; logger: Logger },
+  reply: (result: PushResult) => Res,
+) {
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+    const end = o.metrics.grpcDuration.startTimer({ method });
+    const { uid, topic, data } = call.request;
+    o.publisher.push({ uid, topic, data }, ingress).then(
+      (result) => {
+        end({ code: 'OK' });
+        callback(null, reply(result));
+      },
+      (err: unknown) => {
+        const known = err instanceof PushwireError;
+        const code = known ? err.code : status.INTERNAL;
+        if (!known) o.logger.error({ err, method }, 'push failed');
+        end({ code: status[code] });
+        callback({ code, details: known ? err.message : 'internal error' });
+      },
+    );
+  };
+}
+
+/** pushwire.v1.PushService. */
 export function pushService(publisher: Publisher, metrics: Metrics, logger: Logger): PushServiceServer {
   return {
-    pushData(call: ServerUnaryCall<PushDataRequest, PushDataResponse>, callback: sendUnaryData<PushDataResponse>) {
-      const end = metrics.grpcDuration.startTimer({ method: 'PushData' });
-      const { uid, topic, data } = call.request;
-      publisher.push({ uid, topic, data }, 'grpc').then(
-        (result) => {
-          end({ code: 'OK' });
-          callback(null, result);
-        },
-        (err: unknown) => {
-          const code = err instanceof PushwireError ? err.code : status.INTERNAL;
-          if (!(err instanceof PushwireError)) logger.error({ err }, 'PushData failed');
-          end({ code: status[code] });
-          callback({ code, details: err instanceof PushwireError ? err.message : 'internal error' });
-        },
-      );
-    },
+    pushData: pushHandler<PushDataRequest, PushDataResponse>('PushData', 'grpc', { publisher, metrics, logger }, (r) => r),
+  };
+}
+
+/** gpush's order.Proxy, for callers that predate pushwire: same handler, gpush's Empty reply. */
+export function legacyProxyService(publisher: Publisher, metrics: Metrics, logger: Logger): ProxyServer {
+  return {
+    pushData: pushHandler<Data, Empty>('order.Proxy/PushData', 'grpc_gpush', { publisher, metrics, logger }, () => ({})),
   };
 }

@@ -3,8 +3,9 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { Publisher } from '../../core/publisher.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
+import { ProxyService } from '../../../gen/order/proxy.js';
 import { PushServiceService } from '../../../gen/pushwire/v1/push.js';
-import { pushService } from './push-service.js';
+import { legacyProxyService, pushService } from './push-service.js';
 import { createReflection } from './reflection.js';
 
 export interface GrpcServerOptions {
@@ -16,7 +17,7 @@ export interface GrpcServerOptions {
 
 const SERVICES = ['', 'pushwire.v1.PushService'];
 
-/** PushService, grpc.health.v1.Health and server reflection on one grpc-js server. */
+/** PushService, gpush's order.Proxy, grpc.health.v1.Health and reflection on one grpc-js server. */
 export class GrpcIngress {
   private readonly server: Server;
   private readonly health = new HealthImplementation(Object.fromEntries(SERVICES.map((s) => [s, 'SERVING'])));
@@ -27,6 +28,7 @@ export class GrpcIngress {
       'grpc.max_receive_message_length': o.maxPushBytes + 64 * 1024,
     });
     this.server.addService(PushServiceService, pushService(o.publisher, o.metrics, o.logger));
+    this.server.addService(ProxyService, legacyProxyService(o.publisher, o.metrics, o.logger));
     this.health.addToServer(this.server);
     createReflection().addToServer(this.server);
   }
