@@ -91,15 +91,22 @@ export class RedisBus implements Bus {
   private async resubscribe(): Promise<void> {
     const sent = new Set<string>();
     try {
-      // Channels wanted while this runs are picked up by the next pass; the flag flips only
-      // when a pass finds nothing left, with no await in between.
+      // Channels wanted while this runs are picked up by the next pass, and channels let go of
+      // after they were sent (unsubscribe() does not send while the flag is down) are
+      // unsubscribed; the flag flips only when a pass finds nothing left, with no await in between.
       for (;;) {
         const todo = [...this.wanted].filter((c) => !sent.has(c));
-        if (todo.length === 0) break;
+        const stale = [...sent].filter((c) => !this.wanted.has(c));
+        if (todo.length === 0 && stale.length === 0) break;
         for (let i = 0; i < todo.length; i += 1000) {
           const chunk = todo.slice(i, i + 1000);
           await this.sub.subscribe(...chunk.map((c) => this.options.prefix + c));
           for (const c of chunk) sent.add(c);
+        }
+        for (let i = 0; i < stale.length; i += 1000) {
+          const chunk = stale.slice(i, i + 1000);
+          await this.sub.unsubscribe(...chunk.map((c) => this.options.prefix + c));
+          for (const c of chunk) sent.delete(c);
         }
       }
       this.subscribed = true;
