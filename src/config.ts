@@ -97,7 +97,8 @@ export function parseConfig(args: readonly string[], env: NodeJS.ProcessEnv = pr
   }
   const raw: Record<string, unknown> = {};
   for (const o of OPTIONS) {
-    const value = given.get(o.flag) ?? env[envName(o.flag)] ?? o.default;
+    // An empty env var counts as unset (compose files often expand unset variables to "").
+    const value = given.get(o.flag) ?? (env[envName(o.flag)] || undefined) ?? o.default;
     raw[o.key] = value === undefined ? undefined : convert(o, value);
   }
   const config = raw as unknown as Config;
@@ -129,7 +130,7 @@ function convert(o: OptionSpec, value: string): unknown {
   }
 }
 
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kib: 1024, kb: 1000, mib: 1024 ** 2, mb: 1000 ** 2, gib: 1024 ** 3 };
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kib: 1024, kb: 1000, mib: 1024 ** 2, mb: 1000 ** 2, gib: 1024 ** 3, gb: 1000 ** 3 };
 
 export function parseSize(value: string): number | undefined {
   const m = /^(\d+)\s*([a-z]*)$/i.exec(value.trim());
@@ -143,9 +144,9 @@ const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3
 
 /** "250ms", "30s", "2m", "1h"; a bare number is milliseconds. */
 export function parseDuration(value: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(value.trim());
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i.exec(value.trim());
   if (!m) return undefined;
-  const n = Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 'ms']!);
+  const n = Math.round(Number(m[1]) * DURATION_UNITS[(m[2] ?? 'ms').toLowerCase()]!);
   return n > 0 ? n : undefined;
 }
 

@@ -77,7 +77,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   }
 
   // Readiness feeds gRPC health and the gauges; polled, since the bus reconnects on its own.
-  let lastReady: boolean | undefined;
+  let lastReady = isReady();
+  grpc.setServing(lastReady);
   const watch = setInterval(() => {
     const ready = isReady();
     metrics.busReady.set(node.isBusReady() ? 1 : 0);

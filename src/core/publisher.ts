@@ -22,6 +22,8 @@ export interface PushResult {
  */
 export class Publisher {
   private seq = 0;
+  // Ids stay unique across restarts of a node that keeps its --node-id.
+  private readonly bootTag = Date.now().toString(36);
 
   constructor(
     private readonly bus: Bus,
@@ -50,7 +52,7 @@ export class Publisher {
       throw invalidArgument(`data is ${req.data.length} bytes, more than the ${this.maxPushBytes} allowed`);
     }
     if (!this.bus.isReady()) throw new PushwireError(Code.UNAVAILABLE, 'cluster bus is unavailable');
-    const messageId = `${this.nodeId}-${(++this.seq).toString(36)}`;
+    const messageId = `${this.nodeId}-${this.bootTag}-${(++this.seq).toString(36)}`;
     const data = Buffer.isBuffer(req.data) ? req.data : Buffer.from(req.data.buffer, req.data.byteOffset, req.data.length);
     const payload = encodeMessage({ id: messageId, uid: req.uid, topic: req.topic, data, publishedAt: Date.now() });
     try {

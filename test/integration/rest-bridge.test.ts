@@ -256,6 +256,9 @@ describe('REST bridge: POST /v1/pushData (grpc-gateway conventions)', () => {
     ['POST', '/v1/pushdata/extra'],
     ['POST', '/v2/pushData'],
     ['POST', '/ws'],
+    // grpc-gateway matches exactly: no case folding, no trailing slash.
+    ['POST', '/v1/pushdata'],
+    ['POST', '/v1/pushData/'],
   ] as const) {
     it(`answers ${method} ${path} with 404 NOT_FOUND`, async () => {
       const res = await fetch(`${node.httpUrl}${path}`, { method, ...(method === 'POST' ? { body: '{}' } : {}) });

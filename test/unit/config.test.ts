@@ -209,7 +209,6 @@ describe('parseConfig: invalid options throw ConfigError naming the flag', () =>
           expect(configError([`--${flag}`, value]).message).toContain(`--${flag}`);
         }
         if (value !== '') {
-          // (An empty env var is left unpinned: some deployments treat it as unset.)
           const viaEnv = configError([], { [envName(flag)]: value });
           expect(viaEnv.message).toContain(`--${flag}`);
           expect(viaEnv.message).toContain(envName(flag));
@@ -237,6 +236,15 @@ describe('parseConfig: invalid options throw ConfigError naming the flag', () =>
   });
 });
 
+describe('parseConfig: empty env vars', () => {
+  it('treats an empty PUSHWIRE_* variable as unset (compose files expand unset variables to "")', () => {
+    const c = parse([], { PUSHWIRE_REDIS: '', PUSHWIRE_WS_PORT: '', PUSHWIRE_LOG_LEVEL: '' });
+    expect(c.redis).toBeUndefined();
+    expect(c.wsPort).toBe(8812);
+    expect(c.logLevel).toBe('info');
+  });
+});
+
 describe('parseSize', () => {
   it('understands bytes and binary/decimal units, case-insensitively', () => {
     expect(parseSize('65536')).toBe(65536);
@@ -248,13 +256,14 @@ describe('parseSize', () => {
     expect(parseSize(' 64KiB ')).toBe(65536);
     expect(parseSize('1kb')).toBe(1000);
     expect(parseSize('1KB')).toBe(1000);
+    expect(parseSize('1GB')).toBe(1_000_000_000);
     expect(parseSize('1MiB')).toBe(1024 * 1024);
     expect(parseSize('3mb')).toBe(3_000_000);
     expect(parseSize('1GiB')).toBe(1024 ** 3);
   });
 
   it('rejects zero, negatives, fractions, unknown units and garbage', () => {
-    for (const v of ['0', '0KiB', '-1', '1.5MiB', '1TiB', '1k', '1GB', 'KiB', '', 'abc', '1 2', '99999999999999999999']) {
+    for (const v of ['0', '0KiB', '-1', '1.5MiB', '1TiB', '1k', 'KiB', '', 'abc', '1 2', '99999999999999999999']) {
       expect(parseSize(v), v).toBeUndefined();
     }
   });
@@ -270,6 +279,12 @@ describe('parseDuration', () => {
     expect(parseDuration('1.5s')).toBe(1500);
     expect(parseDuration('0.5m')).toBe(30_000);
     expect(parseDuration(' 5 s ')).toBe(5000);
+  });
+
+  it('accepts units in any case', () => {
+    expect(parseDuration('30S')).toBe(30_000);
+    expect(parseDuration('250MS')).toBe(250);
+    expect(parseDuration('2M')).toBe(120_000);
   });
 
   it('rejects zero, negatives, unknown units and garbage', () => {

@@ -30,6 +30,9 @@ export function createHttpApp(o: HttpAppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // grpc-gateway matches paths exactly: /v1/pushdata and /v1/pushData/ are 404s.
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
 
   app.use((req, res, next) => {
     const end = o.metrics.httpDuration.startTimer();

@@ -114,6 +114,11 @@ export class WsConnection implements Sink {
     setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
   }
 
+  /** Silent since `cutoff`? A connection whose reading we paused is never idle. */
+  idleSince(cutoff: number): boolean {
+    return !this.paused && this.lastSeen < cutoff;
+  }
+
   private readonly touch = (): void => {
     this.lastSeen = Date.now();
   };
@@ -166,6 +171,7 @@ export class WsConnection implements Sink {
         this.pending--;
         if (this.paused && this.pending <= PAUSE_AT / 2) {
           this.paused = false;
+          this.lastSeen = Date.now();
           if (!this.closed) this.ws.resume();
         }
       });

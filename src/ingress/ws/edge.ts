@@ -119,7 +119,7 @@ export class WsEdge {
   private sweep(): void {
     const cutoff = Date.now() - this.o.pingTimeoutMs;
     for (const conn of this.connections) {
-      if (conn.lastSeen < cutoff) conn.close(CloseCode.PING_TIMEOUT, 'ping timeout', 'ping_timeout');
+      if (conn.idleSince(cutoff)) conn.close(CloseCode.PING_TIMEOUT, 'ping timeout', 'ping_timeout');
     }
   }
 }
