@@ -20,13 +20,14 @@ export class TestRedis {
 
   /** (Re)starts the server on the same port and waits until it answers PING. */
   async restart(): Promise<void> {
-    if (this.proc && this.proc.exitCode === null) return;
+    if (this.proc && this.running(this.proc)) return;
     this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
       stdio: 'ignore',
     });
     const deadline = Date.now() + 5000;
     for (;;) {
       const client = new Redis(this.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      client.on('error', () => {}); // refused while the server starts; the loop retries
       try {
         await client.connect();
         await client.ping();
@@ -43,10 +44,15 @@ export class TestRedis {
   /** SIGKILLs the server (no goodbye to its clients) and waits for it to exit. */
   async kill(): Promise<void> {
     const proc = this.proc;
-    if (!proc || proc.exitCode !== null) return;
+    if (!proc || !this.running(proc)) return;
     const exited = new Promise((r) => proc.once('exit', r));
     proc.kill('SIGKILL');
     await exited;
+  }
+
+  /** A SIGKILLed process keeps exitCode null and sets signalCode instead. */
+  private running(proc: ChildProcess): boolean {
+    return proc.exitCode === null && proc.signalCode === null;
   }
 
   /** A plain client for assertions (PUBSUB NUMSUB, ...); caller disconnects it. */
