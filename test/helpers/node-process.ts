@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { metric } from './metrics.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
 
@@ -70,17 +71,8 @@ export class NodeProcess {
   }
 
   /** Value of a metric sample from /metrics, summed over label sets matching `labels`. */
-  async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
-    const text = await (await fetch(`${this.httpUrl}/metrics`)).text();
-    let sum = 0;
-    for (const line of text.split('\n')) {
-      if (!line.startsWith(name)) continue;
-      const m = /^([a-zA-Z_:]+)(\{[^}]*\})?\s+(\S+)/.exec(line);
-      if (!m || m[1] !== name) continue;
-      const ls = m[2] ?? '';
-      if (Object.entries(labels).every(([k, v]) => ls.includes(`${k}="${v}"`))) sum += Number(m[3]);
-    }
-    return sum;
+  metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+    return metric(this.httpUrl, name, labels);
   }
 
   /** Sends `signal` and waits for the exit code. */

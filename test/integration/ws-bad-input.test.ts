@@ -1,10 +1,11 @@
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import type { PushServiceClient } from '../../gen/pushwire/v1/push.js';
-import { b64, pushClient, pushData, restPush } from '../helpers/grpc-client.js';
-import { startTestServer, type TestServer } from '../helpers/in-process.js';
+import { useTestNode } from '../helpers/fixture.js';
+import { b64, pushData, restPush } from '../helpers/grpc-client.js';
+import { metric } from '../helpers/metrics.js';
+import { unique } from '../helpers/names.js';
 import { sleep, waitFor } from '../helpers/ports.js';
 import { TestClient, type Frame } from '../helpers/ws-client.js';
 
@@ -15,22 +16,6 @@ import { TestClient, type Frame } from '../helpers/ws-client.js';
  */
 
 const SECRET = 'ws-bad-input-secret';
-
-let seq = 0;
-const unique = (prefix: string): string => `${prefix}-${++seq}-${Math.random().toString(36).slice(2, 8)}`;
-
-/** Sum of a metric's samples on /metrics whose labels include `labels`. */
-async function metric(httpUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(`${httpUrl}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:]+)(\{[^}]*\})?\s+(\S+)/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const ls = m[2] ?? '';
-    if (Object.entries(labels).every(([k, v]) => ls.includes(`${k}="${v}"`))) sum += Number(m[3]);
-  }
-  return sum;
-}
 
 interface Case {
   name: string;
@@ -98,28 +83,7 @@ const CASES: Case[] = [
 ];
 
 describe('bad input on the WebSocket edge (in-process node)', () => {
-  let server: TestServer;
-  let grpc: PushServiceClient;
-  let clients: TestClient[] = [];
-
-  beforeAll(async () => {
-    server = await startTestServer(['--jwt-secret', SECRET]);
-    grpc = pushClient(server.grpcAddress);
-  });
-  afterEach(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    clients = [];
-  });
-  afterAll(async () => {
-    grpc?.close();
-    await server?.shutdown();
-  });
-
-  const connect = async (): Promise<TestClient> => {
-    const c = await TestClient.connect(server.wsUrl);
-    clients.push(c);
-    return c;
-  };
+  const node = useTestNode(['--jwt-secret', SECRET]);
 
   /** Subscribes `c` to a fresh topic, pushes to it over gRPC and checks `c` receives exactly that. */
   const stillWorks = async (c: TestClient): Promise<void> => {
@@ -127,7 +91,7 @@ describe('bad input on the WebSocket edge (in-process node)', () => {
     const topic = unique('works');
     expect(await c.subscribe(topic)).toMatchObject({ code: 20001, topic });
     const text = unique('payload');
-    await pushData(grpc, { topic, data: Buffer.from(text) });
+    await pushData(node.grpc, { topic, data: Buffer.from(text) });
     await c.next((f) => f.text === text);
   };
 
@@ -146,7 +110,7 @@ describe('bad input on the WebSocket edge (in-process node)', () => {
 
   for (const k of CASES) {
     it(`answers ${k.name} with 30001 and a detail, and the connection keeps working`, async () => {
-      const c = await connect();
+      const c = await node.connect();
       c.send(k.frame);
       expectBadRequest(await c.next(), k);
       // Nothing else came back for it.
@@ -157,23 +121,23 @@ describe('bad input on the WebSocket edge (in-process node)', () => {
   }
 
   it('answers all bad frames sent back to back, one reply each, in order, and still works', async () => {
-    const c = await connect();
-    const before = await metric(server.httpUrl, 'pushwire_client_errors_total', { code: '30001' });
+    const c = await node.connect();
+    const before = await metric(node.server.httpUrl, 'pushwire_client_errors_total', { code: '30001' });
     for (const k of CASES) c.send(k.frame);
     await waitFor(() => c.frames.length >= 1 + CASES.length, 5000, 'a reply per bad frame');
     const replies = c.frames.slice(1);
     expect(replies.length).toBe(CASES.length);
     replies.forEach((f, i) => expectBadRequest(f, CASES[i]!));
-    expect(await metric(server.httpUrl, 'pushwire_client_errors_total', { code: '30001' })).toBe(before + CASES.length);
+    expect(await metric(node.server.httpUrl, 'pushwire_client_errors_total', { code: '30001' })).toBe(before + CASES.length);
     await stillWorks(c);
   });
 
   it('treats a binary frame holding valid JSON like a text frame', async () => {
-    const c = await connect();
+    const c = await node.connect();
     const topic = unique('bin');
     c.ws.send(Buffer.from(JSON.stringify({ code: 1, topic, id: 'bin-1' })), { binary: true });
     expect((await c.next((f) => f.json?.id === 'bin-1')).json).toMatchObject({ code: 20001, topic, message: 'subscribed' });
-    await pushData(grpc, { topic, data: Buffer.from('to binary subscriber') });
+    await pushData(node.grpc, { topic, data: Buffer.from('to binary subscriber') });
     await c.next((f) => f.text === 'to binary subscriber');
     // A bad request in a binary frame is a 30001 like any other.
     c.ws.send(Buffer.from('{"code":77,"id":"bin-2"}'), { binary: true });
@@ -181,7 +145,7 @@ describe('bad input on the WebSocket edge (in-process node)', () => {
   });
 
   it('answers a binary frame that is not UTF-8 with 30001 (the connection stays open)', async () => {
-    const c = await connect();
+    const c = await node.connect();
     c.ws.send(Buffer.from([0x7b, 0xff, 0xfe, 0x00, 0x80, 0x7d]), { binary: true });
     const f = await c.next();
     expect(f.json).toMatchObject({ code: 30001, message: 'bad request' });
@@ -190,7 +154,7 @@ describe('bad input on the WebSocket edge (in-process node)', () => {
   });
 
   it('keeps replies in request order when bad frames follow (and precede) subscribes', async () => {
-    const c = await connect();
+    const c = await node.connect();
     const t1 = unique('order');
     const t2 = unique('order');
     c.send('garbage');
@@ -214,14 +178,14 @@ describe('bad input on the WebSocket edge (in-process node)', () => {
       ['u1', 20002],
     ]);
     // The good requests took effect: t2 subscribed, t1 unsubscribed.
-    await pushData(grpc, { topic: t1, data: Buffer.from('t1 msg') });
-    await pushData(grpc, { topic: t2, data: Buffer.from('t2 msg') });
+    await pushData(node.grpc, { topic: t1, data: Buffer.from('t1 msg') });
+    await pushData(node.grpc, { topic: t2, data: Buffer.from('t2 msg') });
     await c.next((f) => f.text === 't2 msg');
     expect(c.deliveries()).toEqual(['t2 msg']);
   });
 
   it('keeps replies in order behind a slow-ish login (bad frames do not overtake it)', async () => {
-    const c = await connect();
+    const c = await node.connect();
     c.send({ code: 3, data: 'not-a-jwt', id: 'login' });
     c.send('{bad');
     c.send({ code: 4, id: 'logout' });
@@ -234,7 +198,7 @@ describe('bad input on the WebSocket edge (in-process node)', () => {
   });
 
   it('accepts a burst of pipelined requests (read is paused, not refused), in order, and stays open', async () => {
-    const c = await connect();
+    const c = await node.connect();
     const N = 200;
     const topics = Array.from({ length: N }, (_, i) => unique(`burst${i}`));
     // One write: the node sees all requests in one read, before any of them has finished.
@@ -248,26 +212,26 @@ describe('bad input on the WebSocket edge (in-process node)', () => {
     // A legacy client subscribing to many topics at connect loses none of them.
     expect(replies).toEqual(topics.map((topic, id) => ({ code: 20001, message: 'subscribed', topic, id })));
     const probe = [0, 63, 64, N - 1];
-    for (const i of probe) await pushData(grpc, { topic: topics[i]!, data: Buffer.from(`burst-${i}`) });
+    for (const i of probe) await pushData(node.grpc, { topic: topics[i]!, data: Buffer.from(`burst-${i}`) });
     await stillWorks(c);
     expect(c.deliveries().filter((t) => t.startsWith('burst-'))).toEqual(probe.map((i) => `burst-${i}`));
   });
 
   it('does not let a bad request change subscriptions', async () => {
-    const c = await connect();
+    const c = await node.connect();
     const topic = unique('keep');
     await c.subscribe(topic);
     // Bad unsubscribes of the same topic: wrong code type, bad id.
     c.send({ code: '2', topic, id: 'x1' });
     c.send({ code: 2, topic, id: { bad: true } });
     await waitFor(() => c.frames.filter((f) => f.json?.code === 30001).length === 2, 3000, 'two 30001');
-    await pushData(grpc, { topic, data: Buffer.from('still subscribed') });
+    await pushData(node.grpc, { topic, data: Buffer.from('still subscribed') });
     await c.next((f) => f.text === 'still subscribed');
   });
 
   it('refuses a WebSocket upgrade on a wrong path with HTTP 404', async () => {
     for (const path of ['/nope', '/', '/ws/', '/wss', '/ws/extra']) {
-      const url = `ws://127.0.0.1:${server.ports.ws}${path}`;
+      const url = `ws://127.0.0.1:${node.server.ports.ws}${path}`;
       const status = await new Promise<number>((resolve, reject) => {
         const ws = new WebSocket(url);
         ws.once('unexpected-response', (_req, res) => {
@@ -281,19 +245,18 @@ describe('bad input on the WebSocket edge (in-process node)', () => {
       expect(status, path).toBe(404);
     }
     // The right path still works, with a query string too.
-    const c = await TestClient.connect(`${server.wsUrl}?foo=bar`);
-    clients.push(c);
+    const c = await node.connect(`${node.server.wsUrl}?foo=bar`);
     await stillWorks(c);
   });
 
   it('answers a plain GET on /ws with 426 and other plain requests with 404', async () => {
-    const ws = await fetch(`http://127.0.0.1:${server.ports.ws}/ws`);
+    const ws = await fetch(`http://127.0.0.1:${node.server.ports.ws}/ws`);
     expect(ws.status).toBe(426);
     expect(await ws.text()).toMatch(/Upgrade Required/);
-    const other = await fetch(`http://127.0.0.1:${server.ports.ws}/nope`);
+    const other = await fetch(`http://127.0.0.1:${node.server.ports.ws}/nope`);
     expect(other.status).toBe(404);
     await other.text();
-    const post = await fetch(`http://127.0.0.1:${server.ports.ws}/ws`, { method: 'POST', body: 'x' });
+    const post = await fetch(`http://127.0.0.1:${node.server.ports.ws}/ws`, { method: 'POST', body: 'x' });
     expect(post.status).toBe(426);
     await post.text();
   });
@@ -302,7 +265,7 @@ describe('bad input on the WebSocket edge (in-process node)', () => {
     const status = await new Promise<number>((resolve, reject) => {
       const req = httpRequest({
         host: '127.0.0.1',
-        port: server.ports.ws,
+        port: node.server.ports.ws,
         path: '/ws',
         headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'short' },
       });
@@ -315,16 +278,16 @@ describe('bad input on the WebSocket edge (in-process node)', () => {
       req.end();
     });
     expect(status).toBe(400);
-    await stillWorks(await connect());
+    await stillWorks(await node.connect());
   });
 
   it('survives a flood of bad frames while other clients keep receiving', async () => {
     const FLOOD = 3000;
-    const errorsBefore = await metric(server.httpUrl, 'pushwire_client_errors_total', { code: '30001' });
+    const errorsBefore = await metric(node.server.httpUrl, 'pushwire_client_errors_total', { code: '30001' });
     const topic = unique('flood');
-    const watcher = await connect();
+    const watcher = await node.connect();
     await watcher.subscribe(topic);
-    const flooders = await Promise.all([connect(), connect()]);
+    const flooders = await Promise.all([node.connect(), node.connect()]);
     const kinds = ['{', '[]', '{"code":99}', '{"code":1}', '{"code":1,"topic":""}', 'x'.repeat(200)];
     const floodDone = (async () => {
       for (let i = 0; i < FLOOD; i++) {
@@ -334,7 +297,7 @@ describe('bad input on the WebSocket edge (in-process node)', () => {
     })();
     // Pushes interleaved with the flood all arrive, in order.
     for (let i = 0; i < 50; i++) {
-      await pushData(grpc, { topic, data: Buffer.from(`flood-${i}`) });
+      await pushData(node.grpc, { topic, data: Buffer.from(`flood-${i}`) });
       if (i % 10 === 0) await sleep(1);
     }
     await floodDone;
@@ -347,22 +310,22 @@ describe('bad input on the WebSocket edge (in-process node)', () => {
       expect(f.frames.length).toBe(1 + FLOOD);
       await stillWorks(f);
     }
-    expect(await metric(server.httpUrl, 'pushwire_client_errors_total', { code: '30001' })).toBe(errorsBefore + 2 * FLOOD);
+    expect(await metric(node.server.httpUrl, 'pushwire_client_errors_total', { code: '30001' })).toBe(errorsBefore + 2 * FLOOD);
     // The node is healthy and accepts new connections.
-    expect((await fetch(`${server.httpUrl}/healthz`)).status).toBe(200);
-    expect(await metric(server.httpUrl, 'pushwire_connections')).toBe(3);
-    await stillWorks(await connect());
+    expect((await fetch(`${node.server.httpUrl}/healthz`)).status).toBe(200);
+    expect(await metric(node.server.httpUrl, 'pushwire_connections')).toBe(3);
+    await stillWorks(await node.connect());
   });
 
   it('still delivers over REST to clients after bad input from others', async () => {
     const topic = unique('rest');
-    const good = await connect();
-    const bad = await connect();
+    const good = await node.connect();
+    const bad = await node.connect();
     await good.subscribe(topic);
     bad.send('not json');
     bad.ws.send(Buffer.from([0xff]), { binary: true });
     await waitFor(() => bad.frames.length >= 3, 3000, 'two 30001');
-    const res = await restPush(server.httpUrl, { topic, data: b64('via rest') });
+    const res = await restPush(node.server.httpUrl, { topic, data: b64('via rest') });
     expect(res.status).toBe(200);
     await good.next((f) => f.text === 'via rest');
     expect(bad.deliveries()).toEqual([]);
@@ -371,10 +334,9 @@ describe('bad input on the WebSocket edge (in-process node)', () => {
 
 describe('bad input behind a slow login (in-process node with a slow --auth-url)', () => {
   let auth: Server;
-  let server: TestServer;
-  let grpc: PushServiceClient;
-  let clients: TestClient[] = [];
 
+  // Registered before the node's hooks: the auth callback starts first and, as after-hooks run
+  // in reverse order, closes after the node has shut down.
   beforeAll(async () => {
     // gpush-style auth callback that takes 300 ms and accepts every token as uid "u-<token>".
     auth = createServer((req, res) => {
@@ -389,23 +351,16 @@ describe('bad input behind a slow login (in-process node with a slow --auth-url)
       });
     });
     await new Promise<void>((r) => auth.listen(0, '127.0.0.1', r));
-    server = await startTestServer(['--auth-url', `http://127.0.0.1:${(auth.address() as AddressInfo).port}/auth`]);
-    grpc = pushClient(server.grpcAddress);
-  });
-  afterEach(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    clients = [];
   });
   afterAll(async () => {
-    grpc?.close();
-    await server?.shutdown();
     auth?.closeAllConnections();
     await new Promise((r) => auth?.close(r));
   });
 
+  const node = useTestNode(() => ['--auth-url', `http://127.0.0.1:${(auth.address() as AddressInfo).port}/auth`]);
+
   it('answers bad frames (text and non-UTF-8 binary) after the login reply, in request order', async () => {
-    const c = await TestClient.connect(server.wsUrl);
-    clients.push(c);
+    const c = await node.connect();
     const topic = unique('after-login');
     c.send({ code: 3, data: 'alice', id: 'login' });
     c.send('{not json');
@@ -421,13 +376,12 @@ describe('bad input behind a slow login (in-process node with a slow --auth-url)
       ['unknown', 30001, 'unknown code 42'],
     ]);
     // The login and the private subscription took effect.
-    await pushData(grpc, { uid: 'u-alice', topic, data: Buffer.from('private hello') });
+    await pushData(node.grpc, { uid: 'u-alice', topic, data: Buffer.from('private hello') });
     await c.next((f) => f.text === 'private hello');
   });
 
   it('a text ping is answered at once, even while a login is running', async () => {
-    const c = await TestClient.connect(server.wsUrl);
-    clients.push(c);
+    const c = await node.connect();
     c.send({ code: 3, data: 'bob', id: 'login' });
     c.send('ping');
     await waitFor(() => c.frames.length >= 3, 5000, 'pong and login reply');

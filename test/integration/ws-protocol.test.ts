@@ -1,8 +1,8 @@
 import { SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { PushServiceClient } from '../../gen/pushwire/v1/push.js';
-import { b64, pushClient, pushData, restPush } from '../helpers/grpc-client.js';
-import { startTestServer, type TestServer } from '../helpers/in-process.js';
+import { useTestNode } from '../helpers/fixture.js';
+import { b64, pushData, restPush } from '../helpers/grpc-client.js';
+import { unique } from '../helpers/names.js';
 import { NodeProcess } from '../helpers/node-process.js';
 import { waitFor } from '../helpers/ports.js';
 import { TestClient } from '../helpers/ws-client.js';
@@ -18,43 +18,18 @@ const secretKey = new TextEncoder().encode(SECRET);
 const token = (uid: string): Promise<string> =>
   new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(uid).setIssuedAt().setExpirationTime('1h').sign(secretKey);
 
-let seq = 0;
-/** A name no other test uses, so tests sharing a node cannot see each other's traffic. */
-const unique = (prefix: string): string => `${prefix}-${++seq}-${Math.random().toString(36).slice(2, 8)}`;
-
 describe('WebSocket protocol on an in-process node', () => {
-  let server: TestServer;
-  let grpc: PushServiceClient;
-  let clients: TestClient[] = [];
-
-  beforeAll(async () => {
-    server = await startTestServer(['--jwt-secret', SECRET]);
-    grpc = pushClient(server.grpcAddress);
-  });
-  afterEach(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    clients = [];
-  });
-  afterAll(async () => {
-    grpc?.close();
-    await server?.shutdown();
-  });
-
-  const connect = async (): Promise<TestClient> => {
-    const c = await TestClient.connect(server.wsUrl);
-    clients.push(c);
-    return c;
-  };
+  const node = useTestNode(['--jwt-secret', SECRET]);
 
   /** A connection logged in as `uid` (the reply is checked). */
   const loggedIn = async (uid: string): Promise<TestClient> => {
-    const c = await connect();
+    const c = await node.connect();
     expect(await c.login(await token(uid))).toMatchObject({ code: 20003 });
     return c;
   };
 
   const push = async (req: { uid?: string; topic?: string; data: string | Buffer }): Promise<void> => {
-    const res = await restPush(server.httpUrl, { uid: req.uid ?? '', topic: req.topic ?? '', data: b64(req.data) });
+    const res = await restPush(node.server.httpUrl, { uid: req.uid ?? '', topic: req.topic ?? '', data: b64(req.data) });
     expect(res.status, JSON.stringify(res.json)).toBe(200);
   };
 
@@ -75,13 +50,13 @@ describe('WebSocket protocol on an in-process node', () => {
 
   describe('first frame', () => {
     it('is 20000 with a cid that starts with the node id and differs per connection', async () => {
-      const a = await connect();
-      const b = await connect();
+      const a = await node.connect();
+      const b = await node.connect();
       for (const c of [a, b]) {
         const first = c.frames[0]!;
         expect(first.binary).toBe(false);
         expect(first.json).toMatchObject({ code: 20000, message: expect.any(String), cid: expect.any(String) });
-        expect(first.json!.cid).toMatch(new RegExp(`^${server.nodeId}-`));
+        expect(first.json!.cid).toMatch(new RegExp(`^${node.server.nodeId}-`));
       }
       expect(a.cid).not.toBe(b.cid);
     });
@@ -89,7 +64,7 @@ describe('WebSocket protocol on an in-process node', () => {
 
   describe('replies to codes 1-6', () => {
     it('answer every code and echo topic and a string id', async () => {
-      const c = await connect();
+      const c = await node.connect();
       const topic = unique('topic');
 
       // Private codes before login: 30002, with topic and id echoed.
@@ -110,7 +85,7 @@ describe('WebSocket protocol on an in-process node', () => {
     });
 
     it('echo integer ids and the exact string id, also when requests are sent back to back', async () => {
-      const c = await connect();
+      const c = await node.connect();
       const topic = unique('topic');
       const uidToken = await token(unique('u'));
       const requests = [
@@ -149,7 +124,7 @@ describe('WebSocket protocol on an in-process node', () => {
     });
 
     it('omit id and topic when the request has none', async () => {
-      const c = await connect();
+      const c = await node.connect();
       c.send({ code: 4 });
       const reply = (await c.next((f) => f.json?.code === 20004)).json!;
       expect(reply).not.toHaveProperty('id');
@@ -159,7 +134,7 @@ describe('WebSocket protocol on an in-process node', () => {
 
   describe('subscriptions', () => {
     it('subscribing twice answers 20001 twice and delivers once', async () => {
-      const c = await connect();
+      const c = await node.connect();
       const topic = unique('twice');
       expect((await c.subscribe(topic)).code).toBe(20001);
       expect((await c.subscribe(topic)).code).toBe(20001);
@@ -169,7 +144,7 @@ describe('WebSocket protocol on an in-process node', () => {
     });
 
     it('unsubscribe stops delivery', async () => {
-      const c = await connect();
+      const c = await node.connect();
       const topic = unique('unsub');
       await c.subscribe(topic);
       await push({ topic, data: 'before' });
@@ -181,7 +156,7 @@ describe('WebSocket protocol on an in-process node', () => {
     });
 
     it('unsubscribing a topic never subscribed is a harmless 20002', async () => {
-      const c = await connect();
+      const c = await node.connect();
       const topic = unique('never');
       expect(await c.unsubscribe(topic)).toMatchObject({ code: 20002, topic });
       await c.subscribe(topic);
@@ -227,9 +202,9 @@ describe('WebSocket protocol on an in-process node', () => {
       const u1Idle = await loggedIn(u1);
       const u2Private = await loggedIn(u2);
       expect((await u2Private.subscribePrivate(topic)).code).toBe(20001);
-      const anonPublic = await connect();
+      const anonPublic = await node.connect();
       expect((await anonPublic.subscribe(topic)).code).toBe(20001);
-      const anonIdle = await connect();
+      const anonIdle = await node.connect();
       const all = [u1Private, u1Public, u1Idle, u2Private, anonPublic, anonIdle];
       return { u1, u2, topic, u1Private, u1Public, u1Idle, u2Private, anonPublic, anonIdle, all };
     };
@@ -282,11 +257,11 @@ describe('WebSocket protocol on an in-process node', () => {
 
   describe('deliveries', () => {
     it('valid UTF-8 arrives as one text frame with the exact bytes', async () => {
-      const c = await connect();
+      const c = await node.connect();
       const topic = unique('utf8');
       await c.subscribe(topic);
       const text = 'héllo ✓ 🚀 {"code":1}';
-      await pushData(grpc, { topic, data: Buffer.from(text, 'utf8') });
+      await pushData(node.grpc, { topic, data: Buffer.from(text, 'utf8') });
       const f = await c.next((x) => x.text === text);
       expect(f.binary).toBe(false);
       expect(f.data.equals(Buffer.from(text, 'utf8'))).toBe(true);
@@ -295,11 +270,11 @@ describe('WebSocket protocol on an in-process node', () => {
     });
 
     it('non-UTF-8 bytes arrive as one binary frame with the exact bytes (gRPC and REST)', async () => {
-      const c = await connect();
+      const c = await node.connect();
       const topic = unique('bin');
       await c.subscribe(topic);
       const bytes = Buffer.from([0x00, 0xff, 0xfe, 0x80, 0xc3, 0x28, 0x01, 0x7f]);
-      await pushData(grpc, { topic, data: bytes });
+      await pushData(node.grpc, { topic, data: bytes });
       const f1 = await c.next((x) => x.binary);
       expect(f1.data.equals(bytes)).toBe(true);
 
@@ -314,22 +289,22 @@ describe('WebSocket protocol on an in-process node', () => {
     });
 
     it('a larger payload still arrives in one frame, unchanged', async () => {
-      const c = await connect();
+      const c = await node.connect();
       const topic = unique('big');
       await c.subscribe(topic);
       const big = Buffer.alloc(100_000, 'abcdefghij');
-      await pushData(grpc, { topic, data: big });
+      await pushData(node.grpc, { topic, data: big });
       const f = await c.next((x) => x.data.length === big.length);
       expect(f.binary).toBe(false);
       expect(f.data.equals(big)).toBe(true);
     });
 
     it('200 pushes to one topic arrive in publish order', async () => {
-      const c = await connect();
+      const c = await node.connect();
       const topic = unique('order');
       await c.subscribe(topic);
       const n = 200;
-      for (let i = 0; i < n; i++) await pushData(grpc, { topic, data: Buffer.from(`m${i}`) });
+      for (let i = 0; i < n; i++) await pushData(node.grpc, { topic, data: Buffer.from(`m${i}`) });
       await c.next((f) => f.text === `m${n - 1}`, 10_000);
       expect(got(c)).toEqual(Array.from({ length: n }, (_, i) => `m${i}`));
     });

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { WebSocket } from 'ws';
+import { WebSocket } from 'ws';
 import { AuthError } from '../../core/auth/auth-error.js';
 import type { Authenticator } from '../../core/auth/authenticator.js';
 import type { Hub } from '../../core/hub.js';
@@ -93,7 +93,8 @@ export class WsConnection implements Sink {
     const bytes = this.queued;
     this.queue = [];
     this.queued = 0;
-    if (this.closed && this.closeReason === 'slow_consumer') return 0;
+    // Once ws has sent a close frame (the client started closing), no data frame may follow it.
+    if (this.ws.readyState !== WebSocket.OPEN) return 0;
     if (frames.length === 1) this.socket.write(frames[0]!);
     else if (bytes <= CONCAT_LIMIT) this.socket.write(Buffer.concat(frames, bytes));
     else {
