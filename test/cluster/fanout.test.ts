@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PushServiceClient } from '../../gen/pushwire/v1/push.js';
-import { b64, pushClient, pushData, restPush } from '../helpers/grpc-client.js';
+import { b64, pushData, restPush } from '../helpers/grpc-client.js';
 import type { NodeProcess } from '../helpers/node-process.js';
-import { TestRedis } from '../helpers/redis-server.js';
+import type { TestRedis } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/ports.js';
-import { TestClient } from '../helpers/ws-client.js';
+import type { TestClient } from '../helpers/ws-client.js';
 import { Cluster, count } from './support.js';
 
 /**
@@ -61,20 +61,24 @@ describe('cluster fan-out across nodes', () => {
     for (const c of all) expect(count(c, text), `${c.cid} got ${text}`).toBe(expected.includes(c) ? 1 : 0);
   }
 
-  const connectTo = async (node: NodeProcess): Promise<TestClient> => cluster.track(await TestClient.connect(node.wsUrl));
   const login = async (c: TestClient, uid: string): Promise<void> => {
     expect((await c.login(await cluster.token(uid))).code).toBe(20003);
   };
 
   beforeAll(async () => {
-    redis = await TestRedis.start();
-    cluster.redises.push(redis);
+    redis = await cluster.startRedis();
     [A, B, C] = await Promise.all([cluster.node(redis), cluster.node(redis), cluster.node(redis)]);
-    grpcA = pushClient(A.grpcAddress);
-    grpcB = pushClient(B.grpcAddress);
-    cluster.closers.push(() => grpcA.close(), () => grpcB.close());
+    grpcA = cluster.grpcClient(A);
+    grpcB = cluster.grpcClient(B);
 
-    [a1, a2, b1, b2, b3, c1] = await Promise.all([connectTo(A), connectTo(A), connectTo(B), connectTo(B), connectTo(B), connectTo(C)]);
+    [a1, a2, b1, b2, b3, c1] = await Promise.all([
+      cluster.connect(A),
+      cluster.connect(A),
+      cluster.connect(B),
+      cluster.connect(B),
+      cluster.connect(B),
+      cluster.connect(C),
+    ]);
     all = [a1, a2, b1, b2, b3, c1];
     expect(new Set(all.map((c) => c.cid)).size).toBe(6);
 
@@ -138,7 +142,7 @@ describe('cluster fan-out across nodes', () => {
   });
 
   it('300 pushes from one publisher to one topic arrive in order on a client of another node', async () => {
-    const sub = await connectTo(B);
+    const sub = await cluster.connect(B);
     expect((await sub.subscribe('ordered')).code).toBe(20001);
     const n = 300;
     for (let i = 0; i < n; i++) await pushData(grpcA, { topic: 'ordered', data: Buffer.from(`ord-${i}`) });
@@ -174,7 +178,7 @@ describe('cluster fan-out across nodes', () => {
   });
 
   it('a closed connection on one node stops receiving while the others keep going', async () => {
-    const extra = await connectTo(C);
+    const extra = await cluster.connect(C);
     expect((await extra.subscribe('news')).code).toBe(20001);
     await expectTargets('B/rest', '', 'news', [a1, a2, b1, extra]);
     await extra.close();

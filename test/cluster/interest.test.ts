@@ -1,11 +1,10 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PushServiceClient } from '../../gen/pushwire/v1/push.js';
-import { b64, pushClient, pushData, restPush } from '../helpers/grpc-client.js';
+import { b64, pushData, restPush } from '../helpers/grpc-client.js';
 import type { NodeProcess } from '../helpers/node-process.js';
 import { sleep, waitFor } from '../helpers/ports.js';
-import { TestRedis } from '../helpers/redis-server.js';
-import { TestClient } from '../helpers/ws-client.js';
+import type { TestRedis } from '../helpers/redis-server.js';
 import { Cluster, channels, numsub, waitNumsub } from './support.js';
 
 /**
@@ -20,18 +19,15 @@ describe('interest-based Redis subscriptions', () => {
   let B: NodeProcess;
   let grpcA: PushServiceClient;
 
-  const connect = async (node: NodeProcess): Promise<TestClient> => cluster.track(await TestClient.connect(node.wsUrl));
   const received = (node: NodeProcess): Promise<number> => node.metric('pushwire_bus_received_total');
 
   beforeAll(async () => {
-    redis = await TestRedis.start();
-    cluster.redises.push(redis);
+    redis = await cluster.startRedis();
     r = cluster.redisClient(redis);
     // Sequential, so that A's Redis connections are the older ones (see the CLIENT LIST test).
     A = await cluster.node(redis);
     B = await cluster.node(redis);
-    grpcA = pushClient(A.grpcAddress);
-    cluster.closers.push(() => grpcA.close());
+    grpcA = cluster.grpcClient(A);
   });
 
   afterAll(async () => {
@@ -44,7 +40,7 @@ describe('interest-based Redis subscriptions', () => {
   });
 
   it('a topic held only on node A has exactly one Redis subscriber, and node B never receives its traffic', async () => {
-    const a = await connect(A);
+    const a = await cluster.connect(A);
     expect((await a.subscribe('x-only-a')).code).toBe(20001);
     // The 20001 reply waits for Redis to confirm the subscription.
     expect(await numsub(r, 't:x-only-a')).toBe(1);
@@ -92,7 +88,7 @@ describe('interest-based Redis subscriptions', () => {
   });
 
   it('the last local unsubscribe drops the channel from Redis, after the delay', async () => {
-    const a = await connect(A);
+    const a = await cluster.connect(A);
     expect((await a.subscribe('drop-me')).code).toBe(20001);
     expect(await numsub(r, 't:drop-me')).toBe(1);
     expect((await a.unsubscribe('drop-me')).code).toBe(20002);
@@ -103,7 +99,7 @@ describe('interest-based Redis subscriptions', () => {
   });
 
   it('a disconnect releases every channel the connection held', async () => {
-    const a = await connect(A);
+    const a = await cluster.connect(A);
     expect((await a.subscribe('gone-1')).code).toBe(20001);
     expect((await a.subscribe('gone-2')).code).toBe(20001);
     expect((await a.login(await cluster.token('gone-user'))).code).toBe(20003);
@@ -117,7 +113,7 @@ describe('interest-based Redis subscriptions', () => {
   });
 
   it('two clients on the same node share one Redis subscription until the last one leaves', async () => {
-    const [a1, a2] = await Promise.all([connect(A), connect(A)]);
+    const [a1, a2] = await Promise.all([cluster.connect(A), cluster.connect(A)]);
     expect((await a1.subscribe('shared')).code).toBe(20001);
     expect((await a2.subscribe('shared')).code).toBe(20001);
     expect(await numsub(r, 't:shared')).toBe(1);
@@ -134,7 +130,7 @@ describe('interest-based Redis subscriptions', () => {
   });
 
   it('a client on each node makes two Redis subscriptions, one per node', async () => {
-    const [a, b] = await Promise.all([connect(A), connect(B)]);
+    const [a, b] = await Promise.all([cluster.connect(A), cluster.connect(B)]);
     expect((await a.subscribe('both')).code).toBe(20001);
     expect(await numsub(r, 't:both')).toBe(1);
     expect((await b.subscribe('both')).code).toBe(20001);
@@ -146,14 +142,14 @@ describe('interest-based Redis subscriptions', () => {
   });
 
   it('subscribing twice on one connection holds one reference: one unsubscribe releases it', async () => {
-    const a = await connect(A);
+    const a = await cluster.connect(A);
     expect((await a.subscribe('twice')).code).toBe(20001);
     expect((await a.subscribe('twice')).code).toBe(20001);
     expect(await numsub(r, 't:twice')).toBe(1);
     expect((await a.unsubscribe('twice')).code).toBe(20002);
     await waitNumsub(r, 't:twice', 0);
     // Unsubscribing again (nothing held) must not disturb another client's reference.
-    const other = await connect(A);
+    const other = await cluster.connect(A);
     expect((await other.subscribe('twice')).code).toBe(20001);
     expect((await a.unsubscribe('twice')).code).toBe(20002);
     await sleep(900);
@@ -163,7 +159,7 @@ describe('interest-based Redis subscriptions', () => {
   });
 
   it('resubscribing within the delay keeps the subscription and delivery', async () => {
-    const a = await connect(A);
+    const a = await cluster.connect(A);
     expect((await a.subscribe('churn')).code).toBe(20001);
     for (let i = 0; i < 5; i++) {
       expect((await a.unsubscribe('churn')).code).toBe(20002);
@@ -185,7 +181,7 @@ describe('interest-based Redis subscriptions', () => {
   });
 
   it('user channels appear on login and vanish on logout; private topics go with them', async () => {
-    const [a1, a2, b] = await Promise.all([connect(A), connect(A), connect(B)]);
+    const [a1, a2, b] = await Promise.all([cluster.connect(A), cluster.connect(A), cluster.connect(B)]);
     expect(await numsub(r, 'u:alice')).toBe(0);
 
     expect((await a1.login(await cluster.token('alice'))).code).toBe(20003);

@@ -3,11 +3,11 @@ import type { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PushServiceClient } from '../../gen/pushwire/v1/push.js';
-import { b64, pushClient, pushData, restPush } from '../helpers/grpc-client.js';
+import { b64, pushData, restPush } from '../helpers/grpc-client.js';
 import type { NodeProcess } from '../helpers/node-process.js';
 import { sleep, waitFor } from '../helpers/ports.js';
 import { TestRedis } from '../helpers/redis-server.js';
-import { TestClient } from '../helpers/ws-client.js';
+import type { TestClient } from '../helpers/ws-client.js';
 import { RedisBus } from '../../src/cluster/redis-bus.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { Cluster, count, numsub, readyStatus, waitReady } from './support.js';
@@ -32,7 +32,6 @@ describe('Redis outage and restart', () => {
   let a2: TestClient, b3: TestClient, a3: TestClient;
   const lost: string[] = [];
 
-  const connect = async (node: NodeProcess): Promise<TestClient> => cluster.track(await TestClient.connect(node.wsUrl));
   const grpcCode = (p: Promise<unknown>): Promise<number | 'ok'> =>
     p.then(
       () => 'ok' as const,
@@ -40,15 +39,13 @@ describe('Redis outage and restart', () => {
     );
 
   beforeAll(async () => {
-    redis = await TestRedis.start();
-    cluster.redises.push(redis);
+    redis = await cluster.startRedis();
     r = cluster.redisClient(redis);
     [A, B] = await Promise.all([cluster.node(redis), cluster.node(redis)]);
-    grpcA = pushClient(A.grpcAddress);
-    grpcB = pushClient(B.grpcAddress);
-    cluster.closers.push(() => grpcA.close(), () => grpcB.close());
+    grpcA = cluster.grpcClient(A);
+    grpcB = cluster.grpcClient(B);
 
-    [a1, b1, b2] = await Promise.all([connect(A), connect(B), connect(B)]);
+    [a1, b1, b2] = await Promise.all([cluster.connect(A), cluster.connect(B), cluster.connect(B)]);
     expect((await a1.subscribe('pre')).code).toBe(20001);
     expect((await b1.subscribe('pre')).code).toBe(20001);
     expect((await b1.login(await cluster.token('alice'))).code).toBe(20003);
@@ -129,7 +126,7 @@ describe('Redis outage and restart', () => {
   });
 
   it('accepts subscriptions, logins and unsubscriptions made during the outage', async () => {
-    [a2, b3, a3] = await Promise.all([connect(A), connect(B), connect(A)]);
+    [a2, b3, a3] = await Promise.all([cluster.connect(A), cluster.connect(B), cluster.connect(A)]);
     expect((await a2.subscribe('during')).code).toBe(20001);
     expect((await b3.subscribe('during')).code).toBe(20001);
     expect((await a3.login(await cluster.token('dave'))).code).toBe(20003);
@@ -195,12 +192,11 @@ describe('Redis outage and restart', () => {
     const C = await cluster.node(redis);
     expect(await readyStatus(C)).toBe(503);
     expect(await C.metric('pushwire_bus_ready')).toBe(0);
-    const grpcC = pushClient(C.grpcAddress);
-    cluster.closers.push(() => grpcC.close());
+    const grpcC = cluster.grpcClient(C);
     expect(await grpcCode(pushData(grpcC, { topic: 'late', data: Buffer.from('x') }))).toBe(14);
     expect((await restPush(C.httpUrl, { topic: 'late', data: b64('x') })).status).toBe(503);
     // Its WebSocket edge already works; a subscription is remembered for when Redis is back.
-    const c1 = await connect(C);
+    const c1 = await cluster.connect(C);
     expect((await c1.subscribe('late')).code).toBe(20001);
     expect((await c1.subscribe('pre')).code).toBe(20001);
 

@@ -1,9 +1,11 @@
 import { SignJWT } from 'jose';
 import type { Redis } from 'ioredis';
+import type { PushServiceClient } from '../../gen/pushwire/v1/push.js';
+import { pushClient } from '../helpers/grpc-client.js';
 import { NodeProcess } from '../helpers/node-process.js';
-import type { TestRedis } from '../helpers/redis-server.js';
+import { TestRedis } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/ports.js';
-import type { TestClient } from '../helpers/ws-client.js';
+import { TestClient } from '../helpers/ws-client.js';
 
 /** Shared bookkeeping for cluster tests: everything started here is torn down in `cleanup`. */
 export class Cluster {
@@ -15,6 +17,13 @@ export class Cluster {
 
   constructor(readonly secret: string) {}
 
+  /** A private redis-server, stopped in `cleanup`. */
+  async startRedis(): Promise<TestRedis> {
+    const redis = await TestRedis.start();
+    this.redises.push(redis);
+    return redis;
+  }
+
   async node(redis: TestRedis, extra: string[] = []): Promise<NodeProcess> {
     const node = await NodeProcess.start(['--redis', redis.url, '--jwt-secret', this.secret, ...extra]);
     this.nodes.push(node);
@@ -23,6 +32,18 @@ export class Cluster {
 
   track<T extends TestClient>(client: T): T {
     this.clients.push(client);
+    return client;
+  }
+
+  /** A WebSocket client connected to `node`, closed in `cleanup`. */
+  async connect(node: NodeProcess): Promise<TestClient> {
+    return this.track(await TestClient.connect(node.wsUrl));
+  }
+
+  /** A gRPC client for `node`, closed in `cleanup`. */
+  grpcClient(node: NodeProcess): PushServiceClient {
+    const client = pushClient(node.grpcAddress);
+    this.closers.push(() => client.close());
     return client;
   }
 

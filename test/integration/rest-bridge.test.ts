@@ -1,21 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { b64, restPush } from '../helpers/grpc-client.js';
 import { startTestServer, type TestServer } from '../helpers/in-process.js';
+import { metric } from '../helpers/metrics.js';
 import { waitFor } from '../helpers/ports.js';
 import { TestClient, type Frame } from '../helpers/ws-client.js';
-
-/** Sum of a metric's samples whose labels include every `labels` pair. */
-async function metric(httpUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(`${httpUrl}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:]+)(\{[^}]*\})?\s+(\S+)/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const ls = m[2] ?? '';
-    if (Object.entries(labels).every(([k, v]) => ls.includes(`${k}="${v}"`))) sum += Number(m[3]);
-  }
-  return sum;
-}
 
 const isDelivery = (f: Frame): boolean => !(f.json && typeof f.json.code === 'number' && f.json.code >= 20000);
 

@@ -8,6 +8,7 @@ import { SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { b64, restPush } from '../helpers/grpc-client.js';
 import { startTestServer, type TestServer } from '../helpers/in-process.js';
+import { unique } from '../helpers/names.js';
 import { NodeProcess } from '../helpers/node-process.js';
 import { TestClient } from '../helpers/ws-client.js';
 
@@ -37,9 +38,6 @@ const unsignedToken = (sub: string): string =>
   `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ sub, exp: Math.floor(Date.now() / 1000) + 3600 })}.`;
 
 const past = (): number => Math.floor(Date.now() / 1000) - 60;
-
-let seq = 0;
-const unique = (prefix: string): string => `${prefix}-${++seq}-${Math.random().toString(36).slice(2, 8)}`;
 
 /** Shared checks against one node (in-process or CLI). */
 interface Target {

@@ -1,6 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useTestNode } from '../helpers/fixture.js';
 import { b64, restPush } from '../helpers/grpc-client.js';
-import { startTestServer, type TestServer } from '../helpers/in-process.js';
+import { metric } from '../helpers/metrics.js';
+import { unique } from '../helpers/names.js';
 import { NodeProcess } from '../helpers/node-process.js';
 import { sleep, waitFor } from '../helpers/ports.js';
 import { TestClient } from '../helpers/ws-client.js';
@@ -14,22 +16,6 @@ import { TestClient } from '../helpers/ws-client.js';
 const PING_TIMEOUT = '400ms';
 const PING_TIMEOUT_MS = 400;
 
-let seq = 0;
-const unique = (prefix: string): string => `${prefix}-${++seq}-${Math.random().toString(36).slice(2, 8)}`;
-
-/** Sum of a metric's samples on /metrics whose labels include `labels`. */
-async function metric(httpUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(`${httpUrl}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:]+)(\{[^}]*\})?\s+(\S+)/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const ls = m[2] ?? '';
-    if (Object.entries(labels).every(([k, v]) => ls.includes(`${k}="${v}"`))) sum += Number(m[3]);
-  }
-  return sum;
-}
-
 /** Calls `tick` every `everyMs` until the returned stop function is called. */
 function every(everyMs: number, tick: () => void): () => void {
   const t = setInterval(tick, everyMs);
@@ -37,28 +23,10 @@ function every(everyMs: number, tick: () => void): () => void {
 }
 
 describe(`keepalive on an in-process node (--ping-timeout ${PING_TIMEOUT})`, () => {
-  let server: TestServer;
-  let clients: TestClient[] = [];
-
-  beforeAll(async () => {
-    server = await startTestServer(['--ping-timeout', PING_TIMEOUT]);
-  });
-  afterEach(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    clients = [];
-  });
-  afterAll(async () => {
-    await server?.shutdown();
-  });
-
-  const connect = async (): Promise<TestClient> => {
-    const c = await TestClient.connect(server.wsUrl);
-    clients.push(c);
-    return c;
-  };
+  const node = useTestNode(['--ping-timeout', PING_TIMEOUT]);
 
   it('answers the text ping in any case with the text pong (not JSON), one pong per ping', async () => {
-    const c = await connect();
+    const c = await node.connect();
     for (const ping of ['ping', 'PING', 'Ping', 'pInG']) {
       c.send(ping);
       const f = await c.next();
@@ -75,13 +43,13 @@ describe(`keepalive on an in-process node (--ping-timeout ${PING_TIMEOUT})`, () 
   });
 
   it('answers a binary frame holding "ping" with pong as well', async () => {
-    const c = await connect();
+    const c = await node.connect();
     c.ws.send(Buffer.from('Ping'), { binary: true });
     expect((await c.next()).text).toBe('pong');
   });
 
   it('does not treat near-pings as pings: they are bad requests (30001)', async () => {
-    const c = await connect();
+    const c = await node.connect();
     for (const text of ['ping ', ' ping', 'pingg', 'pong', 'p1ng']) {
       c.send(text);
       const f = await c.next();
@@ -93,7 +61,7 @@ describe(`keepalive on an in-process node (--ping-timeout ${PING_TIMEOUT})`, () 
   });
 
   it('answers RFC 6455 ping frames with pong frames carrying the same payload', async () => {
-    const c = await connect();
+    const c = await node.connect();
     const pongs: string[] = [];
     c.ws.on('pong', (data: Buffer) => pongs.push(data.toString()));
     c.ws.ping(Buffer.from('hello-1'));
@@ -107,8 +75,8 @@ describe(`keepalive on an in-process node (--ping-timeout ${PING_TIMEOUT})`, () 
   });
 
   it('closes a silent client with close code 3001 "ping timeout" and counts it', async () => {
-    const before = await metric(server.httpUrl, 'pushwire_connections_closed_total', { reason: 'ping_timeout' });
-    const c = await connect();
+    const before = await metric(node.server.httpUrl, 'pushwire_connections_closed_total', { reason: 'ping_timeout' });
+    const c = await node.connect();
     const opened = Date.now();
     const closed = await Promise.race([
       c.closed,
@@ -120,15 +88,15 @@ describe(`keepalive on an in-process node (--ping-timeout ${PING_TIMEOUT})`, () 
     // Not before the timeout had passed.
     expect(Date.now() - opened).toBeGreaterThanOrEqual(PING_TIMEOUT_MS - 50);
     await waitFor(
-      async () => (await metric(server.httpUrl, 'pushwire_connections_closed_total', { reason: 'ping_timeout' })) === before + 1,
+      async () => (await metric(node.server.httpUrl, 'pushwire_connections_closed_total', { reason: 'ping_timeout' })) === before + 1,
       3000,
       'ping_timeout counted',
     );
   });
 
   it('closes every silent client but keeps the ones that keep pinging', async () => {
-    const silent = await Promise.all([connect(), connect(), connect()]);
-    const chatty = await connect();
+    const silent = await Promise.all([node.connect(), node.connect(), node.connect()]);
+    const chatty = await node.connect();
     const stop = every(100, () => chatty.send('ping'));
     try {
       const results = await Promise.all(silent.map((c) => c.closed));
@@ -140,7 +108,7 @@ describe(`keepalive on an in-process node (--ping-timeout ${PING_TIMEOUT})`, () 
   });
 
   it('keeps a client open that sends text pings more often than the timeout, and it still works', async () => {
-    const c = await connect();
+    const c = await node.connect();
     const stop = every(100, () => c.send('PING'));
     try {
       await sleep(PING_TIMEOUT_MS * 4);
@@ -148,7 +116,7 @@ describe(`keepalive on an in-process node (--ping-timeout ${PING_TIMEOUT})`, () 
       expect(c.frames.filter((f) => f.text === 'pong').length).toBeGreaterThanOrEqual(8);
       const topic = unique('alive');
       expect(await c.subscribe(topic)).toMatchObject({ code: 20001, topic });
-      const res = await restPush(server.httpUrl, { topic, data: b64('still here') });
+      const res = await restPush(node.server.httpUrl, { topic, data: b64('still here') });
       expect(res.status).toBe(200);
       await c.next((f) => f.text === 'still here');
     } finally {
@@ -157,7 +125,7 @@ describe(`keepalive on an in-process node (--ping-timeout ${PING_TIMEOUT})`, () 
   });
 
   it('keeps a client open that sends RFC 6455 ping frames more often than the timeout', async () => {
-    const c = await connect();
+    const c = await node.connect();
     let pongs = 0;
     c.ws.on('pong', () => pongs++);
     const stop = every(100, () => c.ws.ping());
@@ -173,7 +141,7 @@ describe(`keepalive on an in-process node (--ping-timeout ${PING_TIMEOUT})`, () 
   });
 
   it('counts any request as activity, not only pings', async () => {
-    const c = await connect();
+    const c = await node.connect();
     const topic = unique('busy');
     const stop = every(100, () => c.send({ code: 1, topic }));
     try {
@@ -186,7 +154,7 @@ describe(`keepalive on an in-process node (--ping-timeout ${PING_TIMEOUT})`, () 
   });
 
   it('a client that stops pinging is closed afterwards, and leaves no connection behind', async () => {
-    const c = await connect();
+    const c = await node.connect();
     const stop = every(100, () => c.send('ping'));
     await sleep(PING_TIMEOUT_MS * 2);
     expect(c.ws.readyState).toBe(c.ws.OPEN);
@@ -195,7 +163,7 @@ describe(`keepalive on an in-process node (--ping-timeout ${PING_TIMEOUT})`, () 
     expect((await c.closed).code).toBe(3001);
     expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(PING_TIMEOUT_MS - 150);
     // Other tests' clients are closed by afterEach already, so nothing of this one stays.
-    await waitFor(async () => (await metric(server.httpUrl, 'pushwire_connections')) === 0, 3000, 'no live connections');
+    await waitFor(async () => (await metric(node.server.httpUrl, 'pushwire_connections')) === 0, 3000, 'no live connections');
   });
 });
 

@@ -1,9 +1,10 @@
 import { connect as netConnect, type Socket } from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import type { PushServiceClient } from '../../gen/pushwire/v1/push.js';
-import { b64, pushClient, pushData, restPush } from '../helpers/grpc-client.js';
-import { startTestServer, type TestServer } from '../helpers/in-process.js';
+import { useTestNode } from '../helpers/fixture.js';
+import { b64, pushData, restPush } from '../helpers/grpc-client.js';
+import { metric } from '../helpers/metrics.js';
+import { unique } from '../helpers/names.js';
 import { sleep, waitFor } from '../helpers/ports.js';
 import { TestClient } from '../helpers/ws-client.js';
 
@@ -12,22 +13,6 @@ import { TestClient } from '../helpers/ws-client.js';
  * text frames (1007), slow consumers over --max-queue-bytes (3008, counted, others unaffected),
  * pushes over --max-push-bytes (INVALID_ARGUMENT, nothing delivered), and no permessage-deflate.
  */
-
-let seq = 0;
-const unique = (prefix: string): string => `${prefix}-${++seq}-${Math.random().toString(36).slice(2, 8)}`;
-
-/** Sum of a metric's samples on /metrics whose labels include `labels`. */
-async function metric(httpUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(`${httpUrl}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:]+)(\{[^}]*\})?\s+(\S+)/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const ls = m[2] ?? '';
-    if (Object.entries(labels).every(([k, v]) => ls.includes(`${k}="${v}"`))) sum += Number(m[3]);
-  }
-  return sum;
-}
 
 const closedReason = (httpUrl: string, reason: string): Promise<number> =>
   metric(httpUrl, 'pushwire_connections_closed_total', { reason });
@@ -50,38 +35,20 @@ const closedWithin = (c: TestClient, ms = 5000): Promise<{ code: number; reason:
   ]);
 
 describe('inbound limits on an in-process node (--max-message-bytes 1KiB)', () => {
-  let server: TestServer;
-  let clients: TestClient[] = [];
-
-  beforeAll(async () => {
-    server = await startTestServer(['--max-message-bytes', '1KiB']);
-  });
-  afterEach(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    clients = [];
-  });
-  afterAll(async () => {
-    await server?.shutdown();
-  });
-
-  const connect = async (options?: ConstructorParameters<typeof WebSocket>[2]): Promise<TestClient> => {
-    const c = await TestClient.connect(server.wsUrl, options);
-    clients.push(c);
-    return c;
-  };
+  const node = useTestNode(['--max-message-bytes', '1KiB']);
 
   /** Subscribes `c` to a fresh topic, pushes to it over REST and checks `c` receives it. */
   const stillWorks = async (c: TestClient): Promise<void> => {
     const topic = unique('works');
     expect(await c.subscribe(topic)).toMatchObject({ code: 20001, topic });
     const text = unique('payload');
-    const res = await restPush(server.httpUrl, { topic, data: b64(text) });
+    const res = await restPush(node.server.httpUrl, { topic, data: b64(text) });
     expect(res.status).toBe(200);
     await c.next((f) => f.text === text);
   };
 
   it('accepts a frame of exactly --max-message-bytes', async () => {
-    const c = await connect();
+    const c = await node.connect();
     const topic = unique('edge');
     c.send(paddedSubscribe(topic, 'exact', 1024));
     expect((await c.next((f) => f.json?.id === 'exact')).json).toMatchObject({ code: 20001, topic });
@@ -89,29 +56,29 @@ describe('inbound limits on an in-process node (--max-message-bytes 1KiB)', () =
   });
 
   it('closes a client sending a frame one byte over --max-message-bytes with 1009; others are unaffected', async () => {
-    const before = await closedReason(server.httpUrl, 'message_too_big');
-    const bystander = await connect();
-    const offender = await connect();
+    const before = await closedReason(node.server.httpUrl, 'message_too_big');
+    const bystander = await node.connect();
+    const offender = await node.connect();
     offender.send(paddedSubscribe(unique('big'), 'too-big', 1025));
     const closed = await closedWithin(offender);
     expect(closed.code).toBe(1009);
     // It never got a reply to the oversized request.
     expect(offender.frames.some((f) => f.json?.id === 'too-big')).toBe(false);
-    await waitFor(async () => (await closedReason(server.httpUrl, 'message_too_big')) === before + 1, 3000, 'message_too_big counted');
+    await waitFor(async () => (await closedReason(node.server.httpUrl, 'message_too_big')) === before + 1, 3000, 'message_too_big counted');
     expect(bystander.ws.readyState).toBe(WebSocket.OPEN);
     await stillWorks(bystander);
     // The node still accepts new connections.
-    await stillWorks(await connect());
+    await stillWorks(await node.connect());
   });
 
   it('closes with 1009 on a much larger binary frame too', async () => {
-    const c = await connect();
+    const c = await node.connect();
     c.ws.send(Buffer.alloc(64 * 1024, 0x61), { binary: true });
     expect((await closedWithin(c)).code).toBe(1009);
   });
 
   it('counts the whole fragmented message against the limit (3 fragments of 500 bytes → 1009)', async () => {
-    const c = await connect();
+    const c = await node.connect();
     const part = Buffer.alloc(500, 0x20);
     c.ws.send(part, { binary: false, fin: false });
     c.ws.send(part, { binary: false, fin: false });
@@ -120,7 +87,7 @@ describe('inbound limits on an in-process node (--max-message-bytes 1KiB)', () =
   });
 
   it('reassembles a fragmented message under the limit', async () => {
-    const c = await connect();
+    const c = await node.connect();
     const topic = unique('frag');
     const text = JSON.stringify({ code: 1, topic, id: 'frag' });
     const mid = Math.floor(text.length / 2);
@@ -130,22 +97,22 @@ describe('inbound limits on an in-process node (--max-message-bytes 1KiB)', () =
   });
 
   it('closes a client sending invalid UTF-8 in a text frame with 1007; others are unaffected', async () => {
-    const before = await closedReason(server.httpUrl, 'invalid_utf8');
-    const bystander = await connect();
-    const offender = await connect();
+    const before = await closedReason(node.server.httpUrl, 'invalid_utf8');
+    const bystander = await node.connect();
+    const offender = await node.connect();
     // `ws` does not validate outgoing data: this goes out as a text frame with bytes that are not UTF-8.
     const bad = Buffer.concat([Buffer.from('{"code":1,"topic":"'), Buffer.from([0xc3, 0x28, 0xff, 0xfe]), Buffer.from('"}')]);
     offender.ws.send(bad, { binary: false });
     expect((await closedWithin(offender)).code).toBe(1007);
     expect(offender.frames.some((f) => f.json?.code === 20001)).toBe(false);
-    await waitFor(async () => (await closedReason(server.httpUrl, 'invalid_utf8')) === before + 1, 3000, 'invalid_utf8 counted');
+    await waitFor(async () => (await closedReason(node.server.httpUrl, 'invalid_utf8')) === before + 1, 3000, 'invalid_utf8 counted');
     expect(bystander.ws.readyState).toBe(WebSocket.OPEN);
     await stillWorks(bystander);
   });
 
   it('closes with 1007 on a truncated multi-byte sequence, also sent as a raw frame over TCP', async () => {
-    const before = await closedReason(server.httpUrl, 'invalid_utf8');
-    const { socket, read } = await rawHandshake(server.ports.ws);
+    const before = await closedReason(node.server.httpUrl, 'invalid_utf8');
+    const { socket, read } = await rawHandshake(node.server.ports.ws);
     try {
       // Wait for the 20000 frame, then send a masked text frame with a lone lead byte.
       await read((b) => b.includes(Buffer.from('"code":20000')));
@@ -155,13 +122,13 @@ describe('inbound limits on an in-process node (--max-message-bytes 1KiB)', () =
     } finally {
       socket.destroy();
     }
-    await waitFor(async () => (await closedReason(server.httpUrl, 'invalid_utf8')) === before + 1, 3000, 'invalid_utf8 counted');
+    await waitFor(async () => (await closedReason(node.server.httpUrl, 'invalid_utf8')) === before + 1, 3000, 'invalid_utf8 counted');
   });
 
   it('does not negotiate permessage-deflate even when the client offers it', async () => {
     let offered: string | undefined;
     let answered: string | undefined;
-    const ws = new WebSocket(server.wsUrl, { perMessageDeflate: true });
+    const ws = new WebSocket(node.server.wsUrl, { perMessageDeflate: true });
     ws.on('upgrade', (res) => (answered = res.headers['sec-websocket-extensions'] as string | undefined));
     const req = (ws as unknown as { _req: { getHeader(n: string): unknown } })._req;
     offered = String(req.getHeader('sec-websocket-extensions'));
@@ -169,7 +136,7 @@ describe('inbound limits on an in-process node (--max-message-bytes 1KiB)', () =
       ws.once('error', reject);
       ws.once('open', () => {
         ws.close();
-        resolve(connect({ perMessageDeflate: true }));
+        resolve(node.connect(node.server.wsUrl, { perMessageDeflate: true }));
       });
     });
     expect(offered).toContain('permessage-deflate');
@@ -182,51 +149,30 @@ describe('inbound limits on an in-process node (--max-message-bytes 1KiB)', () =
 });
 
 describe('outbound limits on an in-process node (--max-queue-bytes 64KiB, --max-push-bytes 32KiB)', () => {
-  let server: TestServer;
-  let grpc: PushServiceClient;
-  let clients: TestClient[] = [];
-
-  beforeAll(async () => {
-    server = await startTestServer(['--max-queue-bytes', '64KiB', '--max-push-bytes', '32KiB']);
-    grpc = pushClient(server.grpcAddress);
-  });
-  afterEach(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    clients = [];
-  });
-  afterAll(async () => {
-    grpc?.close();
-    await server?.shutdown();
-  });
-
-  const connect = async (): Promise<TestClient> => {
-    const c = await TestClient.connect(server.wsUrl);
-    clients.push(c);
-    return c;
-  };
+  const node = useTestNode(['--max-queue-bytes', '64KiB', '--max-push-bytes', '32KiB']);
 
   it('accepts a push of exactly --max-push-bytes and delivers it in one frame', async () => {
-    const c = await connect();
+    const c = await node.connect();
     const topic = unique('max');
     await c.subscribe(topic);
     const data = Buffer.alloc(32 * 1024, 0x41);
-    expect((await pushData(grpc, { topic, data })).messageId).toBeTruthy();
+    expect((await pushData(node.grpc, { topic, data })).messageId).toBeTruthy();
     const f = await c.next((fr) => !fr.json);
     expect(f.data.equals(data)).toBe(true);
   });
 
   it('rejects a push over --max-push-bytes with INVALID_ARGUMENT (REST 400 / gRPC 3) and delivers nothing', async () => {
-    const c = await connect();
+    const c = await node.connect();
     const topic = unique('over');
     await c.subscribe(topic);
     const data = Buffer.alloc(32 * 1024 + 1, 0x42);
 
-    const rest = await restPush(server.httpUrl, { topic, data: b64(data) });
+    const rest = await restPush(node.server.httpUrl, { topic, data: b64(data) });
     expect(rest.status).toBe(400);
     expect(rest.json).toMatchObject({ code: 3, details: [] });
     expect(rest.json.message).toMatch(/32768/);
 
-    const err = await pushData(grpc, { topic, data }).then(
+    const err = await pushData(node.grpc, { topic, data }).then(
       () => undefined,
       (e: { code: number; details: string }) => e,
     );
@@ -234,21 +180,21 @@ describe('outbound limits on an in-process node (--max-queue-bytes 64KiB, --max-
     expect(err?.details).toMatch(/32768/);
 
     // Also for a broadcast (no topic, no uid).
-    const all = await restPush(server.httpUrl, { data: b64(data) });
+    const all = await restPush(node.server.httpUrl, { data: b64(data) });
     expect(all.status).toBe(400);
 
     // A push after them arrives, and nothing came before it.
-    await pushData(grpc, { topic, data: Buffer.from('after') });
+    await pushData(node.grpc, { topic, data: Buffer.from('after') });
     await c.next((f) => f.text === 'after');
     expect(c.deliveries()).toEqual(['after']);
   });
 
   it('closes a client that stops reading with 3008 (counted); a normal client on the topic gets every message in order', async () => {
-    const slowBefore = await metric(server.httpUrl, 'pushwire_slow_consumer_closes_total');
-    const reasonBefore = await closedReason(server.httpUrl, 'slow_consumer');
+    const slowBefore = await metric(node.server.httpUrl, 'pushwire_slow_consumer_closes_total');
+    const reasonBefore = await closedReason(node.server.httpUrl, 'slow_consumer');
     const topic = unique('firehose');
-    const normal = await connect();
-    const slow = await connect();
+    const normal = await node.connect();
+    const slow = await node.connect();
     await normal.subscribe(topic);
     await slow.subscribe(topic);
     const slowCloses: number[] = [];
@@ -264,13 +210,13 @@ describe('outbound limits on an in-process node (--max-queue-bytes 64KiB, --max-
     let closedSlow = false;
     // Push until the server gives up on the slow client (bounded), then a few more.
     for (let round = 0; round < 4000 && !closedSlow; round++) {
-      await pushData(grpc, { topic, data: Buffer.from(body(sent++)) });
-      if (sent % 25 === 0) closedSlow = (await metric(server.httpUrl, 'pushwire_slow_consumer_closes_total')) > slowBefore;
+      await pushData(node.grpc, { topic, data: Buffer.from(body(sent++)) });
+      if (sent % 25 === 0) closedSlow = (await metric(node.server.httpUrl, 'pushwire_slow_consumer_closes_total')) > slowBefore;
     }
     expect(closedSlow, `slow consumer not closed after ${sent} pushes of 16 KiB`).toBe(true);
     // Reading again (well within the server's close grace period) it drains what was in flight, then the close frame.
     slowSocket.resume();
-    for (let i = 0; i < 20; i++) await pushData(grpc, { topic, data: Buffer.from(body(sent++)) });
+    for (let i = 0; i < 20; i++) await pushData(node.grpc, { topic, data: Buffer.from(body(sent++)) });
 
     // The normal client got every message, in publish order, and is still open.
     const last = body(sent - 1);
@@ -285,33 +231,33 @@ describe('outbound limits on an in-process node (--max-queue-bytes 64KiB, --max-
     // The slow client is closed with 3008 "slow consumer", exactly once, counted as reason="slow_consumer".
     expect(await closedWithin(slow, 10_000)).toEqual({ code: 3008, reason: 'slow consumer' });
     expect(slowCloses).toEqual([3008]);
-    expect(await metric(server.httpUrl, 'pushwire_slow_consumer_closes_total')).toBe(slowBefore + 1);
-    await waitFor(async () => (await closedReason(server.httpUrl, 'slow_consumer')) === reasonBefore + 1, 10_000, 'slow_consumer close counted');
+    expect(await metric(node.server.httpUrl, 'pushwire_slow_consumer_closes_total')).toBe(slowBefore + 1);
+    await waitFor(async () => (await closedReason(node.server.httpUrl, 'slow_consumer')) === reasonBefore + 1, 10_000, 'slow_consumer close counted');
     // It got a prefix of the stream (what was in flight when it was cut off), in order, and nothing after.
     const slowGot = slow.deliveries().map((t) => Number(t.slice(0, 6)));
     expect(slowGot.length).toBeGreaterThan(0);
     expect(slowGot.length).toBeLessThan(sent - 20);
     expect(slowGot).toEqual(Array.from({ length: slowGot.length }, (_, i) => i));
-    expect(await metric(server.httpUrl, 'pushwire_connections')).toBe(1);
+    expect(await metric(node.server.httpUrl, 'pushwire_connections')).toBe(1);
   });
 
   it('a slow consumer on one topic does not stop pushes to other topics or clients', async () => {
-    const slowBefore = await metric(server.httpUrl, 'pushwire_slow_consumer_closes_total');
+    const slowBefore = await metric(node.server.httpUrl, 'pushwire_slow_consumer_closes_total');
     const hot = unique('hot');
     const other = unique('other');
-    const slow = await connect();
-    const bystander = await connect();
+    const slow = await node.connect();
+    const bystander = await node.connect();
     await slow.subscribe(hot);
     await bystander.subscribe(other);
     (slow.ws as unknown as { _socket: Socket })._socket.pause();
     const big = Buffer.alloc(30 * 1024, 0x7a);
     let closedSlow = false;
     for (let i = 0; i < 4000 && !closedSlow; i++) {
-      await pushData(grpc, { topic: hot, data: big });
-      if (i % 25 === 24) closedSlow = (await metric(server.httpUrl, 'pushwire_slow_consumer_closes_total')) > slowBefore;
+      await pushData(node.grpc, { topic: hot, data: big });
+      if (i % 25 === 24) closedSlow = (await metric(node.server.httpUrl, 'pushwire_slow_consumer_closes_total')) > slowBefore;
     }
     expect(closedSlow).toBe(true);
-    for (let i = 0; i < 5; i++) await pushData(grpc, { topic: other, data: Buffer.from(`other-${i}`) });
+    for (let i = 0; i < 5; i++) await pushData(node.grpc, { topic: other, data: Buffer.from(`other-${i}`) });
     await bystander.next((f) => f.text === 'other-4');
     expect(bystander.deliveries()).toEqual(['other-0', 'other-1', 'other-2', 'other-3', 'other-4']);
     (slow.ws as unknown as { _socket: Socket })._socket.resume();

@@ -270,6 +270,17 @@ describe('Hub: a sink that reacts synchronously', () => {
 });
 
 describe('Hub: login / logout', () => {
+  /** One session subscribed to "public", logged in as alice, holding alice's private "news" and "mail". */
+  const aliceWithPublicAndPrivate = async () => {
+    const { hub, interest, connect } = setup();
+    const a = connect();
+    await hub.subscribe(a.session, 'public');
+    await hub.login(a.session, 'alice');
+    await hub.subscribePrivate(a.session, 'alice', 'news');
+    await hub.subscribePrivate(a.session, 'alice', 'mail');
+    return { hub, interest, a };
+  };
+
   it('login sets the uid and joins the user channel', async () => {
     const { hub, interest, connect } = setup();
     const a = connect();
@@ -293,12 +304,7 @@ describe('Hub: login / logout', () => {
   });
 
   it('logging in as another uid drops the old user channel and old private channels, keeps public ones', async () => {
-    const { hub, interest, connect } = setup();
-    const a = connect();
-    await hub.subscribe(a.session, 'public');
-    await hub.login(a.session, 'alice');
-    await hub.subscribePrivate(a.session, 'alice', 'news');
-    await hub.subscribePrivate(a.session, 'alice', 'mail');
+    const { hub, interest, a } = await aliceWithPublicAndPrivate();
 
     await hub.login(a.session, 'bob');
     expect(a.session.uid).toBe('bob');
@@ -330,12 +336,7 @@ describe('Hub: login / logout', () => {
   });
 
   it('logout leaves the user channel and every private channel but keeps public subscriptions', async () => {
-    const { hub, interest, connect } = setup();
-    const a = connect();
-    await hub.subscribe(a.session, 'public');
-    await hub.login(a.session, 'alice');
-    await hub.subscribePrivate(a.session, 'alice', 'news');
-    await hub.subscribePrivate(a.session, 'alice', 'mail');
+    const { hub, interest, a } = await aliceWithPublicAndPrivate();
 
     hub.logout(a.session);
     expect(a.session.uid).toBeUndefined();
