@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RedisBus } from './cluster/redis-bus.js';
 import { MemoryBus } from './cluster/memory-bus.js';
@@ -131,13 +131,11 @@ function buildAuthenticator(config: Config, logger: Logger): Authenticator {
   return chainAuthenticators(jwt, callback);
 }
 
-function listen(app: (req: never, res: never) => void, host: string, port: number): Promise<Server> {
+function listen(app: RequestListener, host: string, port: number): Promise<Server> {
+  const server = createServer(app);
   return new Promise((resolve, reject) => {
-    // Express 5 passes a listen error (EADDRINUSE, ...) to this callback instead of only emitting it.
-    const server = (app as unknown as { listen: (p: number, h: string, cb: (err?: Error) => void) => Server }).listen(port, host, (err) =>
-      err ? reject(err) : resolve(server),
-    );
     server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
   });
 }
 
