@@ -119,7 +119,8 @@ describe('gRPC ingress: PushService', () => {
     const text = await (await fetch(`${node.httpUrl}/metrics`)).text();
     expect(text).toMatch(/pushwire_pushes_total\{[^}]*ingress="grpc"[^}]*result="ok"[^}]*\} [1-9]/);
     expect(text).toMatch(/pushwire_pushes_total\{[^}]*ingress="grpc"[^}]*result="invalid_argument"[^}]*\} [1-9]/);
-    expect(text).toMatch(/pushwire_grpc_request_duration_seconds_count\{[^}]*method="PushData"/);
+    expect(text).toMatch(/pushwire_grpc_request_duration_seconds_count\{[^}]*method="PushData"[^}]*code="OK"[^}]*\} [1-9]/);
+    expect(text).toMatch(/pushwire_grpc_request_duration_seconds_count\{[^}]*method="PushData"[^}]*code="INVALID_ARGUMENT"[^}]*\} [1-9]/);
   });
 });
 

@@ -26,6 +26,7 @@ export class GrpcIngress {
     this.server = new Server({
       // Room for the largest push plus its framing; beyond that grpc-js answers RESOURCE_EXHAUSTED.
       'grpc.max_receive_message_length': o.maxPushBytes + 64 * 1024,
+      'grpc.enable_channelz': 0,
     });
     this.server.addService(PushServiceService, pushService(o.publisher, o.metrics, o.logger));
     this.server.addService(ProxyService, legacyProxyService(o.publisher, o.metrics, o.logger));
