@@ -1,5 +1,10 @@
 import { credentials, type ServiceError } from '@grpc/grpc-js';
-import { PushServiceClient, type PushDataRequest, type PushDataResponse } from '../../gen/pushwire/v1/push.js';
+import {
+  PushServiceClient,
+  type PushDataBatchResponse,
+  type PushDataRequest,
+  type PushDataResponse,
+} from '../../gen/pushwire/v1/push.js';
 
 export function pushClient(address: string): PushServiceClient {
   return new PushServiceClient(address, credentials.createInsecure());
@@ -14,9 +19,24 @@ export function pushData(client: PushServiceClient, req: Partial<PushDataRequest
   );
 }
 
+/** PushDataBatch as a promise; rejects with the grpc-js ServiceError. */
+export function pushDataBatch(client: PushServiceClient, pushes: Partial<PushDataRequest>[]): Promise<PushDataBatchResponse> {
+  return new Promise((resolve, reject) =>
+    client.pushDataBatch(
+      { pushes: pushes.map((p) => ({ uid: '', topic: '', data: Buffer.alloc(0), ...p })) },
+      (err: ServiceError | null, res) => (err ? reject(err) : resolve(res)),
+    ),
+  );
+}
+
 /** POST /v1/pushData with a JSON body (object or raw string). */
-export async function restPush(httpUrl: string, body: unknown, init: RequestInit = {}): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${httpUrl}/v1/pushData`, {
+export async function restPush(
+  httpUrl: string,
+  body: unknown,
+  init: RequestInit = {},
+  path = '/v1/pushData',
+): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${httpUrl}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: typeof body === 'string' ? body : JSON.stringify(body),

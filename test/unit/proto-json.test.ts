@@ -99,4 +99,19 @@ describe('decodeProtoJson', () => {
     invalid(() => decodeProtoJson(body, 'T', PUSH));
     invalid(() => decodeProtoJson({ constructor: 'x' }, 'T', PUSH));
   });
+
+  it('decodes a repeated message field element by element, naming the failing index', () => {
+    const BATCH: FieldSpec[] = [{ name: 'push_list', kind: 'messages', of: { typeName: 'Push', fields: PUSH } }];
+    const out = decodeProtoJson({ pushList: [{ topic: 'a' }, { data: 'aGk=' }] }, 'Batch', BATCH);
+    expect(out.push_list).toEqual([{ topic: 'a' }, { data: Buffer.from('hi') }]);
+    expect(decodeProtoJson({ push_list: null }, 'Batch', BATCH)).toEqual({});
+    expect(invalid(() => decodeProtoJson({ push_list: {} }, 'Batch', BATCH)).message).toBe(
+      'invalid value for repeated field push_list: expected an array',
+    );
+    expect(invalid(() => decodeProtoJson({ push_list: [{}, { nope: 1 }] }, 'Batch', BATCH)).message).toBe(
+      'push_list[1]: unknown field "nope" in Push',
+    );
+    expect(invalid(() => decodeProtoJson({ push_list: [7] }, 'Batch', BATCH)).message).toMatch(/^push_list\[0\]: invalid JSON for Push/);
+  });
 });
+

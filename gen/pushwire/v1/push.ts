@@ -44,6 +44,19 @@ export interface PushDataResponse {
   nodeId: string;
 }
 
+/** PushDataBatchRequest carries pushes, each with PushDataRequest's targeting rules. */
+export interface PushDataBatchRequest {
+  pushes: PushDataRequest[];
+}
+
+/** PushDataBatchResponse acknowledges every push of the batch. */
+export interface PushDataBatchResponse {
+  /** Message ids, in the order of the request's pushes. */
+  messageIds: string[];
+  /** Id of the node that accepted the batch. */
+  nodeId: string;
+}
+
 function createBasePushDataRequest(): PushDataRequest {
   return { uid: "", topic: "", data: Buffer.alloc(0) };
 }
@@ -238,6 +251,170 @@ export const PushDataResponse: MessageFns<PushDataResponse> = {
   },
 };
 
+function createBasePushDataBatchRequest(): PushDataBatchRequest {
+  return { pushes: [] };
+}
+
+export const PushDataBatchRequest: MessageFns<PushDataBatchRequest> = {
+  encode(message: PushDataBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.pushes) {
+      PushDataRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PushDataBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePushDataBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pushes.push(PushDataRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PushDataBatchRequest {
+    return {
+      pushes: globalThis.Array.isArray(object?.pushes)
+        ? object.pushes.map((e: any) => PushDataRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: PushDataBatchRequest): unknown {
+    const obj: any = {};
+    if (message.pushes?.length) {
+      obj.pushes = message.pushes.map((e) => PushDataRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PushDataBatchRequest>, I>>(base?: I): PushDataBatchRequest {
+    return PushDataBatchRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PushDataBatchRequest>, I>>(object: I): PushDataBatchRequest {
+    const message = createBasePushDataBatchRequest();
+    message.pushes = object.pushes?.map((e) => PushDataRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePushDataBatchResponse(): PushDataBatchResponse {
+  return { messageIds: [], nodeId: "" };
+}
+
+export const PushDataBatchResponse: MessageFns<PushDataBatchResponse> = {
+  encode(message: PushDataBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.messageIds) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(18).string(message.nodeId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PushDataBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePushDataBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messageIds.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PushDataBatchResponse {
+    return {
+      messageIds: globalThis.Array.isArray(object?.messageIds)
+        ? object.messageIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.message_ids)
+        ? object.message_ids.map((e: any) => globalThis.String(e))
+        : [],
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+    };
+  },
+
+  toJSON(message: PushDataBatchResponse): unknown {
+    const obj: any = {};
+    if (message.messageIds?.length) {
+      obj.messageIds = message.messageIds;
+    }
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PushDataBatchResponse>, I>>(base?: I): PushDataBatchResponse {
+    return PushDataBatchResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PushDataBatchResponse>, I>>(object: I): PushDataBatchResponse {
+    const message = createBasePushDataBatchResponse();
+    message.messageIds = object.messageIds?.map((e) => e) || [];
+    message.nodeId = object.nodeId ?? "";
+    return message;
+  },
+};
+
 /**
  * PushService accepts messages from backends and delivers them to WebSocket
  * clients on every node of the cluster.
@@ -261,6 +438,24 @@ export const PushServiceService = {
     responseSerialize: (value: PushDataResponse): Buffer => Buffer.from(PushDataResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PushDataResponse => PushDataResponse.decode(value),
   },
+  /**
+   * PushDataBatch accepts many pushes in one call, for high-rate backends. Every push is
+   * validated before any is published (one invalid push fails the whole batch with
+   * INVALID_ARGUMENT naming its index); they are then published in order. A batch is
+   * bounded like one push: at most 1000 pushes, and the request as a whole no larger than
+   * --max-push-bytes plus framing. UNAVAILABLE when the bus did not accept all of them:
+   * some may have been delivered, so a retry can deliver those twice.
+   */
+  pushDataBatch: {
+    path: "/pushwire.v1.PushService/PushDataBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PushDataBatchRequest): Buffer => Buffer.from(PushDataBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PushDataBatchRequest => PushDataBatchRequest.decode(value),
+    responseSerialize: (value: PushDataBatchResponse): Buffer =>
+      Buffer.from(PushDataBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PushDataBatchResponse => PushDataBatchResponse.decode(value),
+  },
 } as const;
 
 export interface PushServiceServer extends UntypedServiceImplementation {
@@ -273,6 +468,15 @@ export interface PushServiceServer extends UntypedServiceImplementation {
    * Fails with UNAVAILABLE when the cluster bus cannot accept the message.
    */
   pushData: handleUnaryCall<PushDataRequest, PushDataResponse>;
+  /**
+   * PushDataBatch accepts many pushes in one call, for high-rate backends. Every push is
+   * validated before any is published (one invalid push fails the whole batch with
+   * INVALID_ARGUMENT naming its index); they are then published in order. A batch is
+   * bounded like one push: at most 1000 pushes, and the request as a whole no larger than
+   * --max-push-bytes plus framing. UNAVAILABLE when the bus did not accept all of them:
+   * some may have been delivered, so a retry can deliver those twice.
+   */
+  pushDataBatch: handleUnaryCall<PushDataBatchRequest, PushDataBatchResponse>;
 }
 
 export interface PushServiceClient extends Client {
@@ -298,6 +502,29 @@ export interface PushServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PushDataResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * PushDataBatch accepts many pushes in one call, for high-rate backends. Every push is
+   * validated before any is published (one invalid push fails the whole batch with
+   * INVALID_ARGUMENT naming its index); they are then published in order. A batch is
+   * bounded like one push: at most 1000 pushes, and the request as a whole no larger than
+   * --max-push-bytes plus framing. UNAVAILABLE when the bus did not accept all of them:
+   * some may have been delivered, so a retry can deliver those twice.
+   */
+  pushDataBatch(
+    request: PushDataBatchRequest,
+    callback: (error: ServiceError | null, response: PushDataBatchResponse) => void,
+  ): ClientUnaryCall;
+  pushDataBatch(
+    request: PushDataBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PushDataBatchResponse) => void,
+  ): ClientUnaryCall;
+  pushDataBatch(
+    request: PushDataBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PushDataBatchResponse) => void,
   ): ClientUnaryCall;
 }
 

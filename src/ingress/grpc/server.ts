@@ -28,8 +28,8 @@ export class GrpcIngress {
       'grpc.max_receive_message_length': o.maxPushBytes + 64 * 1024,
       'grpc.enable_channelz': 0,
     });
-    this.server.addService(PushServiceService, pushService(o.publisher, o.metrics, o.logger));
-    this.server.addService(ProxyService, legacyProxyService(o.publisher, o.metrics, o.logger));
+    this.server.addService(PushServiceService, pushService(o));
+    this.server.addService(ProxyService, legacyProxyService(o));
     this.health.addToServer(this.server);
     createReflection().addToServer(this.server);
   }

@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Code, PushwireError } from '../../core/errors.js';
-import type { Publisher } from '../../core/publisher.js';
+import type { Publisher, PushRequest } from '../../core/publisher.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { decodeProtoJson, type FieldSpec } from './proto-json.js';
@@ -21,6 +21,27 @@ const PUSH_DATA_REQUEST: readonly FieldSpec[] = [
   { name: 'data', kind: 'bytes' },
 ];
 
+const PUSH_DATA_BATCH_REQUEST: readonly FieldSpec[] = [
+  { name: 'pushes', kind: 'messages', of: { typeName: 'pushwire.v1.PushDataRequest', fields: PUSH_DATA_REQUEST } },
+];
+
+/** The parsed JSON body; grpc-gateway treats an empty body as the empty message. */
+function jsonBody(req: Request): unknown {
+  const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+  if (raw.length === 0) return {};
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new PushwireError(Code.INVALID_ARGUMENT, 'request body is not valid JSON');
+  }
+}
+
+const pushRequest = (fields: Record<string, unknown>): PushRequest => ({
+  uid: (fields.uid as string | undefined) ?? '',
+  topic: (fields.topic as string | undefined) ?? '',
+  data: (fields.data as Buffer | undefined) ?? Buffer.alloc(0),
+});
+
 /**
  * The REST bridge, grpc-gateway style: proto3 JSON bodies, google.rpc.Status errors with
  * grpc-gateway's HTTP mapping, and the same Publisher the gRPC service calls. Also health
@@ -37,7 +58,9 @@ export function createHttpApp(o: HttpAppOptions): express.Express {
   app.use((req, res, next) => {
     const end = o.metrics.httpDuration.startTimer();
     res.on('finish', () => {
-      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      const path = (req.route as { path?: string | RegExp } | undefined)?.path;
+      // RegExp routes here match one exact path, so the request path is a bounded label.
+      const route = path instanceof RegExp ? req.path : (path ?? 'unmatched');
       end({ method: req.method, route, status: String(res.statusCode) });
     });
     next();
@@ -45,27 +68,21 @@ export function createHttpApp(o: HttpAppOptions): express.Express {
 
   // base64 inflates 4/3; the slack covers the JSON around it.
   const limit = Math.ceil((o.maxPushBytes * 4) / 3) + 64 * 1024;
-  app.post('/v1/pushData', express.raw({ type: () => true, limit }), async (req: Request, res: Response) => {
-    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    let body: unknown = {};
-    // grpc-gateway treats an empty body as the empty message.
-    if (raw.length > 0) {
-      try {
-        body = JSON.parse(raw.toString('utf8'));
-      } catch {
-        throw new PushwireError(Code.INVALID_ARGUMENT, 'request body is not valid JSON');
-      }
-    }
-    const fields = decodeProtoJson(body, 'pushwire.v1.PushDataRequest', PUSH_DATA_REQUEST);
-    const result = await o.publisher.push(
-      {
-        uid: (fields.uid as string | undefined) ?? '',
-        topic: (fields.topic as string | undefined) ?? '',
-        data: (fields.data as Buffer | undefined) ?? Buffer.alloc(0),
-      },
-      'http',
-    );
+  const body = express.raw({ type: () => true, limit });
+  app.post('/v1/pushData', body, async (req: Request, res: Response) => {
+    const fields = decodeProtoJson(jsonBody(req), 'pushwire.v1.PushDataRequest', PUSH_DATA_REQUEST);
+    const result = await o.publisher.push(pushRequest(fields), 'http');
     res.json({ messageId: result.messageId, nodeId: result.nodeId });
+  });
+  // grpc-gateway's custom verb syntax; a RegExp because ":" starts a parameter in Express paths.
+  app.post(/^\/v1\/pushData:batch$/, body, async (req: Request, res: Response) => {
+    const fields = decodeProtoJson(jsonBody(req), 'pushwire.v1.PushDataBatchRequest', PUSH_DATA_BATCH_REQUEST);
+    const pushes = ((fields.pushes as Record<string, unknown>[] | undefined) ?? []).map(pushRequest);
+    const result = await o.publisher.pushBatch(pushes, 'http');
+    res.json({ messageIds: result.messageIds, nodeId: result.nodeId });
+  });
+  app.all(/^\/v1\/pushData:batch$/, (_req, res) => {
+    send(res, Code.UNIMPLEMENTED, 'Method Not Allowed');
   });
   app.all('/v1/pushData', (_req, res) => {
     send(res, Code.UNIMPLEMENTED, 'Method Not Allowed');

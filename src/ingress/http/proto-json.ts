@@ -1,12 +1,14 @@
 import { invalidArgument } from '../../core/errors.js';
 import { decodeBase64 } from './base64.js';
 
-export type FieldKind = 'string' | 'bytes';
+export type FieldKind = 'string' | 'bytes' | 'messages';
 
 export interface FieldSpec {
   /** The proto field name (snake_case); its lowerCamelCase JSON name is derived. */
   name: string;
   kind: FieldKind;
+  /** For `messages` (a repeated message field): the element type and its fields. */
+  of?: { typeName: string; fields: readonly FieldSpec[] };
 }
 
 const jsonName = (name: string): string => name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
@@ -28,6 +30,18 @@ export function decodeProtoJson(body: unknown, typeName: string, fields: readonl
     if (seen.has(field.name)) throw invalidArgument(`duplicate field "${key}" in ${typeName}`);
     seen.add(field.name);
     if (value === null) continue;
+    if (field.kind === 'messages') {
+      if (!Array.isArray(value)) throw invalidArgument(`invalid value for repeated field ${field.name}: expected an array`);
+      const of = field.of!;
+      out[field.name] = value.map((item, i) => {
+        try {
+          return decodeProtoJson(item, of.typeName, of.fields);
+        } catch (err) {
+          throw invalidArgument(`${field.name}[${i}]: ${(err as Error).message}`);
+        }
+      });
+      continue;
+    }
     if (typeof value !== 'string') {
       throw invalidArgument(`invalid value for ${field.kind} field ${field.name}: ${JSON.stringify(value)}`);
     }
