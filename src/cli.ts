@@ -66,6 +66,10 @@ async function main(argv: string[]): Promise<void> {
       },
     );
   };
+  process.on('SIGHUP', () => {
+    logger.info('SIGHUP: reloading projects');
+    server.reloadProjects();
+  });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }

@@ -17,6 +17,8 @@ export interface Config {
   redis: string | undefined;
   /** Prefix of every Redis channel. @default "pushwire:" */
   redisPrefix: string;
+  /** Projects file (JSON or YAML); absent: one project, "default", configured by the login flags. */
+  projects: string | undefined;
   /** HS256 secret for login tokens. */
   jwtSecret: string | undefined;
   /** PEM file with an RSA or EC public key for RS256/ES256 login tokens. */
@@ -62,6 +64,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'nodeId', flag: 'node-id', kind: 'string', default: undefined, help: 'node id, unique in the cluster (default: random)' },
   { key: 'redis', flag: 'redis', kind: 'url', default: undefined, help: 'Redis URL (redis://, rediss://); absent = single node, in-process bus' },
   { key: 'redisPrefix', flag: 'redis-prefix', kind: 'string', default: 'pushwire:', help: 'prefix of every Redis channel' },
+  { key: 'projects', flag: 'projects', kind: 'string', default: undefined, help: 'projects (tenants) file, JSON or YAML; reloaded on SIGHUP and on change' },
   { key: 'jwtSecret', flag: 'jwt-secret', kind: 'string', default: undefined, help: 'HS256 secret for login JWTs' },
   { key: 'jwtPublicKey', flag: 'jwt-public-key', kind: 'string', default: undefined, help: 'PEM public key file for RS256/ES256 login JWTs' },
   { key: 'authUrl', flag: 'auth-url', kind: 'url', default: undefined, help: 'gpush auth callback URL (POST {"token"})' },
@@ -159,6 +162,13 @@ function check(c: Config): void {
   }
   if (c.authUrl !== undefined && !/^https?:$/.test(new URL(c.authUrl).protocol)) {
     throw new ConfigError(`--auth-url (PUSHWIRE_AUTH_URL): must be an http:// or https:// URL, got "${c.authUrl}"`);
+  }
+  if (c.projects !== undefined) {
+    const clash = (['jwtSecret', 'jwtPublicKey', 'authUrl'] as const).find((k) => c[k] !== undefined);
+    if (clash) {
+      const flag = OPTIONS.find((o) => o.key === clash)!.flag;
+      throw new ConfigError(`--${flag} cannot be combined with --projects: set each project's login in the projects file`);
+    }
   }
   if (c.maxPushBytes > c.maxQueueBytes) {
     throw new ConfigError(

@@ -1,25 +1,25 @@
-import { readFileSync } from 'node:fs';
+import { watch, type FSWatcher } from 'node:fs';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RedisBus } from './cluster/redis-bus.js';
 import { MemoryBus } from './cluster/memory-bus.js';
-import { ConfigError, type Config } from './config.js';
-import type { Authenticator } from './core/auth/authenticator.js';
-import { chainAuthenticators } from './core/auth/authenticator.js';
-import { CallbackAuthenticator } from './core/auth/callback-authenticator.js';
-import { JwtAuthenticator } from './core/auth/jwt-authenticator.js';
+import type { Config } from './config.js';
+import { ProjectRegistry, type ProjectSet } from './core/projects/registry.js';
 import { PushNode } from './core/node.js';
 import { GrpcIngress } from './ingress/grpc/server.js';
 import { createHttpApp } from './ingress/http/app.js';
 import { WsEdge } from './ingress/ws/edge.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
+import { defaultProjects, hasLogin, loadProjectsFile } from './projects.js';
 
 export interface RunningServer {
   nodeId: string;
   ports: { ws: number; http: number; grpc: number };
   metrics: Metrics;
   isReady(): boolean;
+  /** Re-reads --projects (SIGHUP does this); false when the file is invalid and nothing changed. */
+  reloadProjects(): boolean;
   /** Graceful: stop accepting, close clients with 1012, finish in-flight pushes, close the bus. */
   shutdown(): Promise<void>;
 }
@@ -32,13 +32,20 @@ const BUS_COMMAND_TIMEOUT_MS = 5000;
 /** Builds one node from its config and starts all three listeners. */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const metrics = new Metrics(config.nodeId);
-  const authenticator = buildAuthenticator(config, logger);
+  const projects = new ProjectRegistry(loadProjects(config));
+  if (projects.open) {
+    logger.warn('server API is OPEN: no API keys configured, any caller can push to any project (configure keys with --projects)');
+  }
+  if (config.projects === undefined && !hasLogin(config)) {
+    logger.warn('no login method configured: WebSocket logins (code 3) will fail with 30003');
+  }
   const bus = config.redis
     ? new RedisBus({ url: config.redis, prefix: config.redisPrefix, commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS, logger })
     : new MemoryBus();
   const node = new PushNode({
     nodeId: config.nodeId,
     bus,
+    projects,
     metrics,
     logger,
     maxPushBytes: config.maxPushBytes,
@@ -52,15 +59,15 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const ws = new WsEdge({
     nodeId: config.nodeId,
     hub: node.hub,
-    authenticator,
+    projects,
     metrics,
     logger,
     pingTimeoutMs: config.pingTimeoutMs,
     maxMessageBytes: config.maxMessageBytes,
     maxQueueBytes: config.maxQueueBytes,
   });
-  const grpc = new GrpcIngress({ publisher: node.publisher, metrics, logger, maxPushBytes: config.maxPushBytes });
-  const app = createHttpApp({ publisher: node.publisher, metrics, logger, maxPushBytes: config.maxPushBytes, isReady });
+  const grpc = new GrpcIngress({ publisher: node.publisher, projects, metrics, logger, maxPushBytes: config.maxPushBytes });
+  const app = createHttpApp({ publisher: node.publisher, projects, metrics, logger, maxPushBytes: config.maxPushBytes, isReady });
 
   const ports = { ws: 0, http: 0, grpc: 0 };
   let http: Server;
@@ -93,13 +100,28 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     'pushwire node listening',
   );
 
+  const reloadProjects = (): boolean => {
+    try {
+      const set = loadProjects(config);
+      projects.replace(set);
+      logger.info({ pids: projects.pids, apiKeys: set.apiKeys.size }, 'projects reloaded');
+      return true;
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'projects reload failed; keeping the previous projects');
+      return false;
+    }
+  };
+  const watcher = watchProjects(config, reloadProjects);
+
   return {
     nodeId: config.nodeId,
     ports,
     metrics,
     isReady,
+    reloadProjects,
     async shutdown() {
       draining = true;
+      watcher?.close();
       grpc.setServing(false);
       clearInterval(watch);
       const half = Math.max(100, config.shutdownTimeoutMs / 2);
@@ -109,26 +131,23 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   };
 }
 
-function buildAuthenticator(config: Config, logger: Logger): Authenticator {
-  let jwt: JwtAuthenticator | undefined;
-  if (config.jwtSecret !== undefined || config.jwtPublicKey !== undefined) {
-    let publicKeyPem: string | undefined;
-    if (config.jwtPublicKey !== undefined) {
-      try {
-        publicKeyPem = readFileSync(config.jwtPublicKey, 'utf8');
-      } catch (err) {
-        throw new ConfigError(`--jwt-public-key: cannot read "${config.jwtPublicKey}": ${(err as Error).message}`);
-      }
-    }
-    try {
-      jwt = new JwtAuthenticator({ secret: config.jwtSecret, publicKeyPem });
-    } catch (err) {
-      throw new ConfigError(`--jwt-public-key: ${(err as Error).message}`);
-    }
-  }
-  const callback = config.authUrl === undefined ? undefined : new CallbackAuthenticator(config.authUrl, config.authTimeoutMs);
-  if (!jwt && !callback) logger.warn('no login method configured: WebSocket logins (code 3) will fail with 30003');
-  return chainAuthenticators(jwt, callback);
+function loadProjects(config: Config): ProjectSet {
+  return config.projects === undefined ? defaultProjects(config) : loadProjectsFile(config.projects, config.authTimeoutMs);
+}
+
+/**
+ * Re-reads the projects file on change. A broken edit is logged and ignored: the node keeps
+ * serving the last good set. Editors often write in several steps, hence the short debounce.
+ */
+function watchProjects(config: Config, apply: () => void): FSWatcher | undefined {
+  if (config.projects === undefined) return undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const watcher = watch(config.projects, () => {
+    clearTimeout(timer);
+    timer = setTimeout(apply, 200);
+  });
+  watcher.unref();
+  return watcher;
 }
 
 function listen(app: RequestListener, host: string, port: number): Promise<Server> {

@@ -2,8 +2,9 @@ import type { Interest } from '../cluster/interest.js';
 import { Outbound, type Message } from './message.js';
 import type { Session } from './session.js';
 import {
-  BROADCAST_CHANNEL,
+  broadcastChannel,
   channelOf,
+  isIdentityChannel,
   privateChannel,
   targetOf,
   topicChannel,
@@ -13,6 +14,8 @@ import {
 /**
  * The local registry: which of this node's sessions hold which channel, and local fan-out.
  * A channel's first local holder acquires bus interest in it, its last one releases it.
+ * Every channel is scoped to the session's project, including its project's broadcast channel,
+ * which every session holds from add() to remove().
  */
 export class Hub {
   private readonly sessions = new Set<Session>();
@@ -24,13 +27,15 @@ export class Hub {
     return this.sessions.size;
   }
 
-  /** Distinct channels held on this node (topics, users, private topics). */
+  /** Distinct channels held on this node (project broadcasts, topics, users, private topics). */
   get channelCount(): number {
     return this.byChannel.size;
   }
 
-  add(session: Session): void {
+  /** Registers the session; resolves once it can receive its project's broadcasts. */
+  add(session: Session): Promise<void> {
     this.sessions.add(session);
+    return this.join(session, broadcastChannel(session.pid));
   }
 
   /** Forgets the session everywhere; a closed connection leaves no trace. */
@@ -41,11 +46,11 @@ export class Hub {
   }
 
   subscribe(session: Session, topic: string): Promise<void> {
-    return this.join(session, topicChannel(topic));
+    return this.join(session, topicChannel(session.pid, topic));
   }
 
   unsubscribe(session: Session, topic: string): void {
-    this.leave(session, topicChannel(topic));
+    this.leave(session, topicChannel(session.pid, topic));
   }
 
   /** Sets the session's uid. Logging in as another user first drops the old identity. */
@@ -53,31 +58,30 @@ export class Hub {
     if (session.uid === uid) return Promise.resolve();
     if (session.uid !== undefined) this.logout(session);
     session.uid = uid;
-    return this.join(session, userChannel(uid));
+    return this.join(session, userChannel(session.pid, uid));
   }
 
   /** Leaves the user channel and every private topic: no private delivery afterwards. */
   logout(session: Session): void {
     if (session.uid === undefined) return;
     for (const channel of session.channels) {
-      if (channel.startsWith('u:') || channel.startsWith('p:')) this.leave(session, channel);
+      if (isIdentityChannel(session.pid, channel)) this.leave(session, channel);
     }
     session.uid = undefined;
   }
 
   /** Caller checks that the session is logged in. */
   subscribePrivate(session: Session, uid: string, topic: string): Promise<void> {
-    return this.join(session, privateChannel(uid, topic));
+    return this.join(session, privateChannel(session.pid, uid, topic));
   }
 
   unsubscribePrivate(session: Session, uid: string, topic: string): void {
-    this.leave(session, privateChannel(uid, topic));
+    this.leave(session, privateChannel(session.pid, uid, topic));
   }
 
   /** Hands the message to every local session it targets; returns how many. */
   deliver(message: Message): number {
-    const channel = channelOf(targetOf(message.uid, message.topic));
-    const targets = channel === BROADCAST_CHANNEL ? this.sessions : this.byChannel.get(channel);
+    const targets = this.byChannel.get(channelOf(message.pid, targetOf(message.uid, message.topic)));
     if (targets === undefined || targets.size === 0) return 0;
     const out = new Outbound(message);
     for (const session of targets) session.sink.deliver(out);

@@ -1,6 +1,10 @@
+import { DEFAULT_PID } from './targeting.js';
+
 /** A pushed message as it travels between nodes. */
 export interface Message {
   id: string;
+  /** The project the push belongs to; only that project's sessions can receive it. */
+  pid: string;
   uid: string;
   topic: string;
   data: Buffer;
@@ -8,21 +12,23 @@ export interface Message {
   publishedAt: number;
 }
 
-const VERSION = 1;
+/** v1 (no pid, default project) is still decoded, so older nodes can share a bus during an upgrade. */
+const VERSION = 2;
 
 /**
- * Binary envelope: version, publishedAt, three length-prefixed strings, then the payload
- * bytes untouched. Decoding slices the payload without copying.
+ * Binary envelope: version, publishedAt, length-prefixed strings (id, uid, topic, and from v2
+ * pid), then the payload bytes untouched. Decoding slices the payload without copying.
  */
 export function encodeMessage(m: Message): Buffer {
   const id = Buffer.from(m.id);
   const uid = Buffer.from(m.uid);
   const topic = Buffer.from(m.topic);
-  const head = 1 + 8 + 2 + id.length + 2 + uid.length + 2 + topic.length;
+  const pid = Buffer.from(m.pid);
+  const head = 1 + 8 + 2 + id.length + 2 + uid.length + 2 + topic.length + 2 + pid.length;
   const out = Buffer.allocUnsafe(head + m.data.length);
   let o = out.writeUInt8(VERSION, 0);
   o = out.writeDoubleBE(m.publishedAt, o);
-  for (const part of [id, uid, topic]) {
+  for (const part of [id, uid, topic, pid]) {
     o = out.writeUInt16BE(part.length, o);
     o += part.copy(out, o);
   }
@@ -31,7 +37,8 @@ export function encodeMessage(m: Message): Buffer {
 }
 
 export function decodeMessage(buf: Buffer): Message {
-  if (buf.length < 15 || buf.readUInt8(0) !== VERSION) throw new Error('unknown message envelope');
+  const version = buf.length < 15 ? 0 : buf.readUInt8(0);
+  if (version !== 1 && version !== VERSION) throw new Error('unknown message envelope');
   const publishedAt = buf.readDoubleBE(1);
   let o = 9;
   const next = (): string => {
@@ -45,7 +52,8 @@ export function decodeMessage(buf: Buffer): Message {
   const id = next();
   const uid = next();
   const topic = next();
-  return { id, uid, topic, data: buf.subarray(o), publishedAt };
+  const pid = version === 1 ? DEFAULT_PID : next();
+  return { id, pid, uid, topic, data: buf.subarray(o), publishedAt };
 }
 
 /**

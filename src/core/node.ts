@@ -4,12 +4,13 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { Hub } from './hub.js';
 import { decodeMessage } from './message.js';
+import type { ProjectRegistry } from './projects/registry.js';
 import { Publisher } from './publisher.js';
-import { BROADCAST_CHANNEL } from './targeting.js';
 
 export interface PushNodeOptions {
   nodeId: string;
   bus: Bus;
+  projects: ProjectRegistry;
   metrics: Metrics;
   logger: Logger;
   maxPushBytes: number;
@@ -29,14 +30,13 @@ export class PushNode {
   constructor(private readonly o: PushNodeOptions) {
     this.interest = new Interest(o.bus, o.unsubscribeDelayMs);
     this.hub = new Hub(this.interest);
-    this.publisher = new Publisher(o.bus, o.nodeId, o.maxPushBytes, o.metrics);
+    this.publisher = new Publisher(o.bus, o.projects, o.nodeId, o.maxPushBytes, o.metrics);
     o.bus.onMessage((channel, payload) => this.receive(channel, payload));
   }
 
-  async start(): Promise<void> {
-    await this.o.bus.start();
-    // Every node hears broadcasts, whether or not it has clients yet.
-    await this.interest.acquire(BROADCAST_CHANNEL);
+  /** A node hears a project's broadcasts while it has connections of that project (Hub.add). */
+  start(): Promise<void> {
+    return this.o.bus.start();
   }
 
   isBusReady(): boolean {

@@ -2,6 +2,7 @@ import type { Bus } from '../cluster/bus.js';
 import type { Metrics } from '../observability/metrics.js';
 import { CODE_NAMES, Code, PushwireError, invalidArgument } from './errors.js';
 import { encodeMessage } from './message.js';
+import type { ProjectRegistry } from './projects/registry.js';
 import { checkOptionalName } from './names.js';
 import { channelOf, targetOf } from './targeting.js';
 
@@ -9,6 +10,8 @@ export interface PushRequest {
   uid: string;
   topic: string;
   data: Uint8Array;
+  /** Requested project; empty: the caller key's project, or the default project. */
+  pid?: string;
 }
 
 export interface PushResult {
@@ -35,14 +38,18 @@ export class Publisher {
 
   constructor(
     private readonly bus: Bus,
+    private readonly projects: ProjectRegistry,
     private readonly nodeId: string,
     private readonly maxPushBytes: number,
     private readonly metrics: Metrics,
   ) {}
 
-  /** `ingress` names the caller's transport for the pushes metric (grpc, http). */
-  async push(req: PushRequest, ingress: string): Promise<PushResult> {
-    const [messageId] = await this.counted(ingress, 1, () => this.publishAll([req], ''));
+  /**
+   * `ingress` names the caller's transport for the pushes metric (grpc, http); `keyPid` is the
+   * project of the caller's API key (undefined on an open API).
+   */
+  async push(req: PushRequest, ingress: string, keyPid?: string): Promise<PushResult> {
+    const [messageId] = await this.counted(ingress, 1, () => this.publishAll([req], '', keyPid));
     return { messageId: messageId!, nodeId: this.nodeId };
   }
 
@@ -50,12 +57,12 @@ export class Publisher {
    * Many pushes in one call: all are validated before any is published, then they are
    * published in order. One invalid push fails the batch (INVALID_ARGUMENT naming its index).
    */
-  async pushBatch(reqs: readonly PushRequest[], ingress: string): Promise<PushBatchResult> {
+  async pushBatch(reqs: readonly PushRequest[], ingress: string, keyPid?: string): Promise<PushBatchResult> {
     if (reqs.length > MAX_BATCH_PUSHES) {
       this.metrics.pushes.inc({ ingress, result: CODE_NAMES[Code.INVALID_ARGUMENT] });
       throw invalidArgument(`a batch holds at most ${MAX_BATCH_PUSHES} pushes, got ${reqs.length}`);
     }
-    const messageIds = await this.counted(ingress, reqs.length, () => this.publishAll(reqs, 'pushes'));
+    const messageIds = await this.counted(ingress, reqs.length, () => this.publishAll(reqs, 'pushes', keyPid));
     return { messageIds, nodeId: this.nodeId };
   }
 
@@ -85,10 +92,11 @@ export class Publisher {
   }
 
   /** `field` prefixes error messages with the failing push's position (e.g. "pushes[3]: ..."). */
-  private async publishAll(reqs: readonly PushRequest[], field: string): Promise<string[]> {
-    reqs.forEach((req, i) => {
+  private async publishAll(reqs: readonly PushRequest[], field: string, keyPid: string | undefined): Promise<string[]> {
+    const pids = reqs.map((req, i) => {
       try {
         this.validate(req);
+        return this.projects.resolvePid(req.pid ?? '', keyPid);
       } catch (err) {
         if (field && err instanceof PushwireError) throw new PushwireError(err.code, `${field}[${i}]: ${err.message}`);
         throw err;
@@ -98,12 +106,13 @@ export class Publisher {
     const now = Date.now();
     const messageIds: string[] = [];
     // Issued together so the bus can pipeline them; it keeps their order.
-    const published = reqs.map((req) => {
+    const published = reqs.map((req, i) => {
       const id = `${this.nodeId}-${this.bootTag}-${(++this.seq).toString(36)}`;
       messageIds.push(id);
+      const pid = pids[i]!;
       const data = Buffer.isBuffer(req.data) ? req.data : Buffer.from(req.data.buffer, req.data.byteOffset, req.data.length);
-      const payload = encodeMessage({ id, uid: req.uid, topic: req.topic, data, publishedAt: now });
-      return this.bus.publish(channelOf(targetOf(req.uid, req.topic)), payload);
+      const payload = encodeMessage({ id, pid, uid: req.uid, topic: req.topic, data, publishedAt: now });
+      return this.bus.publish(channelOf(pid, targetOf(req.uid, req.topic)), payload);
     });
     const results = await Promise.allSettled(published);
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -16,6 +16,8 @@ export class Session {
 
   constructor(
     readonly cid: string,
+    /** The project this connection belongs to, for its whole life. */
+    readonly pid: string,
     readonly sink: Sink,
   ) {}
 }

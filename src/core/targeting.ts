@@ -1,7 +1,8 @@
 /**
  * Which connections a push reaches. Every target maps to exactly one bus channel, and the
  * local registry is keyed by the same channel names, so a node's bus interest is simply
- * the set of channels its own connections hold.
+ * the set of channels its own connections hold. Channels are scoped to a project: no push
+ * of one project can name a channel of another.
  */
 export type Target =
   | { kind: 'topic'; topic: string }
@@ -16,22 +17,35 @@ export function targetOf(uid: string, topic: string): Target {
   return { kind: 'broadcast' };
 }
 
-export const BROADCAST_CHANNEL = 'b';
+/** The project of a node run without a projects file; also the project of v1 envelopes. */
+export const DEFAULT_PID = 'default';
 
-export const topicChannel = (topic: string): string => `t:${topic}`;
-export const userChannel = (uid: string): string => `u:${uid}`;
+// The default project's channels carry no prefix, so they keep the names nodes used before
+// projects existed (a rolling upgrade keeps interoperating). A pid never contains "/".
+const scope = (pid: string): string => (pid === DEFAULT_PID ? '' : `${pid}/`);
+
+export const broadcastChannel = (pid: string): string => `${scope(pid)}b`;
+export const topicChannel = (pid: string, topic: string): string => `${scope(pid)}t:${topic}`;
+export const userChannel = (pid: string, uid: string): string => `${scope(pid)}u:${uid}`;
 // The uid's length keeps "a" + "b:c" apart from "a:b" + "c".
-export const privateChannel = (uid: string, topic: string): string => `p:${uid.length}:${uid}:${topic}`;
+export const privateChannel = (pid: string, uid: string, topic: string): string =>
+  `${scope(pid)}p:${uid.length}:${uid}:${topic}`;
 
-export function channelOf(target: Target): string {
+export function channelOf(pid: string, target: Target): string {
   switch (target.kind) {
     case 'topic':
-      return topicChannel(target.topic);
+      return topicChannel(pid, target.topic);
     case 'private':
-      return privateChannel(target.uid, target.topic);
+      return privateChannel(pid, target.uid, target.topic);
     case 'user':
-      return userChannel(target.uid);
+      return userChannel(pid, target.uid);
     case 'broadcast':
-      return BROADCAST_CHANNEL;
+      return broadcastChannel(pid);
   }
+}
+
+/** Whether a channel belongs to the session's identity (user or private topic), for logout. */
+export function isIdentityChannel(pid: string, channel: string): boolean {
+  const rest = channel.slice(scope(pid).length);
+  return rest.startsWith('u:') || rest.startsWith('p:');
 }

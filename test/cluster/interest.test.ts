@@ -34,12 +34,21 @@ describe('interest-based Redis subscriptions', () => {
     await cluster.cleanup();
   });
 
-  it('idle nodes hold only the broadcast channel, one subscription each', async () => {
-    await waitNumsub(r, 'b', 2);
+  it("a node without connections holds nothing; with connections, its project's broadcast channel", async () => {
+    expect(await channels(r)).toEqual([]);
+    const a = await cluster.connect(A);
+    // The connected frame waits for the broadcast subscription.
+    expect(await numsub(r, 'b')).toBe(1);
+    const b = await cluster.connect(B);
+    expect(await numsub(r, 'b')).toBe(2);
     expect(await channels(r)).toEqual(['pushwire:b']);
+    await Promise.all([a.close(), b.close()]);
+    await waitFor(async () => (await channels(r)).length === 0, 5000, 'no channel left');
   });
 
   it('a topic held only on node A has exactly one Redis subscriber, and node B never receives its traffic', async () => {
+    // B has a connection (so it hears broadcasts, used as fences below), but none on topic X.
+    const idleOnB = await cluster.connect(B);
     const a = await cluster.connect(A);
     expect((await a.subscribe('x-only-a')).code).toBe(20001);
     // The 20001 reply waits for Redis to confirm the subscription.
@@ -83,7 +92,7 @@ describe('interest-based Redis subscriptions', () => {
     await a.next((f) => f.text === `bc-${m - 1}`);
     expect(await received(B)).toBe(beforeB2 + m);
 
-    await a.close();
+    await Promise.all([a.close(), idleOnB.close()]);
     await waitNumsub(r, 't:x-only-a', 0);
   });
 
@@ -108,8 +117,8 @@ describe('interest-based Redis subscriptions', () => {
       ['pushwire:b', 'pushwire:p:9:gone-user:gone-3', 'pushwire:t:gone-1', 'pushwire:t:gone-2', 'pushwire:u:gone-user'].sort(),
     );
     a.ws.terminate(); // abrupt: no close handshake
-    await waitFor(async () => (await channels(r)).length === 1, 5000, 'only "b" left');
-    expect(await channels(r)).toEqual(['pushwire:b']);
+    await waitFor(async () => (await channels(r)).length === 0, 5000, 'no channel left');
+    expect(await channels(r)).toEqual([]);
   });
 
   it('two clients on the same node share one Redis subscription until the last one leaves', async () => {
@@ -212,7 +221,7 @@ describe('interest-based Redis subscriptions', () => {
     await waitNumsub(r, 'u:alice', 0);
 
     await Promise.all([a1.close(), a2.close(), b.close()]);
-    await waitFor(async () => (await channels(r)).length === 1, 5000, 'only "b" left');
-    expect(await channels(r)).toEqual(['pushwire:b']);
+    await waitFor(async () => (await channels(r)).length === 0, 5000, 'no channel left');
+    expect(await channels(r)).toEqual([]);
   });
 });

@@ -291,6 +291,7 @@ describe('gRPC ingress: server reflection', () => {
         ['uid', 1],
         ['topic', 2],
         ['data', 3],
+        ['pid', 4],
       ]);
     });
 

@@ -57,11 +57,13 @@ describe('proto/ contract', () => {
   it('PushDataRequest keeps gpush Data field names, numbers and types', () => {
     const def = protoLoader.loadSync('pushwire/v1/push.proto', { includeDirs: [join(root, 'proto'), join(root, 'third_party')] });
     const req = def['pushwire.v1.PushDataRequest'] as unknown as { type: { field: Array<{ name: string; number: number; type: string; label: string }> } };
-    expect(req.type.field.map((f) => [f.name, f.number, f.type, f.label])).toEqual([
+    // gpush's three fields first, unchanged; pushwire's additions come after them.
+    expect(req.type.field.slice(0, 3).map((f) => [f.name, f.number, f.type, f.label])).toEqual([
       ['uid', 1, 'TYPE_STRING', 'LABEL_OPTIONAL'],
       ['topic', 2, 'TYPE_STRING', 'LABEL_OPTIONAL'],
       ['data', 3, 'TYPE_BYTES', 'LABEL_OPTIONAL'],
     ]);
+    expect(req.type.field.slice(3).every((f) => f.number > 3)).toBe(true);
     const svc = def['pushwire.v1.PushService'] as unknown as Record<string, { path: string; requestStream: boolean; responseStream: boolean }>;
     expect(svc.PushData!.path).toBe('/pushwire.v1.PushService/PushData');
     expect(svc.PushData!.requestStream).toBe(false);

@@ -4,7 +4,9 @@ import { MemoryBus } from '../../src/cluster/memory-bus.js';
 import { Hub } from '../../src/core/hub.js';
 import type { Message, Outbound } from '../../src/core/message.js';
 import { Session, type Sink } from '../../src/core/session.js';
-import { privateChannel, topicChannel, userChannel } from '../../src/core/targeting.js';
+import { DEFAULT_PID, broadcastChannel, privateChannel, topicChannel, userChannel } from '../../src/core/targeting.js';
+
+const BROADCAST = broadcastChannel(DEFAULT_PID);
 
 class RecordingSink implements Sink {
   readonly received: Outbound[] = [];
@@ -16,17 +18,22 @@ class RecordingSink implements Sink {
   }
 }
 
-/** Records acquire/release and keeps a refcount per channel, like the real Interest. */
+/**
+ * Records acquire/release and keeps a refcount per channel, like the real Interest. Every
+ * session holds its project's broadcast channel from add() to remove(); `log` and `held` leave
+ * it out so the tests below read as the topic/user/private bookkeeping they check (the
+ * broadcast channel has tests of its own).
+ */
 class FakeInterest {
   readonly log: string[] = [];
   readonly refs = new Map<string, number>();
   acquire(channel: string): Promise<void> {
-    this.log.push(`acquire ${channel}`);
+    if (channel !== BROADCAST) this.log.push(`acquire ${channel}`);
     this.refs.set(channel, (this.refs.get(channel) ?? 0) + 1);
     return Promise.resolve();
   }
   release(channel: string): void {
-    this.log.push(`release ${channel}`);
+    if (channel !== BROADCAST) this.log.push(`release ${channel}`);
     const n = (this.refs.get(channel) ?? 0) - 1;
     if (n < 0) throw new Error(`release of unheld ${channel}`);
     if (n === 0) this.refs.delete(channel);
@@ -36,13 +43,14 @@ class FakeInterest {
     return Promise.resolve();
   }
   get held(): string[] {
-    return [...this.refs.keys()].sort();
+    return [...this.refs.keys()].filter((c) => c !== BROADCAST).sort();
   }
 }
 
 let seq = 0;
 const msg = (uid: string, topic: string, text = `m${++seq}`): Message => ({
   id: `id-${seq}`,
+  pid: DEFAULT_PID,
   uid,
   topic,
   data: Buffer.from(text),
@@ -55,7 +63,7 @@ function setup() {
   let n = 0;
   const connect = () => {
     const sink = new RecordingSink();
-    const session = new Session(`c${++n}`, sink);
+    const session = new Session(`c${++n}`, DEFAULT_PID, sink);
     hub.add(session);
     return { session, sink };
   };
@@ -94,12 +102,12 @@ describe('Hub: subscribe / unsubscribe', () => {
     const a = connect();
     await hub.subscribe(a.session, 'news');
     await hub.subscribe(a.session, 'news');
-    expect(interest.log).toEqual([`acquire ${topicChannel('news')}`]);
+    expect(interest.log).toEqual([`acquire ${topicChannel(DEFAULT_PID, 'news')}`]);
     expect(hub.deliver(msg('', 'news'))).toBe(1);
     expect(a.sink.received).toHaveLength(1);
     hub.unsubscribe(a.session, 'news');
     expect(hub.deliver(msg('', 'news'))).toBe(0);
-    expect(hub.channelCount).toBe(0);
+    expect(hub.channelCount).toBe(1); // a still holds its project's broadcast channel;
     expect(interest.held).toEqual([]);
   });
 
@@ -109,7 +117,7 @@ describe('Hub: subscribe / unsubscribe', () => {
     hub.unsubscribe(a.session, 'never');
     hub.unsubscribePrivate(a.session, 'x', 'never');
     expect(interest.log).toEqual([]);
-    expect(hub.channelCount).toBe(0);
+    expect(hub.channelCount).toBe(1); // the broadcast channel;
   });
 
   it('a public subscription does not receive private pushes for the same topic, and vice versa', async () => {
@@ -229,7 +237,7 @@ describe('Hub: the Outbound is shared', () => {
     const encode = vi.fn((m: Message) => Buffer.concat([Buffer.from('F:'), m.data]));
     const results: Buffer[] = [];
     const encodingSink: Sink = { deliver: (out) => results.push(out.encoded(encode)) };
-    const sessions = Array.from({ length: 10 }, (_, i) => new Session(`e${i}`, encodingSink));
+    const sessions = Array.from({ length: 10 }, (_, i) => new Session(`e${i}`, DEFAULT_PID, encodingSink));
     for (const s of sessions) {
       hub.add(s);
       await hub.subscribe(s, 'news');
@@ -251,7 +259,7 @@ describe('Hub: a sink that reacts synchronously', () => {
     const { hub, interest, connect } = setup();
     const others = Array.from({ length: 3 }, connect);
     const received: string[] = [];
-    const self = new Session('self', {
+    const self = new Session('self', DEFAULT_PID, {
       deliver: (out) => {
         received.push(out.message.data.toString());
         hub.remove(self);
@@ -263,7 +271,7 @@ describe('Hub: a sink that reacts synchronously', () => {
     hub.deliver(msg('', 'news', 'x'));
     expect(received).toEqual(['x']);
     for (const o of others) expect(o.sink.texts).toEqual(['x']);
-    expect(interest.refs.get(topicChannel('news'))).toBe(3);
+    expect(interest.refs.get(topicChannel(DEFAULT_PID, 'news'))).toBe(3);
     expect(hub.deliver(msg('', 'news', 'y'))).toBe(3);
     expect(received).toEqual(['x']);
   });
@@ -286,8 +294,8 @@ describe('Hub: login / logout', () => {
     const a = connect();
     await hub.login(a.session, 'alice');
     expect(a.session.uid).toBe('alice');
-    expect(a.session.channels.has(userChannel('alice'))).toBe(true);
-    expect(interest.held).toEqual([userChannel('alice')]);
+    expect(a.session.channels.has(userChannel(DEFAULT_PID, 'alice'))).toBe(true);
+    expect(interest.held).toEqual([userChannel(DEFAULT_PID, 'alice')]);
   });
 
   it('logging in again with the same uid is a no-op (no duplicate delivery, no extra acquire)', async () => {
@@ -308,8 +316,8 @@ describe('Hub: login / logout', () => {
 
     await hub.login(a.session, 'bob');
     expect(a.session.uid).toBe('bob');
-    expect([...a.session.channels].sort()).toEqual([topicChannel('public'), userChannel('bob')].sort());
-    expect(interest.held).toEqual([topicChannel('public'), userChannel('bob')].sort());
+    expect([...a.session.channels].sort()).toEqual([BROADCAST, topicChannel(DEFAULT_PID, 'public'), userChannel(DEFAULT_PID, 'bob')].sort());
+    expect(interest.held).toEqual([topicChannel(DEFAULT_PID, 'public'), userChannel(DEFAULT_PID, 'bob')].sort());
 
     expect(hub.deliver(msg('alice', '', 'old-user'))).toBe(0);
     expect(hub.deliver(msg('alice', 'news', 'old-private'))).toBe(0);
@@ -328,8 +336,8 @@ describe('Hub: login / logout', () => {
     await hub.subscribePrivate(a.session, 'alice', 'news');
     await hub.subscribePrivate(b.session, 'alice', 'news');
     await hub.login(a.session, 'bob');
-    expect(interest.refs.get(userChannel('alice'))).toBe(1);
-    expect(interest.refs.get(privateChannel('alice', 'news'))).toBe(1);
+    expect(interest.refs.get(userChannel(DEFAULT_PID, 'alice'))).toBe(1);
+    expect(interest.refs.get(privateChannel(DEFAULT_PID, 'alice', 'news'))).toBe(1);
     expect(hub.deliver(msg('alice', 'news', 'p'))).toBe(1);
     expect(b.sink.texts).toEqual(['p']);
     expect(a.sink.texts).toEqual([]);
@@ -340,9 +348,9 @@ describe('Hub: login / logout', () => {
 
     hub.logout(a.session);
     expect(a.session.uid).toBeUndefined();
-    expect([...a.session.channels]).toEqual([topicChannel('public')]);
-    expect(interest.held).toEqual([topicChannel('public')]);
-    expect(hub.channelCount).toBe(1);
+    expect([...a.session.channels]).toEqual([BROADCAST, topicChannel(DEFAULT_PID, 'public')]);
+    expect(interest.held).toEqual([topicChannel(DEFAULT_PID, 'public')]);
+    expect(hub.channelCount).toBe(2);
 
     expect(hub.deliver(msg('alice', '', 'x'))).toBe(0);
     expect(hub.deliver(msg('alice', 'news', 'y'))).toBe(0);
@@ -355,8 +363,8 @@ describe('Hub: login / logout', () => {
     const a = connect();
     await hub.subscribe(a.session, 'public');
     hub.logout(a.session);
-    expect(interest.log).toEqual([`acquire ${topicChannel('public')}`]);
-    expect([...a.session.channels]).toEqual([topicChannel('public')]);
+    expect(interest.log).toEqual([`acquire ${topicChannel(DEFAULT_PID, 'public')}`]);
+    expect([...a.session.channels]).toEqual([BROADCAST, topicChannel(DEFAULT_PID, 'public')]);
   });
 
   it('a public topic whose name looks like a user or private channel survives logout', async () => {
@@ -384,14 +392,14 @@ describe('Hub: remove', () => {
     await hub.subscribePrivate(a.session, 'alice', 'news');
     await hub.subscribePrivate(a.session, 'alice', 'mail');
     await hub.subscribe(b.session, 'news');
-    expect(hub.channelCount).toBe(5);
+    expect(hub.channelCount).toBe(6);
 
     hub.remove(a.session);
     expect(hub.connectionCount).toBe(1);
     expect(a.session.channels.size).toBe(0);
     expect(a.session.uid).toBeUndefined();
-    expect(interest.held).toEqual([topicChannel('news')]);
-    expect(hub.channelCount).toBe(1);
+    expect(interest.held).toEqual([topicChannel(DEFAULT_PID, 'news')]);
+    expect(hub.channelCount).toBe(2);
     const acquires = interest.log.filter((l) => l.startsWith('acquire')).length;
     const releases = interest.log.filter((l) => l.startsWith('release')).length;
     expect(acquires - releases).toBe(1);
@@ -413,7 +421,7 @@ describe('Hub: remove', () => {
     await hub.subscribe(a.session, 'news');
     hub.remove(a.session);
     hub.remove(a.session);
-    hub.remove(new Session('ghost', new RecordingSink()));
+    hub.remove(new Session('ghost', DEFAULT_PID, new RecordingSink()));
     expect(hub.connectionCount).toBe(0);
     expect(interest.held).toEqual([]);
   });
@@ -435,20 +443,20 @@ describe('Hub: interest follows the first and last local holder', () => {
     const a = connect();
     const b = connect();
     const c = connect();
-    const ch = topicChannel('news');
+    const ch = topicChannel(DEFAULT_PID, 'news');
     await hub.subscribe(a.session, 'news');
     expect(interest.log).toEqual([`acquire ${ch}`]);
     await hub.subscribe(b.session, 'news');
     await hub.subscribe(c.session, 'news');
     expect(interest.refs.get(ch)).toBe(3);
-    expect(hub.channelCount).toBe(1);
+    expect(hub.channelCount).toBe(2);
 
     hub.unsubscribe(a.session, 'news');
     hub.remove(b.session);
     expect(interest.held).toEqual([ch]);
     hub.unsubscribe(c.session, 'news');
     expect(interest.held).toEqual([]);
-    expect(hub.channelCount).toBe(0);
+    expect(hub.channelCount).toBe(1);
   });
 
   it('with a real Interest over a MemoryBus: the bus receives a channel exactly while a local session holds it', async () => {
@@ -459,21 +467,21 @@ describe('Hub: interest follows the first and last local holder', () => {
     const hub = new Hub(interest);
     const sa = new RecordingSink();
     const sb = new RecordingSink();
-    const a = new Session('a', sa);
-    const b = new Session('b', sb);
+    const a = new Session('a', DEFAULT_PID, sa);
+    const b = new Session('b', DEFAULT_PID, sb);
     hub.add(a);
     hub.add(b);
     bus.onMessage((_channel, payload) => {
-      hub.deliver({ id: 'x', uid: '', topic: 'news', data: payload, publishedAt: 0 });
+      hub.deliver({ id: 'x', pid: DEFAULT_PID, uid: '', topic: 'news', data: payload, publishedAt: 0 });
     });
 
     await hub.subscribe(a, 'news');
     await hub.subscribe(b, 'news');
     await hub.login(a, 'alice');
-    expect(subscribe.mock.calls.map((c) => c[0])).toEqual([topicChannel('news'), userChannel('alice')]);
-    expect(interest.size).toBe(2);
+    expect(subscribe.mock.calls.map((c) => c[0])).toEqual([BROADCAST, topicChannel(DEFAULT_PID, 'news'), userChannel(DEFAULT_PID, 'alice')]);
+    expect(interest.size).toBe(3);
 
-    await bus.publish(topicChannel('news'), Buffer.from('via bus'));
+    await bus.publish(topicChannel(DEFAULT_PID, 'news'), Buffer.from('via bus'));
     await Promise.resolve();
     expect(sa.texts).toEqual(['via bus']);
     expect(sb.texts).toEqual(['via bus']);
@@ -481,15 +489,59 @@ describe('Hub: interest follows the first and last local holder', () => {
     hub.unsubscribe(a, 'news');
     expect(unsubscribe).not.toHaveBeenCalled();
     hub.remove(b);
-    expect(unsubscribe.mock.calls.map((c) => c[0])).toEqual([topicChannel('news')]);
+    expect(unsubscribe.mock.calls.map((c) => c[0])).toEqual([topicChannel(DEFAULT_PID, 'news')]);
     hub.remove(a);
-    expect(unsubscribe.mock.calls.map((c) => c[0])).toEqual([topicChannel('news'), userChannel('alice')]);
+    expect(unsubscribe.mock.calls.map((c) => c[0])).toEqual([topicChannel(DEFAULT_PID, 'news'), BROADCAST, userChannel(DEFAULT_PID, 'alice')]);
     expect(interest.size).toBe(0);
     expect(hub.channelCount).toBe(0);
 
     // Nothing subscribed any more: the bus drops the publish.
-    await bus.publish(topicChannel('news'), Buffer.from('dropped'));
+    await bus.publish(topicChannel(DEFAULT_PID, 'news'), Buffer.from('dropped'));
     await Promise.resolve();
     expect(sa.texts).toEqual(['via bus']);
   });
 });
+
+describe('Hub: projects', () => {
+  it("every session holds its project's broadcast channel from add() to remove()", async () => {
+    const interest = new FakeInterest();
+    const hub = new Hub(interest as unknown as Interest);
+    const a = new Session('a', 'shop', new RecordingSink());
+    const b = new Session('b', 'shop', new RecordingSink());
+    await hub.add(a);
+    await hub.add(b);
+    expect(interest.refs.get(broadcastChannel('shop'))).toBe(2);
+    hub.remove(a);
+    hub.remove(b);
+    expect(interest.refs.has(broadcastChannel('shop'))).toBe(false);
+  });
+
+  it('never delivers a push of one project to a session of another, for every targeting rule', async () => {
+    const interest = new FakeInterest();
+    const hub = new Hub(interest as unknown as Interest);
+    const shop = new RecordingSink();
+    const blog = new RecordingSink();
+    const s = new Session('s', 'shop', shop);
+    const b = new Session('b', 'blog', blog);
+    for (const [session] of [[s], [b]] as const) {
+      await hub.add(session);
+      await hub.subscribe(session, 'news');
+      await hub.login(session, 'alice');
+      await hub.subscribePrivate(session, 'alice', 'inbox');
+    }
+    const push = (pid: string, uid: string, topic: string) =>
+      hub.deliver({ id: 'x', pid, uid, topic, data: Buffer.from(`${pid}:${uid}:${topic}`), publishedAt: 0 });
+    for (const [uid, topic] of [
+      ['', 'news'],
+      ['alice', 'inbox'],
+      ['alice', ''],
+      ['', ''],
+    ]) {
+      expect(push('shop', uid!, topic!)).toBe(1);
+    }
+    expect(shop.texts).toEqual(['shop::news', 'shop:alice:inbox', 'shop:alice:', 'shop::']);
+    expect(blog.texts).toEqual([]);
+    expect(push('nobody', '', '')).toBe(0);
+  });
+});
+

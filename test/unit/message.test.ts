@@ -3,6 +3,7 @@ import { decodeMessage, encodeMessage, Outbound, type Message } from '../../src/
 
 const base: Message = {
   id: 'node1-42',
+  pid: 'shop',
   uid: 'alice',
   topic: 'news',
   data: Buffer.from('hello'),
@@ -19,7 +20,7 @@ describe('message envelope', () => {
   });
 
   it('round-trips empty strings and empty data', () => {
-    const m: Message = { id: '', uid: '', topic: '', data: Buffer.alloc(0), publishedAt: 0 };
+    const m: Message = { id: '', pid: '', uid: '', topic: '', data: Buffer.alloc(0), publishedAt: 0 };
     const back = roundTrip(m);
     expect(back).toEqual(m);
     expect(back.data.length).toBe(0);
@@ -65,14 +66,14 @@ describe('message envelope', () => {
   it('throws on input shorter than the smallest envelope', () => {
     expect(() => decodeMessage(Buffer.alloc(0))).toThrow();
     expect(() => decodeMessage(Buffer.from([1]))).toThrow();
-    const min = encodeMessage({ id: '', uid: '', topic: '', data: Buffer.alloc(0), publishedAt: 0 });
-    expect(min.length).toBe(15);
-    expect(() => decodeMessage(min.subarray(0, 14))).toThrow();
+    const min = encodeMessage({ id: '', pid: '', uid: '', topic: '', data: Buffer.alloc(0), publishedAt: 0 });
+    expect(min.length).toBe(17);
+    expect(() => decodeMessage(min.subarray(0, 16))).toThrow();
   });
 
   it('throws on an unknown version', () => {
     const buf = Buffer.from(encodeMessage(base));
-    buf[0] = 2;
+    buf[0] = 3;
     expect(() => decodeMessage(buf)).toThrow(/envelope/);
     buf[0] = 0;
     expect(() => decodeMessage(buf)).toThrow(/envelope/);
@@ -113,4 +114,15 @@ describe('Outbound', () => {
     expect(out.encoded(len)).toBe(5);
     expect(out.encoded(upper)).toBe('HELLO');
   });
+
+  it('decodes a v1 envelope (no pid, from a node before projects) as the default project', () => {
+    // v1: version, publishedAt, id, uid, topic, then the payload.
+    const parts = ['n-1', 'alice', 'news'].map((t) => Buffer.from(t));
+    const head = Buffer.alloc(9);
+    head.writeUInt8(1, 0);
+    head.writeDoubleBE(42, 1);
+    const v1 = Buffer.concat([head, ...parts.flatMap((p) => [Buffer.from([0, p.length]), p]), Buffer.from('hi')]);
+    expect(decodeMessage(v1)).toEqual({ id: 'n-1', pid: 'default', uid: 'alice', topic: 'news', data: Buffer.from('hi'), publishedAt: 42 });
+  });
 });
+

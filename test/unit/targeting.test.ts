@@ -1,12 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import {
-  BROADCAST_CHANNEL,
+  DEFAULT_PID,
+  broadcastChannel,
   channelOf,
+  isIdentityChannel,
   privateChannel,
   targetOf,
   topicChannel,
   userChannel,
 } from '../../src/core/targeting.js';
+
+const P = DEFAULT_PID;
 
 describe('targetOf', () => {
   it('topic set, uid empty -> public topic', () => {
@@ -28,15 +32,15 @@ describe('targetOf', () => {
 
 describe('channel names', () => {
   it('maps each target kind to its channel', () => {
-    expect(channelOf(targetOf('', 'news'))).toBe(topicChannel('news'));
-    expect(channelOf(targetOf('alice', 'news'))).toBe(privateChannel('alice', 'news'));
-    expect(channelOf(targetOf('alice', ''))).toBe(userChannel('alice'));
-    expect(channelOf(targetOf('', ''))).toBe(BROADCAST_CHANNEL);
+    expect(channelOf(P, targetOf('', 'news'))).toBe(topicChannel(P, 'news'));
+    expect(channelOf(P, targetOf('alice', 'news'))).toBe(privateChannel(P, 'alice', 'news'));
+    expect(channelOf(P, targetOf('alice', ''))).toBe(userChannel(P, 'alice'));
+    expect(channelOf(P, targetOf('', ''))).toBe(broadcastChannel(P));
   });
 
   it('keeps uid "a" + topic "b:c" apart from uid "a:b" + topic "c"', () => {
-    expect(privateChannel('a', 'b:c')).not.toBe(privateChannel('a:b', 'c'));
-    expect(channelOf(targetOf('a', 'b:c'))).not.toBe(channelOf(targetOf('a:b', 'c')));
+    expect(privateChannel(P, 'a', 'b:c')).not.toBe(privateChannel(P, 'a:b', 'c'));
+    expect(channelOf(P, targetOf('a', 'b:c'))).not.toBe(channelOf(P, targetOf('a:b', 'c')));
   });
 
   it('keeps private channels apart when the uid contains digits and colons', () => {
@@ -52,31 +56,64 @@ describe('channel names', () => {
       ['x:', 'y'],
       ['', 'y'],
     ];
-    const names = pairs.map(([u, t]) => privateChannel(u, t));
+    const names = pairs.map(([u, t]) => privateChannel(P, u, t));
     expect(new Set(names).size).toBe(pairs.length);
   });
 
   it('never confuses kinds: topic, user, private and broadcast channels are all distinct', () => {
     const names = [
-      topicChannel('x'),
-      userChannel('x'),
-      privateChannel('x', 'x'),
-      BROADCAST_CHANNEL,
-      topicChannel('b'),
-      topicChannel(''),
-      userChannel(''),
-      topicChannel('u:x'),
-      userChannel('t:x'),
+      topicChannel(P, 'x'),
+      userChannel(P, 'x'),
+      privateChannel(P, 'x', 'x'),
+      broadcastChannel(P),
+      topicChannel(P, 'b'),
+      topicChannel(P, ''),
+      userChannel(P, ''),
+      topicChannel(P, 'u:x'),
+      userChannel(P, 't:x'),
     ];
     expect(new Set(names).size).toBe(names.length);
     // A topic literally named like another kind's channel is still a topic channel.
-    expect(topicChannel('u:x')).not.toBe(userChannel('x'));
-    expect(topicChannel('b')).not.toBe(BROADCAST_CHANNEL);
+    expect(topicChannel(P, 'u:x')).not.toBe(userChannel(P, 'x'));
+    expect(topicChannel(P, 'b')).not.toBe(broadcastChannel(P));
   });
 
   it('is a pure function of its inputs (identical on every node)', () => {
-    expect(privateChannel('alice', 'news')).toBe(privateChannel('alice', 'news'));
-    expect(topicChannel('news')).toBe(topicChannel('news'));
-    expect(userChannel('alice')).toBe(userChannel('alice'));
+    expect(privateChannel(P, 'alice', 'news')).toBe(privateChannel(P, 'alice', 'news'));
+    expect(topicChannel(P, 'news')).toBe(topicChannel(P, 'news'));
+    expect(userChannel(P, 'alice')).toBe(userChannel(P, 'alice'));
   });
 });
+
+describe('project scoping', () => {
+  it("keeps the default project's channel names unprefixed (as before projects existed)", () => {
+    expect(topicChannel(DEFAULT_PID, 'news')).toBe('t:news');
+    expect(userChannel(DEFAULT_PID, 'alice')).toBe('u:alice');
+    expect(privateChannel(DEFAULT_PID, 'alice', 'n')).toBe('p:5:alice:n');
+    expect(broadcastChannel(DEFAULT_PID)).toBe('b');
+  });
+
+  it('gives every other project its own channels for the same names', () => {
+    for (const [a, b] of [
+      [topicChannel('shop', 'news'), topicChannel('blog', 'news')],
+      [userChannel('shop', 'alice'), userChannel('blog', 'alice')],
+      [privateChannel('shop', 'alice', 'n'), privateChannel('blog', 'alice', 'n')],
+      [broadcastChannel('shop'), broadcastChannel('blog')],
+      [topicChannel('shop', 'news'), topicChannel(DEFAULT_PID, 'news')],
+    ]) {
+      expect(a).not.toBe(b);
+    }
+    expect(topicChannel('shop', 'news')).toBe('shop/t:news');
+    // A topic cannot reach into another project: "/" is not allowed in a pid.
+    expect(topicChannel(DEFAULT_PID, 'shop/t:news')).not.toBe(topicChannel('shop', 'news'));
+  });
+
+  it('recognises identity (user, private) channels within a project, not topics that look like them', () => {
+    expect(isIdentityChannel('shop', userChannel('shop', 'a'))).toBe(true);
+    expect(isIdentityChannel('shop', privateChannel('shop', 'a', 't'))).toBe(true);
+    expect(isIdentityChannel('shop', topicChannel('shop', 'u:a'))).toBe(false);
+    expect(isIdentityChannel('shop', broadcastChannel('shop'))).toBe(false);
+    expect(isIdentityChannel(DEFAULT_PID, userChannel(DEFAULT_PID, 'a'))).toBe(true);
+  });
+});
+

@@ -34,6 +34,12 @@ export interface PushDataRequest {
    * valid UTF-8, binary otherwise). Base64 in JSON.
    */
   data: Buffer;
+  /**
+   * Project (tenant) of the push. Empty: the project of the caller's API key, or
+   * the default project when the node runs without a projects file. A push only
+   * ever reaches connections of its own project.
+   */
+  pid: string;
 }
 
 /** PushDataResponse acknowledges that the cluster bus accepted the message. */
@@ -58,7 +64,7 @@ export interface PushDataBatchResponse {
 }
 
 function createBasePushDataRequest(): PushDataRequest {
-  return { uid: "", topic: "", data: Buffer.alloc(0) };
+  return { uid: "", topic: "", data: Buffer.alloc(0), pid: "" };
 }
 
 export const PushDataRequest: MessageFns<PushDataRequest> = {
@@ -71,6 +77,9 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
     }
     if (message.data.length !== 0) {
       writer.uint32(26).bytes(message.data);
+    }
+    if (message.pid !== "") {
+      writer.uint32(34).string(message.pid);
     }
     return writer;
   },
@@ -112,6 +121,14 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
             message.data = Buffer.from(reader.bytes());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pid = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -129,6 +146,7 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
       uid: isSet(object.uid) ? globalThis.String(object.uid) : "",
       topic: isSet(object.topic) ? globalThis.String(object.topic) : "",
       data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      pid: isSet(object.pid) ? globalThis.String(object.pid) : "",
     };
   },
 
@@ -143,6 +161,9 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
     if (message.data.length !== 0) {
       obj.data = base64FromBytes(message.data);
     }
+    if (message.pid !== "") {
+      obj.pid = message.pid;
+    }
     return obj;
   },
 
@@ -154,6 +175,7 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
     message.uid = object.uid ?? "";
     message.topic = object.topic ?? "";
     message.data = object.data ?? Buffer.alloc(0);
+    message.pid = object.pid ?? "";
     return message;
   },
 };

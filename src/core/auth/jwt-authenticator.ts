@@ -9,6 +9,8 @@ export interface JwtKeys {
   secret?: string;
   /** PEM public key (RSA for RS256, EC P-256 for ES256). */
   publicKeyPem?: string;
+  /** The project these keys log into; a token whose `pid` claim names another is refused. */
+  pid?: string;
 }
 
 /** Verifies a JWT's signature and `exp`; its `sub` claim is the uid. */
@@ -16,8 +18,10 @@ export class JwtAuthenticator implements Authenticator {
   private readonly secret: Uint8Array | undefined;
   private readonly publicKey: KeyObject | undefined;
   private readonly publicAlgs: string[];
+  private readonly pid: string | undefined;
 
   constructor(keys: JwtKeys) {
+    this.pid = keys.pid;
     this.secret = keys.secret === undefined ? undefined : new TextEncoder().encode(keys.secret);
     this.publicKey = keys.publicKeyPem === undefined ? undefined : createPublicKey(keys.publicKeyPem);
     const type = this.publicKey?.asymmetricKeyType;
@@ -30,13 +34,13 @@ export class JwtAuthenticator implements Authenticator {
   }
 
   async authenticate(token: string): Promise<string> {
-    let sub: unknown;
+    let claims: { sub?: unknown; pid?: unknown };
     try {
       const alg = headerAlg(token);
       if (alg === 'HS256' && this.secret) {
-        sub = (await jwtVerify(token, this.secret, { algorithms: ['HS256'] })).payload.sub;
+        claims = (await jwtVerify(token, this.secret, { algorithms: ['HS256'] })).payload;
       } else if (this.publicKey && this.publicAlgs.includes(alg)) {
-        sub = (await jwtVerify(token, this.publicKey, { algorithms: this.publicAlgs })).payload.sub;
+        claims = (await jwtVerify(token, this.publicKey, { algorithms: this.publicAlgs })).payload;
       } else {
         throw new AuthError(`token algorithm ${alg} is not accepted`);
       }
@@ -46,7 +50,9 @@ export class JwtAuthenticator implements Authenticator {
       if (err instanceof errors.JWSSignatureVerificationFailed) throw new AuthError('token signature is invalid');
       throw new AuthError(`token rejected: ${(err as Error).message}`);
     }
+    const { sub, pid } = claims;
     if (typeof sub !== 'string' || uidProblem(sub) !== undefined) throw new AuthError('token has no valid "sub" claim');
+    if (pid !== undefined && this.pid !== undefined && pid !== this.pid) throw new AuthError('token is for another project');
     return sub;
   }
 }

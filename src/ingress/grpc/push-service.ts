@@ -1,5 +1,6 @@
-import { status, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import { status, type Metadata, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { PushwireError } from '../../core/errors.js';
+import type { ApiMethod, ProjectRegistry } from '../../core/projects/registry.js';
 import type { Publisher } from '../../core/publisher.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
@@ -8,19 +9,28 @@ import type { PushServiceServer } from '../../../gen/pushwire/v1/push.js';
 
 interface Deps {
   publisher: Publisher;
+  projects: ProjectRegistry;
   metrics: Metrics;
   logger: Logger;
 }
 
+/** The key of `authorization: Bearer <key>` metadata, if any. */
+function bearer(metadata: Metadata): string | undefined {
+  const value = metadata.get('authorization')[0];
+  const m = typeof value === 'string' ? /^Bearer\s+(\S+)$/i.exec(value.trim()) : null;
+  return m?.[1] ?? (typeof value === 'string' ? value : undefined);
+}
+
 /**
- * Wraps a use case as a grpc-js unary handler: the generated code decodes, `work` runs the
+ * Wraps a use case as a grpc-js unary handler: the generated code decodes, the caller's API
+ * key is checked for `api` (giving its project, or undefined on an open API), `work` runs the
  * core, PushwireError codes pass through as gRPC status codes, and the call is timed.
  */
-function unary<Req, Res>(method: string, o: Deps, work: (req: Req) => Promise<Res>) {
+function unary<Req, Res>(method: string, api: ApiMethod, o: Deps, work: (req: Req, keyPid: string | undefined) => Promise<Res>) {
   const ok = o.metrics.grpcDuration.labels({ method, code: 'OK' });
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
     const started = performance.now();
-    work(call.request).then(
+    new Promise<Res>((resolve) => resolve(work(call.request, o.projects.authorize(bearer(call.metadata), api)))).then(
       (res) => {
         ok.observe((performance.now() - started) / 1000);
         callback(null, res);
@@ -39,14 +49,16 @@ function unary<Req, Res>(method: string, o: Deps, work: (req: Req) => Promise<Re
 /** pushwire.v1.PushService. */
 export function pushService(o: Deps): PushServiceServer {
   return {
-    pushData: unary('PushData', o, (req) => o.publisher.push(req, 'grpc')),
-    pushDataBatch: unary('PushDataBatch', o, (req) => o.publisher.pushBatch(req.pushes, 'grpc')),
+    pushData: unary('PushData', 'PushData', o, (req, keyPid) => o.publisher.push(req, 'grpc', keyPid)),
+    pushDataBatch: unary('PushDataBatch', 'PushDataBatch', o, (req, keyPid) => o.publisher.pushBatch(req.pushes, 'grpc', keyPid)),
   };
 }
 
 /** gpush's order.Proxy, for callers that predate pushwire: the same use case, gpush's Empty reply. */
 export function legacyProxyService(o: Deps): ProxyServer {
   return {
-    pushData: unary<Data, Empty>('order.Proxy/PushData', o, (req) => o.publisher.push(req, 'grpc_gpush').then(() => ({}))),
+    pushData: unary<Data, Empty>('order.Proxy/PushData', 'PushData', o, (req, keyPid) =>
+      o.publisher.push(req, 'grpc_gpush', keyPid).then(() => ({})),
+    ),
   };
 }

@@ -1,5 +1,6 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
+import type { ProjectRegistry } from '../../core/projects/registry.js';
 import type { Publisher } from '../../core/publisher.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
@@ -10,6 +11,7 @@ import { createReflection } from './reflection.js';
 
 export interface GrpcServerOptions {
   publisher: Publisher;
+  projects: ProjectRegistry;
   metrics: Metrics;
   logger: Logger;
   maxPushBytes: number;

@@ -1,5 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Code, PushwireError } from '../../core/errors.js';
+import type { ApiMethod, ProjectRegistry } from '../../core/projects/registry.js';
 import type { Publisher, PushRequest } from '../../core/publisher.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
@@ -8,6 +9,7 @@ import { httpStatusOf, statusBody } from './status.js';
 
 export interface HttpAppOptions {
   publisher: Publisher;
+  projects: ProjectRegistry;
   metrics: Metrics;
   logger: Logger;
   maxPushBytes: number;
@@ -19,6 +21,7 @@ const PUSH_DATA_REQUEST: readonly FieldSpec[] = [
   { name: 'uid', kind: 'string' },
   { name: 'topic', kind: 'string' },
   { name: 'data', kind: 'bytes' },
+  { name: 'pid', kind: 'string' },
 ];
 
 const PUSH_DATA_BATCH_REQUEST: readonly FieldSpec[] = [
@@ -40,7 +43,21 @@ const pushRequest = (fields: Record<string, unknown>): PushRequest => ({
   uid: (fields.uid as string | undefined) ?? '',
   topic: (fields.topic as string | undefined) ?? '',
   data: (fields.data as Buffer | undefined) ?? Buffer.alloc(0),
+  pid: (fields.pid as string | undefined) ?? '',
 });
+
+/**
+ * Checks `Authorization: Bearer <key>` for `method` before the body is read, leaving the key's
+ * project (undefined on an open API) in res.locals.keyPid.
+ */
+const authorize =
+  (projects: ProjectRegistry, method: ApiMethod) =>
+  (req: Request, res: Response, next: NextFunction): void => {
+    const header = req.get('authorization');
+    const key = header === undefined ? undefined : (/^Bearer\s+(\S+)$/i.exec(header.trim())?.[1] ?? header);
+    res.locals.keyPid = projects.authorize(key, method);
+    next();
+  };
 
 /**
  * The REST bridge, grpc-gateway style: proto3 JSON bodies, google.rpc.Status errors with
@@ -69,16 +86,16 @@ export function createHttpApp(o: HttpAppOptions): express.Express {
   // base64 inflates 4/3; the slack covers the JSON around it.
   const limit = Math.ceil((o.maxPushBytes * 4) / 3) + 64 * 1024;
   const body = express.raw({ type: () => true, limit });
-  app.post('/v1/pushData', body, async (req: Request, res: Response) => {
+  app.post('/v1/pushData', authorize(o.projects, 'PushData'), body, async (req: Request, res: Response) => {
     const fields = decodeProtoJson(jsonBody(req), 'pushwire.v1.PushDataRequest', PUSH_DATA_REQUEST);
-    const result = await o.publisher.push(pushRequest(fields), 'http');
+    const result = await o.publisher.push(pushRequest(fields), 'http', res.locals.keyPid as string | undefined);
     res.json({ messageId: result.messageId, nodeId: result.nodeId });
   });
   // grpc-gateway's custom verb syntax; a RegExp because ":" starts a parameter in Express paths.
-  app.post(/^\/v1\/pushData:batch$/, body, async (req: Request, res: Response) => {
+  app.post(/^\/v1\/pushData:batch$/, authorize(o.projects, 'PushDataBatch'), body, async (req: Request, res: Response) => {
     const fields = decodeProtoJson(jsonBody(req), 'pushwire.v1.PushDataBatchRequest', PUSH_DATA_BATCH_REQUEST);
     const pushes = ((fields.pushes as Record<string, unknown>[] | undefined) ?? []).map(pushRequest);
-    const result = await o.publisher.pushBatch(pushes, 'http');
+    const result = await o.publisher.pushBatch(pushes, 'http', res.locals.keyPid as string | undefined);
     res.json({ messageIds: result.messageIds, nodeId: result.nodeId });
   });
   app.all(/^\/v1\/pushData:batch$/, (_req, res) => {

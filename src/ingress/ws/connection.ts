@@ -3,8 +3,8 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { AuthError } from '../../core/auth/auth-error.js';
-import type { Authenticator } from '../../core/auth/authenticator.js';
 import type { Hub } from '../../core/hub.js';
+import type { ProjectRegistry } from '../../core/projects/registry.js';
 import type { Message, Outbound } from '../../core/message.js';
 import { Session, type Sink } from '../../core/session.js';
 import type { Metrics } from '../../observability/metrics.js';
@@ -15,7 +15,7 @@ import { PONG_FRAME, textFrame } from './frames.js';
 
 export interface ConnectionContext {
   hub: Hub;
-  authenticator: Authenticator;
+  projects: ProjectRegistry;
   metrics: Metrics;
   logger: Logger;
   flusher: Flusher;
@@ -58,9 +58,10 @@ export class WsConnection implements Sink {
     private readonly ws: WebSocket,
     private readonly socket: Duplex,
     cid: string,
+    pid: string,
     private readonly ctx: ConnectionContext,
   ) {
-    this.session = new Session(cid, this);
+    this.session = new Session(cid, pid, this);
     ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(data, isBinary));
     ws.on('ping', this.touch);
     ws.on('pong', this.touch);
@@ -75,9 +76,12 @@ export class WsConnection implements Sink {
     return this.session.cid;
   }
 
+  /** The connected frame goes out once the session hears its project's broadcasts. */
   start(token: string | undefined): void {
-    this.ctx.hub.add(this.session);
-    this.send({ code: ReplyCode.CONNECTED, message: 'connected', cid: this.cid });
+    this.run(async () => {
+      await this.ctx.hub.add(this.session);
+      this.send({ code: ReplyCode.CONNECTED, message: 'connected', cid: this.cid });
+    });
     if (token !== undefined) this.enqueueRequest({ code: 3, token });
   }
 
@@ -160,13 +164,18 @@ export class WsConnection implements Sink {
    * faster than they complete (pipelined subscribes, a slow login) is paused, not refused.
    */
   private enqueueRequest(req: Request): void {
+    this.run(() => this.execute(req));
+  }
+
+  /** Queues `work` behind everything pending on this connection. */
+  private run(work: () => Promise<void>): void {
     this.pending++;
     if (this.pending === PAUSE_AT && !this.paused) {
       this.paused = true;
       this.ws.pause();
     }
     this.chain = this.chain
-      .then(() => this.execute(req))
+      .then(work)
       .catch((err: unknown) => this.ctx.logger.error({ err, cid: this.cid }, 'request failed'))
       .finally(() => {
         this.pending--;
@@ -208,7 +217,10 @@ export class WsConnection implements Sink {
   private async login(req: Extract<Request, { code: 3 }>): Promise<void> {
     let uid: string;
     try {
-      uid = await this.ctx.authenticator.authenticate(req.token);
+      // Looked up per login: a reload may have changed the project's keys (or removed it).
+      const project = this.ctx.projects.get(this.session.pid);
+      if (project === undefined) throw new AuthError(`project "${this.session.pid}" no longer exists`);
+      uid = await project.authenticator.authenticate(req.token);
     } catch (err) {
       this.ctx.metrics.logins.inc({ result: 'failed' });
       const detail = err instanceof AuthError ? err.message : 'token verification failed';

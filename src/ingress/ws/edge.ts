@@ -2,8 +2,9 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Authenticator } from '../../core/auth/authenticator.js';
 import type { Hub } from '../../core/hub.js';
+import type { ProjectRegistry } from '../../core/projects/registry.js';
+import { DEFAULT_PID } from '../../core/targeting.js';
 import type { Message } from '../../core/message.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
@@ -15,7 +16,7 @@ import { deliveryFrame } from './frames.js';
 export interface WsEdgeOptions {
   nodeId: string;
   hub: Hub;
-  authenticator: Authenticator;
+  projects: ProjectRegistry;
   metrics: Metrics;
   logger: Logger;
   pingTimeoutMs: number;
@@ -89,17 +90,24 @@ export class WsEdge {
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://x');
-    if (url.pathname !== WS_PATH) return reject(socket, 404, 'Not Found');
-    if (this.draining) return reject(socket, 503, 'Service Unavailable');
-    const token = url.searchParams.get('token') ?? undefined;
-    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => this.accept(ws, socket, token));
+    if (url.pathname !== WS_PATH) return reject(socket, 404, 'Not Found', 'Not Found');
+    if (this.draining) return reject(socket, 503, 'Service Unavailable', 'Service Unavailable');
+    const token = url.searchParams.get('token') || undefined;
+    const requested = url.searchParams.get('pid') || claimedPid(token);
+    const pid = requested ?? DEFAULT_PID;
+    if (this.o.projects.get(pid) === undefined) {
+      return requested === undefined
+        ? reject(socket, 400, 'Bad Request', 'pid required: give ?pid= or a token with a pid claim')
+        : reject(socket, 404, 'Not Found', `unknown project "${requested}"`);
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => this.accept(ws, socket, pid, token));
   }
 
-  private accept(ws: WebSocket, socket: Duplex, token: string | undefined): void {
+  private accept(ws: WebSocket, socket: Duplex, pid: string, token: string | undefined): void {
     const cid = `${this.o.nodeId}-${this.bootTag}-${(++this.seq).toString(36)}`;
-    const conn = new WsConnection(ws, socket, cid, {
+    const conn = new WsConnection(ws, socket, cid, pid, {
       hub: this.o.hub,
-      authenticator: this.o.authenticator,
+      projects: this.o.projects,
       metrics: this.o.metrics,
       logger: this.o.logger,
       flusher: this.flusher,
@@ -113,7 +121,7 @@ export class WsEdge {
     this.connections.add(conn);
     this.o.metrics.connections.set(this.connections.size);
     this.o.metrics.connectionsOpened.inc();
-    conn.start(token === '' ? undefined : token);
+    conn.start(token);
   }
 
   private sweep(): void {
@@ -124,6 +132,25 @@ export class WsEdge {
   }
 }
 
-function reject(socket: Duplex, status: number, text: string): void {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length + 1}\r\n\r\n${text}\n`);
+function reject(socket: Duplex, status: number, reason: string, body: string): void {
+  const text = `${body}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+  );
+}
+
+/**
+ * The `pid` claim of a JWT, read without verifying it: it only picks the project whose keys
+ * then verify the token at login (which also refuses a claim naming another project).
+ */
+function claimedPid(token: string | undefined): string | undefined {
+  const payload = token?.split('.')[1];
+  if (payload === undefined) return undefined;
+  try {
+    const pid: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')).pid;
+    return typeof pid === 'string' && pid !== '' ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
