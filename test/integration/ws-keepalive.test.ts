@@ -200,3 +200,38 @@ describe('keepalive through the real CLI', () => {
     await pinger.close();
   });
 });
+
+describe("ws-cluster's heart frame", () => {
+  const node = useTestNode(['--ping-timeout', '400ms']);
+
+  it('answers {"type":"heart","ack_id":X} at once with the pong time and the client id, echoing ack_id', async () => {
+    const c = await node.connect();
+    for (const ackId of [7, 'h-1']) {
+      const before = Date.now();
+      c.send({ type: 'heart', ack_id: ackId });
+      const reply = (await c.next((f) => f.json?.type === 'heart')).json!;
+      expect(reply).toEqual({ type: 'heart', ack_id: ackId, payload: { pong: expect.any(Number), client_id: c.cid } });
+      const pong = (reply.payload as { pong: number }).pong;
+      expect(pong).toBeGreaterThanOrEqual(before);
+      expect(pong).toBeLessThanOrEqual(Date.now());
+    }
+    c.send({ type: 'heart' });
+    expect((await c.next((f) => f.json?.type === 'heart')).json).toEqual({ type: 'heart', payload: { pong: expect.any(Number), client_id: c.cid } });
+  });
+
+  it('a bad ack_id is a 30001, and heart frames keep the connection alive past the ping timeout', async () => {
+    const c = await node.connect();
+    c.send({ type: 'heart', ack_id: { x: 1 } });
+    expect((await c.next((f) => f.json?.code === 30001)).json!.detail).toMatch(/ack_id/);
+    for (let i = 0; i < 8; i++) {
+      c.send({ type: 'heart', ack_id: i });
+      await c.next((f) => f.json?.ack_id === i);
+      await sleep(100);
+    }
+    // 800 ms of hearts, twice the 400 ms ping timeout: still open and working.
+    const topic = unique('heart');
+    expect((await c.subscribe(topic)).code).toBe(20001);
+    await restPush(node.server.httpUrl, { topic, data: b64('alive') });
+    await c.next((f) => f.text === 'alive');
+  });
+});

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   ErrorCode,
+  heartReply,
   isPing,
   MAX_ID_LENGTH,
   parseRequest,
@@ -169,6 +170,23 @@ describe('reply', () => {
     const bad = parse({ code: 99, topic: 'news', id: 'r1' }) as BadRequest;
     const r = JSON.parse(JSON.stringify(reply(bad.code, bad, bad.detail)));
     expect(r).toEqual({ code: 30001, message: 'bad request', detail: bad.detail, topic: 'news', id: 'r1' });
+  });
+});
+
+describe('heart frames (ws-cluster)', () => {
+  it('parses {"type":"heart"} with an optional ack_id, before any code check', () => {
+    expect(parseRequest('{"type":"heart","ack_id":3}')).toEqual({ code: 'heart', ackId: 3 });
+    expect(parseRequest('{"type":"heart","ack_id":"a"}')).toEqual({ code: 'heart', ackId: 'a' });
+    expect(parseRequest('{"type":"heart"}')).toEqual({ code: 'heart' });
+    expect(parseRequest('{"type":"heart","ack_id":[1]}')).toMatchObject({ code: 30001, detail: expect.stringMatching(/ack_id/) });
+  });
+
+  it("replies in ws-cluster's shape", () => {
+    expect(JSON.parse(heartReply(5, 'n-1', 1700000000000))).toEqual({
+      type: 'heart',
+      ack_id: 5,
+      payload: { pong: 1700000000000, client_id: 'n-1' },
+    });
   });
 });
 

@@ -48,6 +48,12 @@ export type Request =
   | { code: 3; token: string; topic?: string; id?: RequestId }
   | { code: 4; topic?: string; id?: RequestId };
 
+/** ws-cluster's keepalive, `{"type":"heart","ack_id":X}`: answered at once, like a text ping. */
+export interface Heart {
+  code: 'heart';
+  ackId?: RequestId;
+}
+
 /** A request that could not be understood, with whatever could be echoed back. */
 export interface BadRequest {
   code: 30001;
@@ -56,7 +62,7 @@ export interface BadRequest {
   id?: RequestId;
 }
 
-export function parseRequest(text: string): Request | BadRequest {
+export function parseRequest(text: string): Request | Heart | BadRequest {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -66,11 +72,18 @@ export function parseRequest(text: string): Request | BadRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return { code: ErrorCode.BAD_REQUEST, detail: 'bad data format: not a JSON object' };
   }
-  const { code, topic, data, id } = body as Record<string, unknown>;
+  const { code, topic, data, id, type, ack_id: ackId } = body as Record<string, unknown>;
+  if (type === 'heart') {
+    if (ackId === undefined) return { code: 'heart' };
+    if (!isRequestId(ackId)) {
+      return { code: ErrorCode.BAD_REQUEST, detail: `ack_id must be an integer or a string of at most ${MAX_ID_LENGTH} characters` };
+    }
+    return { code: 'heart', ackId };
+  }
   const echo: { topic?: string; id?: RequestId } = {};
   if (typeof topic === 'string') echo.topic = topic;
   if (id !== undefined) {
-    if (!(typeof id === 'string' && id.length <= MAX_ID_LENGTH) && !(typeof id === 'number' && Number.isSafeInteger(id))) {
+    if (!isRequestId(id)) {
       return { code: ErrorCode.BAD_REQUEST, detail: `id must be an integer or a string of at most ${MAX_ID_LENGTH} characters`, ...echo };
     }
     echo.id = id;
@@ -116,6 +129,13 @@ export function reply(code: number, echo: { topic?: string; id?: RequestId } = {
   if (echo.id !== undefined) r.id = echo.id;
   return r;
 }
+
+const isRequestId = (v: unknown): v is RequestId =>
+  (typeof v === 'string' && v.length <= MAX_ID_LENGTH) || (typeof v === 'number' && Number.isSafeInteger(v));
+
+/** The reply to a heart frame, in ws-cluster's shape. */
+export const heartReply = (ackId: RequestId | undefined, cid: string, now: number): string =>
+  JSON.stringify({ type: 'heart', ack_id: ackId, payload: { pong: now, client_id: cid } });
 
 /** gpush keepalive: the text "ping" in any case. */
 export const isPing = (text: string): boolean => text.length === 4 && text.toLowerCase() === 'ping';

@@ -9,7 +9,7 @@ import type { Message, Outbound } from '../../core/message.js';
 import { Session, type Sink } from '../../core/session.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { CloseCode } from './close-codes.js';
-import { ErrorCode, ReplyCode, isPing, parseRequest, reply, type Reply, type Request } from './codec.js';
+import { ErrorCode, ReplyCode, heartReply, isPing, parseRequest, reply, type Reply, type Request } from './codec.js';
 import type { Flusher } from './flusher.js';
 import { PONG_FRAME, textFrame } from './frames.js';
 
@@ -141,6 +141,10 @@ export class WsConnection implements Sink {
       return;
     }
     const req = parseRequest(text);
+    if (req.code === 'heart') {
+      this.enqueue(textFrame(heartReply(req.ackId, this.cid, Date.now())));
+      return;
+    }
     if (req.code === ErrorCode.BAD_REQUEST) {
       this.inOrder(() => this.error(req, req.detail));
       return;
