@@ -49,6 +49,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     metrics,
     logger,
     maxPushBytes: config.maxPushBytes,
+    idempotencyWindowMs: config.idempotencyWindowMs,
     unsubscribeDelayMs: UNSUBSCRIBE_DELAY_MS,
   });
   await node.start();

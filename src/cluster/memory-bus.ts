@@ -1,14 +1,26 @@
-import type { Bus } from './bus.js';
+import type { Bus, OnceKey } from './bus.js';
 
 /** In-process bus for a single node: the same interface, no network. */
 export class MemoryBus implements Bus {
   private readonly channels = new Set<string>();
   private handler: (channel: string, payload: Buffer) => void = () => {};
+  private readonly claims = new Map<string, { value: string; expires: number }>();
+  private sweeps = 0;
 
   publish(channel: string, payload: Buffer): Promise<void> {
     // Deliver on a microtask, like a real bus: the caller's ack never waits on fan-out.
     if (this.channels.has(channel)) queueMicrotask(() => this.handler(channel, payload));
     return Promise.resolve();
+  }
+
+  publishOnce(channel: string, payload: Buffer, once: OnceKey): Promise<string | undefined> {
+    const now = Date.now();
+    // Expired claims are swept now and then, so the map stays bounded by the window's traffic.
+    if (++this.sweeps % 1024 === 0) for (const [k, c] of this.claims) if (c.expires <= now) this.claims.delete(k);
+    const claim = this.claims.get(once.key);
+    if (claim !== undefined && claim.expires > now) return Promise.resolve(claim.value);
+    this.claims.set(once.key, { value: once.value, expires: now + once.ttlMs });
+    return this.publish(channel, payload).then(() => undefined);
   }
 
   subscribe(channel: string): Promise<void> {
@@ -35,6 +47,7 @@ export class MemoryBus implements Bus {
 
   close(): Promise<void> {
     this.channels.clear();
+    this.claims.clear();
     return Promise.resolve();
   }
 }

@@ -1,6 +1,15 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Bus } from './bus.js';
+import type { Bus, OnceKey } from './bus.js';
+
+// Claim and publish in one atomic step: a duplicate is never published, and a publish that
+// fails never leaves a claim behind. KEYS: claim key, channel. ARGV: value, ttl ms, payload.
+const PUBLISH_ONCE = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('PUBLISH', KEYS[2], ARGV[3])
+  return false
+end
+return redis.call('GET', KEYS[1])`;
 
 export interface RedisBusOptions {
   url: string;
@@ -54,6 +63,20 @@ export class RedisBus implements Bus {
   async publish(channel: string, payload: Buffer): Promise<void> {
     if (this.pub.status !== 'ready') throw new Error(`redis publisher is ${this.pub.status}`);
     await this.pub.publish(this.options.prefix + channel, payload);
+  }
+
+  async publishOnce(channel: string, payload: Buffer, once: OnceKey): Promise<string | undefined> {
+    if (this.pub.status !== 'ready') throw new Error(`redis publisher is ${this.pub.status}`);
+    const prior = (await this.pub.eval(
+      PUBLISH_ONCE,
+      2,
+      `${this.options.prefix}once:${once.key}`,
+      this.options.prefix + channel,
+      once.value,
+      String(once.ttlMs),
+      payload,
+    )) as string | null;
+    return prior ?? undefined;
   }
 
   async subscribe(channel: string): Promise<void> {

@@ -14,6 +14,8 @@ export interface PushNodeOptions {
   metrics: Metrics;
   logger: Logger;
   maxPushBytes: number;
+  /** How long an idempotency key is remembered. */
+  idempotencyWindowMs: number;
   /** Delay before a channel's last holder leaving unsubscribes it from the bus. */
   unsubscribeDelayMs: number;
 }
@@ -30,7 +32,7 @@ export class PushNode {
   constructor(private readonly o: PushNodeOptions) {
     this.interest = new Interest(o.bus, o.unsubscribeDelayMs);
     this.hub = new Hub(this.interest);
-    this.publisher = new Publisher(o.bus, o.projects, o.nodeId, o.maxPushBytes, o.metrics);
+    this.publisher = new Publisher(o.bus, o.projects, o.nodeId, o.maxPushBytes, o.metrics, o.idempotencyWindowMs);
     o.bus.onMessage((channel, payload) => this.receive(channel, payload));
   }
 

@@ -12,11 +12,21 @@ export interface PushRequest {
   data: Uint8Array;
   /** Requested project; empty: the caller key's project, or the default project. */
   pid?: string;
+  /** Accepted once per project within the idempotency window, cluster-wide. */
+  idempotencyKey?: string;
 }
 
 export interface PushResult {
   messageId: string;
   nodeId: string;
+  /** The idempotency key repeated an earlier push: nothing was published, messageId is the earlier one's. */
+  duplicate: boolean;
+}
+
+/** One push's outcome inside publishAll. */
+interface Published {
+  messageId: string;
+  duplicate: boolean;
 }
 
 export interface PushBatchResult {
@@ -26,6 +36,8 @@ export interface PushBatchResult {
 
 /** Most pushes one batch call may carry. */
 export const MAX_BATCH_PUSHES = 1000;
+
+export const MAX_IDEMPOTENCY_KEY_BYTES = 256;
 
 /**
  * The one push use case behind every ingress: validate, stamp, publish to the bus.
@@ -42,6 +54,7 @@ export class Publisher {
     private readonly nodeId: string,
     private readonly maxPushBytes: number,
     private readonly metrics: Metrics,
+    private readonly idempotencyWindowMs: number,
   ) {}
 
   /**
@@ -49,8 +62,8 @@ export class Publisher {
    * project of the caller's API key (undefined on an open API).
    */
   async push(req: PushRequest, ingress: string, keyPid?: string): Promise<PushResult> {
-    const [messageId] = await this.counted(ingress, 1, () => this.publishAll([req], '', keyPid));
-    return { messageId: messageId!, nodeId: this.nodeId };
+    const [result] = await this.counted(ingress, 1, () => this.publishAll([req], '', keyPid));
+    return { ...result!, nodeId: this.nodeId };
   }
 
   /**
@@ -62,8 +75,8 @@ export class Publisher {
       this.metrics.pushes.inc({ ingress, result: CODE_NAMES[Code.INVALID_ARGUMENT] });
       throw invalidArgument(`a batch holds at most ${MAX_BATCH_PUSHES} pushes, got ${reqs.length}`);
     }
-    const messageIds = await this.counted(ingress, reqs.length, () => this.publishAll(reqs, 'pushes', keyPid));
-    return { messageIds, nodeId: this.nodeId };
+    const results = await this.counted(ingress, reqs.length, () => this.publishAll(reqs, 'pushes', keyPid));
+    return { messageIds: results.map((r) => r.messageId), nodeId: this.nodeId };
   }
 
   /** Runs `work`, counting `n` pushes under its outcome. */
@@ -92,7 +105,7 @@ export class Publisher {
   }
 
   /** `field` prefixes error messages with the failing push's position (e.g. "pushes[3]: ..."). */
-  private async publishAll(reqs: readonly PushRequest[], field: string, keyPid: string | undefined): Promise<string[]> {
+  private async publishAll(reqs: readonly PushRequest[], field: string, keyPid: string | undefined): Promise<Published[]> {
     const pids = reqs.map((req, i) => {
       try {
         this.validate(req);
@@ -104,30 +117,40 @@ export class Publisher {
     });
     if (!this.bus.isReady()) throw new PushwireError(Code.UNAVAILABLE, 'cluster bus is unavailable');
     const now = Date.now();
-    const messageIds: string[] = [];
     // Issued together so the bus can pipeline them; it keeps their order.
-    const published = reqs.map((req, i) => {
-      const id = `${this.nodeId}-${this.bootTag}-${(++this.seq).toString(36)}`;
-      messageIds.push(id);
+    const published = reqs.map(async (req, i): Promise<Published> => {
+      const messageId = `${this.nodeId}-${this.bootTag}-${(++this.seq).toString(36)}`;
       const pid = pids[i]!;
       const data = Buffer.isBuffer(req.data) ? req.data : Buffer.from(req.data.buffer, req.data.byteOffset, req.data.length);
-      const payload = encodeMessage({ id, pid, uid: req.uid, topic: req.topic, data, publishedAt: now });
-      return this.bus.publish(channelOf(pid, targetOf(req.uid, req.topic)), payload);
+      const payload = encodeMessage({ id: messageId, pid, uid: req.uid, topic: req.topic, data, publishedAt: now });
+      const channel = channelOf(pid, targetOf(req.uid, req.topic));
+      if (!req.idempotencyKey) {
+        await this.bus.publish(channel, payload);
+        return { messageId, duplicate: false };
+      }
+      // Keys are per project: the same key in two projects names two pushes.
+      const once = { key: `${pid}/${req.idempotencyKey}`, value: messageId, ttlMs: this.idempotencyWindowMs };
+      const earlier = await this.bus.publishOnce(channel, payload, once);
+      return earlier === undefined ? { messageId, duplicate: false } : { messageId: earlier, duplicate: true };
     });
     const results = await Promise.allSettled(published);
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    this.metrics.busPublished.inc(results.length - failed.length);
+    const ok = results.filter((r): r is PromiseFulfilledResult<Published> => r.status === 'fulfilled').map((r) => r.value);
+    this.metrics.busPublished.inc(ok.filter((r) => !r.duplicate).length);
     if (failed.length > 0) {
       this.metrics.busErrors.inc({ op: 'publish' }, failed.length);
       const what = reqs.length === 1 ? 'the message' : `${failed.length} of ${reqs.length} messages`;
       throw new PushwireError(Code.UNAVAILABLE, `cluster bus rejected ${what}: ${(failed[0]!.reason as Error).message}`);
     }
-    return messageIds;
+    return ok;
   }
 
   private validate(req: PushRequest): void {
     checkOptionalName('uid', req.uid);
     checkOptionalName('topic', req.topic);
+    if (req.idempotencyKey && Buffer.byteLength(req.idempotencyKey) > MAX_IDEMPOTENCY_KEY_BYTES) {
+      throw invalidArgument(`idempotency_key longer than ${MAX_IDEMPOTENCY_KEY_BYTES} bytes`);
+    }
     if (req.data.length > this.maxPushBytes) {
       throw invalidArgument(`data is ${req.data.length} bytes, more than the ${this.maxPushBytes} allowed`);
     }

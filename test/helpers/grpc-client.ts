@@ -2,7 +2,7 @@ import { credentials, type ServiceError } from '@grpc/grpc-js';
 import {
   PushServiceClient,
   type PushDataBatchResponse,
-  type PushDataRequest,
+  PushDataRequest,
   type PushDataResponse,
 } from '../../gen/pushwire/v1/push.js';
 
@@ -13,7 +13,7 @@ export function pushClient(address: string): PushServiceClient {
 /** PushData as a promise; rejects with the grpc-js ServiceError (err.code is the status code). */
 export function pushData(client: PushServiceClient, req: Partial<PushDataRequest>): Promise<PushDataResponse> {
   return new Promise((resolve, reject) =>
-    client.pushData({ uid: '', topic: '', data: Buffer.alloc(0), pid: '', ...req }, (err: ServiceError | null, res) =>
+    client.pushData(PushDataRequest.fromPartial(req), (err: ServiceError | null, res) =>
       err ? reject(err) : resolve(res),
     ),
   );
@@ -23,7 +23,7 @@ export function pushData(client: PushServiceClient, req: Partial<PushDataRequest
 export function pushDataBatch(client: PushServiceClient, pushes: Partial<PushDataRequest>[]): Promise<PushDataBatchResponse> {
   return new Promise((resolve, reject) =>
     client.pushDataBatch(
-      { pushes: pushes.map((p) => ({ uid: '', topic: '', data: Buffer.alloc(0), pid: '', ...p })) },
+      { pushes: pushes.map((p) => PushDataRequest.fromPartial(p)) },
       (err: ServiceError | null, res) => (err ? reject(err) : resolve(res)),
     ),
   );

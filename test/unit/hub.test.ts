@@ -544,4 +544,3 @@ describe('Hub: projects', () => {
     expect(push('nobody', '', '')).toBe(0);
   });
 });
-

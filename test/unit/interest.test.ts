@@ -77,6 +77,7 @@ describe('Interest with no unsubscribe delay', () => {
     const pending = new Promise<void>((r) => (resolve = r));
     const bus: Bus = {
       publish: () => Promise.resolve(),
+      publishOnce: () => Promise.resolve(undefined),
       subscribe: vi.fn(() => pending),
       unsubscribe: vi.fn(() => Promise.resolve()),
       onMessage: () => {},

@@ -40,6 +40,12 @@ export interface PushDataRequest {
    * ever reaches connections of its own project.
    */
   pid: string;
+  /**
+   * Optional: a push with the same key in the same project within the idempotency
+   * window (--idempotency-window, default 5 minutes) is accepted once, cluster-wide;
+   * repeats answer the first push's message id with `duplicate` set, and deliver nothing.
+   */
+  idempotencyKey: string;
 }
 
 /** PushDataResponse acknowledges that the cluster bus accepted the message. */
@@ -48,6 +54,11 @@ export interface PushDataResponse {
   messageId: string;
   /** Id of the node that accepted the push. */
   nodeId: string;
+  /**
+   * True when `idempotency_key` repeated an earlier push: nothing was published
+   * and `message_id` is the earlier push's.
+   */
+  duplicate: boolean;
 }
 
 /** PushDataBatchRequest carries pushes, each with PushDataRequest's targeting rules. */
@@ -64,7 +75,7 @@ export interface PushDataBatchResponse {
 }
 
 function createBasePushDataRequest(): PushDataRequest {
-  return { uid: "", topic: "", data: Buffer.alloc(0), pid: "" };
+  return { uid: "", topic: "", data: Buffer.alloc(0), pid: "", idempotencyKey: "" };
 }
 
 export const PushDataRequest: MessageFns<PushDataRequest> = {
@@ -80,6 +91,9 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
     }
     if (message.pid !== "") {
       writer.uint32(34).string(message.pid);
+    }
+    if (message.idempotencyKey !== "") {
+      writer.uint32(42).string(message.idempotencyKey);
     }
     return writer;
   },
@@ -129,6 +143,14 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
             message.pid = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.idempotencyKey = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -147,6 +169,11 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
       topic: isSet(object.topic) ? globalThis.String(object.topic) : "",
       data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
       pid: isSet(object.pid) ? globalThis.String(object.pid) : "",
+      idempotencyKey: isSet(object.idempotencyKey)
+        ? globalThis.String(object.idempotencyKey)
+        : isSet(object.idempotency_key)
+        ? globalThis.String(object.idempotency_key)
+        : "",
     };
   },
 
@@ -164,6 +191,9 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
     if (message.pid !== "") {
       obj.pid = message.pid;
     }
+    if (message.idempotencyKey !== "") {
+      obj.idempotencyKey = message.idempotencyKey;
+    }
     return obj;
   },
 
@@ -176,12 +206,13 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
     message.topic = object.topic ?? "";
     message.data = object.data ?? Buffer.alloc(0);
     message.pid = object.pid ?? "";
+    message.idempotencyKey = object.idempotencyKey ?? "";
     return message;
   },
 };
 
 function createBasePushDataResponse(): PushDataResponse {
-  return { messageId: "", nodeId: "" };
+  return { messageId: "", nodeId: "", duplicate: false };
 }
 
 export const PushDataResponse: MessageFns<PushDataResponse> = {
@@ -191,6 +222,9 @@ export const PushDataResponse: MessageFns<PushDataResponse> = {
     }
     if (message.nodeId !== "") {
       writer.uint32(18).string(message.nodeId);
+    }
+    if (message.duplicate !== false) {
+      writer.uint32(24).bool(message.duplicate);
     }
     return writer;
   },
@@ -224,6 +258,14 @@ export const PushDataResponse: MessageFns<PushDataResponse> = {
             message.nodeId = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.duplicate = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -248,6 +290,7 @@ export const PushDataResponse: MessageFns<PushDataResponse> = {
         : isSet(object.node_id)
         ? globalThis.String(object.node_id)
         : "",
+      duplicate: isSet(object.duplicate) ? globalThis.Boolean(object.duplicate) : false,
     };
   },
 
@@ -259,6 +302,9 @@ export const PushDataResponse: MessageFns<PushDataResponse> = {
     if (message.nodeId !== "") {
       obj.nodeId = message.nodeId;
     }
+    if (message.duplicate !== false) {
+      obj.duplicate = message.duplicate;
+    }
     return obj;
   },
 
@@ -269,6 +315,7 @@ export const PushDataResponse: MessageFns<PushDataResponse> = {
     const message = createBasePushDataResponse();
     message.messageId = object.messageId ?? "";
     message.nodeId = object.nodeId ?? "";
+    message.duplicate = object.duplicate ?? false;
     return message;
   },
 };

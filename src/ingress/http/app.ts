@@ -22,6 +22,7 @@ const PUSH_DATA_REQUEST: readonly FieldSpec[] = [
   { name: 'topic', kind: 'string' },
   { name: 'data', kind: 'bytes' },
   { name: 'pid', kind: 'string' },
+  { name: 'idempotency_key', kind: 'string' },
 ];
 
 const PUSH_DATA_BATCH_REQUEST: readonly FieldSpec[] = [
@@ -44,6 +45,7 @@ const pushRequest = (fields: Record<string, unknown>): PushRequest => ({
   topic: (fields.topic as string | undefined) ?? '',
   data: (fields.data as Buffer | undefined) ?? Buffer.alloc(0),
   pid: (fields.pid as string | undefined) ?? '',
+  idempotencyKey: (fields.idempotency_key as string | undefined) ?? '',
 });
 
 /**
@@ -89,7 +91,8 @@ export function createHttpApp(o: HttpAppOptions): express.Express {
   app.post('/v1/pushData', authorize(o.projects, 'PushData'), body, async (req: Request, res: Response) => {
     const fields = decodeProtoJson(jsonBody(req), 'pushwire.v1.PushDataRequest', PUSH_DATA_REQUEST);
     const result = await o.publisher.push(pushRequest(fields), 'http', res.locals.keyPid as string | undefined);
-    res.json({ messageId: result.messageId, nodeId: result.nodeId });
+    // proto3 JSON leaves out default values: `duplicate` appears only when true.
+    res.json({ messageId: result.messageId, nodeId: result.nodeId, ...(result.duplicate ? { duplicate: true } : {}) });
   });
   // grpc-gateway's custom verb syntax; a RegExp because ":" starts a parameter in Express paths.
   app.post(/^\/v1\/pushData:batch$/, authorize(o.projects, 'PushDataBatch'), body, async (req: Request, res: Response) => {
