@@ -59,6 +59,7 @@ export function defaultProjects(config: Config): ProjectSet {
 export const hasLogin = (config: Config): boolean =>
   config.jwtSecret !== undefined || config.jwtPublicKey !== undefined || config.authUrl !== undefined;
 
+const TOP_FIELDS = new Set(['projects']);
 const PROJECT_FIELDS = new Set(['pid', 'name', 'login', 'apiKeys']);
 const LOGIN_FIELDS = new Set(['jwtSecret', 'jwtPublicKeyFile', 'authUrl', 'authTimeout']);
 const KEY_FIELDS = new Set(['key', 'methods']);
@@ -87,6 +88,8 @@ export function loadProjectsFile(file: string, defaultAuthTimeoutMs: number): Pr
   };
   const list = (doc as { projects?: unknown } | null)?.projects;
   if (!Array.isArray(list) || list.length === 0) bad('projects', 'must be a non-empty list');
+  // Unknown top-level fields are refused too: a misplaced `apiKeys` must not leave the API open.
+  object(doc, '(top level)', TOP_FIELDS, bad);
   const projects: Project[] = [];
   const apiKeys = new Map<string, ApiKeyGrant>();
   (list as unknown[]).forEach((raw, i) => {

@@ -292,6 +292,7 @@ describe('gRPC ingress: server reflection', () => {
         ['topic', 2],
         ['data', 3],
         ['pid', 4],
+        ['idempotency_key', 5],
       ]);
     });
 
