@@ -5,7 +5,7 @@ import { ConfigError, parseDuration, type Config } from './config.js';
 import { chainAuthenticators, type Authenticator } from './core/auth/authenticator.js';
 import { CallbackAuthenticator } from './core/auth/callback-authenticator.js';
 import { JwtAuthenticator } from './core/auth/jwt-authenticator.js';
-import { API_METHODS, PID_PATTERN, type ApiKeyGrant, type Project, type ProjectSet } from './core/projects/registry.js';
+import { API_METHODS, PID_PATTERN, type ApiKeyGrant, type Project, type ProjectLimits, type ProjectSet } from './core/projects/registry.js';
 import { DEFAULT_PID } from './core/targeting.js';
 
 /** How one project's clients log in; any subset, tried as documented in chainAuthenticators. */
@@ -52,7 +52,7 @@ export function defaultProjects(config: Config): ProjectSet {
     },
     '--jwt-public-key',
   );
-  return { projects: [{ pid: DEFAULT_PID, name: DEFAULT_PID, authenticator }], apiKeys: new Map() };
+  return { projects: [{ pid: DEFAULT_PID, name: DEFAULT_PID, authenticator, limits: {} }], apiKeys: new Map() };
 }
 
 /** Whether a project can log anyone in (for the start-up warning). */
@@ -60,7 +60,8 @@ export const hasLogin = (config: Config): boolean =>
   config.jwtSecret !== undefined || config.jwtPublicKey !== undefined || config.authUrl !== undefined;
 
 const TOP_FIELDS = new Set(['projects']);
-const PROJECT_FIELDS = new Set(['pid', 'name', 'login', 'apiKeys']);
+const PROJECT_FIELDS = new Set(['pid', 'name', 'login', 'apiKeys', 'limits']);
+const LIMIT_FIELDS = new Set(['maxConnections', 'pushesPerSecond', 'requestsPerSecond']);
 const LOGIN_FIELDS = new Set(['jwtSecret', 'jwtPublicKeyFile', 'authUrl', 'authTimeout']);
 const KEY_FIELDS = new Set(['key', 'methods']);
 const MIN_KEY_LENGTH = 16;
@@ -127,18 +128,24 @@ export function loadProjectsFile(file: string, defaultAuthTimeoutMs: number): Pr
     (keys as unknown[]).forEach((rawKey, j) => {
       const kat = `${at}.apiKeys[${j}]`;
       const k = object(rawKey, kat, KEY_FIELDS, bad);
-      if (typeof k.key !== 'string' || k.key.length < MIN_KEY_LENGTH) bad(`${kat}.key`, `must be a string of at least ${MIN_KEY_LENGTH} characters`);
+      if (typeof k.key !== 'string' || k.key.length < MIN_KEY_LENGTH || /\s/.test(k.key)) {
+        bad(`${kat}.key`, `must be a string of at least ${MIN_KEY_LENGTH} characters, without spaces`);
+      }
       if (apiKeys.has(k.key as string)) bad(`${kat}.key`, 'is used twice (a key belongs to exactly one project)');
       let methods: Set<string> | undefined;
       if (k.methods !== undefined) {
-        if (!Array.isArray(k.methods) || k.methods.some((m) => !(API_METHODS as readonly unknown[]).includes(m))) {
-          bad(`${kat}.methods`, `must be a list of ${API_METHODS.join(', ')}`);
+        if (!Array.isArray(k.methods) || k.methods.length === 0 || k.methods.some((m) => !(API_METHODS as readonly unknown[]).includes(m))) {
+          bad(`${kat}.methods`, `must be a non-empty list of ${API_METHODS.join(', ')}`);
         }
         methods = new Set(k.methods as string[]);
       }
       apiKeys.set(k.key as string, { pid, methods });
     });
-    projects.push({ pid, name: (p.name as string | undefined) ?? pid, authenticator });
+    const limits = p.limits === undefined ? {} : object(p.limits, `${at}.limits`, LIMIT_FIELDS, bad);
+    for (const [f, v] of Object.entries(limits)) {
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) bad(`${at}.limits.${f}`, 'must be a positive integer');
+    }
+    projects.push({ pid, name: (p.name as string | undefined) ?? pid, authenticator, limits: limits as ProjectLimits });
   });
   return { projects, apiKeys };
 }

@@ -1,4 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RedisBus } from './cluster/redis-bus.js';
@@ -106,6 +107,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       const set = loadProjects(config);
       projects.replace(set);
       logger.info({ pids: projects.pids, apiKeys: set.apiKeys.size }, 'projects reloaded');
+      if (projects.open) logger.warn('server API is OPEN after the reload: no API keys configured');
       return true;
     } catch (err) {
       logger.error({ err: (err as Error).message }, 'projects reload failed; keeping the previous projects');
@@ -138,12 +140,16 @@ function loadProjects(config: Config): ProjectSet {
 
 /**
  * Re-reads the projects file on change. A broken edit is logged and ignored: the node keeps
- * serving the last good set. Editors often write in several steps, hence the short debounce.
+ * serving the last good set. The folder is watched, not the file: editors and config tools
+ * save by renaming a new file over the old one, which a watch on the file's inode loses.
+ * They also write in several steps, hence the short debounce.
  */
 function watchProjects(config: Config, apply: () => void): FSWatcher | undefined {
   if (config.projects === undefined) return undefined;
+  const file = basename(config.projects);
   let timer: NodeJS.Timeout | undefined;
-  const watcher = watch(config.projects, () => {
+  const watcher = watch(dirname(resolve(config.projects)), (_event, name) => {
+    if (name !== null && name !== file) return;
     clearTimeout(timer);
     timer = setTimeout(apply, 200);
   });

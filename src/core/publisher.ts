@@ -2,6 +2,7 @@ import type { Bus } from '../cluster/bus.js';
 import type { Metrics } from '../observability/metrics.js';
 import { CODE_NAMES, Code, PushwireError, invalidArgument } from './errors.js';
 import { encodeMessage } from './message.js';
+import { RateLimiter } from './projects/rate-limiter.js';
 import type { ProjectRegistry } from './projects/registry.js';
 import { checkOptionalName } from './names.js';
 import { channelOf, targetOf } from './targeting.js';
@@ -45,6 +46,7 @@ export const MAX_IDEMPOTENCY_KEY_BYTES = 256;
  */
 export class Publisher {
   private seq = 0;
+  private readonly rates = new RateLimiter();
   // Ids stay unique across restarts of a node that keeps its --node-id.
   private readonly bootTag = Date.now().toString(36);
 
@@ -115,6 +117,7 @@ export class Publisher {
         throw err;
       }
     });
+    this.checkRates(pids);
     if (!this.bus.isReady()) throw new PushwireError(Code.UNAVAILABLE, 'cluster bus is unavailable');
     const now = Date.now();
     // Issued together so the bus can pipeline them; it keeps their order.
@@ -143,6 +146,19 @@ export class Publisher {
       throw new PushwireError(Code.UNAVAILABLE, `cluster bus rejected ${what}: ${(failed[0]!.reason as Error).message}`);
     }
     return ok;
+  }
+
+  /** Each project's pushes/s limit, per node; a batch takes one token per push, all or none. */
+  private checkRates(pids: readonly string[]): void {
+    const counts = new Map<string, number>();
+    for (const pid of pids) counts.set(pid, (counts.get(pid) ?? 0) + 1);
+    for (const [pid, n] of counts) {
+      const rate = this.projects.get(pid)?.limits.pushesPerSecond;
+      if (rate !== undefined && !this.rates.take(pid, rate, n)) {
+        this.metrics.limitRejections.inc({ pid, limit: 'pushes' }, n);
+        throw new PushwireError(Code.RESOURCE_EXHAUSTED, `project "${pid}" is over its push rate (${rate}/s)`);
+      }
+    }
   }
 
   private validate(req: PushRequest): void {

@@ -56,6 +56,12 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly limitRejections = new Counter({
+    name: 'pushwire_limit_rejections_total',
+    help: 'Work refused by a project limit, by project and limit (connections, pushes, requests).',
+    labelNames: ['pid', 'limit'] as const,
+    registers: [this.registry],
+  });
   readonly busPublished = new Counter({
     name: 'pushwire_bus_published_total',
     help: 'Messages published to the cluster bus.',

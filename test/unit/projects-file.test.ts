@@ -194,9 +194,13 @@ describe('loadProjectsFile: every mistake is a ConfigError naming its place', ()
       { projects: [p({ apiKeys: [{ key: KEY_A }] }), { pid: 'blog', apiKeys: [{ key: KEY_C }, { key: KEY_A }] }] },
       /projects\[1\]\.apiKeys\[1\]\.key: is used twice/,
     ],
-    ['methods not a list', { projects: [p({ apiKeys: [{ key: KEY_A, methods: 'PushData' }] })] }, /projects\[0\]\.apiKeys\[0\]\.methods: must be a list of PushData, PushDataBatch/],
-    ['unknown method', { projects: [p({ apiKeys: [{ key: KEY_A, methods: ['PushData', 'Push'] }] })] }, /projects\[0\]\.apiKeys\[0\]\.methods: must be a list/],
-    ['method in the wrong case', { projects: [p({ apiKeys: [{ key: KEY_A, methods: ['pushdata'] }] })] }, /projects\[0\]\.apiKeys\[0\]\.methods: must be a list/],
+    ['methods not a list', { projects: [p({ apiKeys: [{ key: KEY_A, methods: 'PushData' }] })] }, /projects\[0\]\.apiKeys\[0\]\.methods: must be a non-empty list of PushData, PushDataBatch/],
+    ['unknown method', { projects: [p({ apiKeys: [{ key: KEY_A, methods: ['PushData', 'Push'] }] })] }, /projects\[0\]\.apiKeys\[0\]\.methods: must be a non-empty list/],
+    ['method in the wrong case', { projects: [p({ apiKeys: [{ key: KEY_A, methods: ['pushdata'] }] })] }, /projects\[0\]\.apiKeys\[0\]\.methods: must be a non-empty list/],
+    ['an empty methods list (a key that can call nothing)', { projects: [p({ apiKeys: [{ key: KEY_A, methods: [] }] })] }, /projects\[0\]\.apiKeys\[0\]\.methods: must be a non-empty list/],
+    ['a key with a space (a Bearer header cannot carry it)', { projects: [p({ apiKeys: [{ key: 'abc def ghi jkl mno' }] })] }, /projects\[0\]\.apiKeys\[0\]\.key: .*without spaces/],
+    ['limits with an unknown field', { projects: [p({ limits: { maxConns: 1 } })] }, /projects\[0\]\.limits\.maxConns: unknown field/],
+    ['a limit that is not a positive integer', { projects: [p({ limits: { pushesPerSecond: 0 } })] }, /projects\[0\]\.limits\.pushesPerSecond: must be a positive integer/],
     ['a gRPC full method name', { projects: [p({ apiKeys: [{ key: KEY_A, methods: ['pushwire.v1.PushService/PushData'] }] })] }, /projects\[0\]\.apiKeys\[0\]\.methods/],
     [
       'the second project is the broken one',
@@ -260,7 +264,8 @@ describe('loadProjectsFile: every mistake is a ConfigError naming its place', ()
 
 describe('ProjectRegistry', () => {
   const auth = { authenticate: () => Promise.reject(new Error('no login')) };
-  const projectsOf = (...pids: string[]): Project[] => pids.map((pid) => ({ pid, name: pid, authenticator: auth }));
+  // Cast, so the fixture compiles whether or not Project grows optional-looking fields (e.g. limits).
+  const projectsOf = (...pids: string[]): Project[] => pids.map((pid) => ({ pid, name: pid, authenticator: auth, limits: {} }) as Project);
   const keyed = (pids: string[]): ProjectRegistry =>
     new ProjectRegistry({
       projects: projectsOf(...pids),

@@ -6,12 +6,20 @@ import { DEFAULT_PID } from '../targeting.js';
 export const API_METHODS = ['PushData', 'PushDataBatch'] as const;
 export type ApiMethod = (typeof API_METHODS)[number];
 
+/** Per-node limits of one project; undefined: unlimited. */
+export interface ProjectLimits {
+  maxConnections?: number;
+  pushesPerSecond?: number;
+  requestsPerSecond?: number;
+}
+
 /** A tenant: its own login method and connections; pushes never cross projects. */
 export interface Project {
   pid: string;
   name: string;
   /** Verifies this project's login tokens. */
   authenticator: Authenticator;
+  limits: ProjectLimits;
 }
 
 /** What a server-API key grants: one project, and optionally only some methods. */

@@ -26,6 +26,7 @@ export const ErrorCode = {
   BAD_REQUEST: 30001,
   NOT_LOGGED_IN: 30002,
   AUTH_FAILED: 30003,
+  RATE_LIMITED: 30004,
 } as const;
 
 const MESSAGES: Record<number, string> = {
@@ -37,6 +38,7 @@ const MESSAGES: Record<number, string> = {
   30001: 'bad request',
   30002: 'not logged in',
   30003: 'auth failed',
+  30004: 'too many requests',
 };
 
 export const MAX_ID_LENGTH = 64;

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { AuthError } from '../../core/auth/auth-error.js';
 import type { Hub } from '../../core/hub.js';
+import type { RateLimiter } from '../../core/projects/rate-limiter.js';
 import type { ProjectRegistry } from '../../core/projects/registry.js';
 import type { Message, Outbound } from '../../core/message.js';
 import { Session, type Sink } from '../../core/session.js';
@@ -22,6 +23,8 @@ export interface ConnectionContext {
   /** Encodes a message into frame bytes; the same function for every connection, so Outbound caches it once. */
   encodeDelivery: (m: Message) => Buffer;
   maxQueueBytes: number;
+  /** Per-project client request rate (requestsPerSecond), shared by the node's connections. */
+  requestRates: RateLimiter;
   onClosed: (conn: WsConnection) => void;
 }
 
@@ -147,6 +150,13 @@ export class WsConnection implements Sink {
     }
     if (req.code === ErrorCode.BAD_REQUEST) {
       this.inOrder(() => this.error(req, req.detail));
+      return;
+    }
+    const pid = this.session.pid;
+    const rate = this.ctx.projects.get(pid)?.limits.requestsPerSecond;
+    if (rate !== undefined && !this.ctx.requestRates.take(pid, rate)) {
+      this.ctx.metrics.limitRejections.inc({ pid, limit: 'requests' });
+      this.inOrder(() => this.error({ ...req, code: ErrorCode.RATE_LIMITED }, `project "${pid}" allows ${rate} requests per second`));
       return;
     }
     if (this.pending >= MAX_PENDING_REQUESTS) {

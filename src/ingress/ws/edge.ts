@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Hub } from '../../core/hub.js';
+import { RateLimiter } from '../../core/projects/rate-limiter.js';
 import type { ProjectRegistry } from '../../core/projects/registry.js';
 import { DEFAULT_PID } from '../../core/targeting.js';
 import type { Message } from '../../core/message.js';
@@ -38,6 +39,8 @@ export class WsEdge {
   private readonly encodeDelivery: (m: Message) => Buffer;
   private readonly bootTag = Date.now().toString(36);
   private seq = 0;
+  private readonly perProject = new Map<string, number>();
+  private readonly requestRates = new RateLimiter();
   private sweeper: NodeJS.Timeout | undefined;
   private draining = false;
 
@@ -95,10 +98,16 @@ export class WsEdge {
     const token = url.searchParams.get('token') || undefined;
     const requested = url.searchParams.get('pid') || claimedPid(token);
     const pid = requested ?? DEFAULT_PID;
-    if (this.o.projects.get(pid) === undefined) {
+    const project = this.o.projects.get(pid);
+    if (project === undefined) {
       return requested === undefined
         ? reject(socket, 400, 'Bad Request', 'pid required: give ?pid= or a token with a pid claim')
         : reject(socket, 404, 'Not Found', `unknown project "${requested}"`);
+    }
+    const max = project.limits.maxConnections;
+    if (max !== undefined && (this.perProject.get(pid) ?? 0) >= max) {
+      this.o.metrics.limitRejections.inc({ pid, limit: 'connections' });
+      return reject(socket, 429, 'Too Many Requests', `project "${pid}" is at its connection limit (${max} on this node)`);
     }
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => this.accept(ws, socket, pid, token));
   }
@@ -113,15 +122,24 @@ export class WsEdge {
       flusher: this.flusher,
       encodeDelivery: this.encodeDelivery,
       maxQueueBytes: this.o.maxQueueBytes,
+      requestRates: this.requestRates,
       onClosed: (c) => {
         this.connections.delete(c);
+        this.count(pid, -1);
         this.o.metrics.connections.set(this.connections.size);
       },
     });
     this.connections.add(conn);
+    this.count(pid, 1);
     this.o.metrics.connections.set(this.connections.size);
     this.o.metrics.connectionsOpened.inc();
     conn.start(token);
+  }
+
+  private count(pid: string, delta: number): void {
+    const n = (this.perProject.get(pid) ?? 0) + delta;
+    if (n > 0) this.perProject.set(pid, n);
+    else this.perProject.delete(pid);
   }
 
   private sweep(): void {
