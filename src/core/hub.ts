@@ -1,5 +1,5 @@
 import type { Interest } from '../cluster/interest.js';
-import { Outbound, type Message } from './message.js';
+import { Outbound, type Message, type Selector } from './message.js';
 import type { Session } from './session.js';
 import {
   broadcastChannel,
@@ -20,6 +20,8 @@ import {
 export class Hub {
   private readonly sessions = new Set<Session>();
   private readonly byChannel = new Map<string, Set<Session>>();
+  private readonly byCid = new Map<string, Session>();
+  private readonly recent = new RecentIds(RECENT_IDS);
 
   constructor(private readonly interest: Interest) {}
 
@@ -35,6 +37,7 @@ export class Hub {
   /** Registers the session; resolves once it can receive its project's broadcasts. */
   add(session: Session): Promise<void> {
     this.sessions.add(session);
+    this.byCid.set(session.cid, session);
     return this.join(session, broadcastChannel(session.pid));
   }
 
@@ -43,6 +46,7 @@ export class Hub {
     for (const channel of session.channels) this.leave(session, channel);
     session.uid = undefined;
     this.sessions.delete(session);
+    this.byCid.delete(session.cid);
   }
 
   subscribe(session: Session, topic: string): Promise<void> {
@@ -81,11 +85,46 @@ export class Hub {
 
   /** Hands the message to every local session it targets; returns how many. */
   deliver(message: Message): number {
+    if (message.select !== undefined) return this.deliverSelected(message, message.select);
     const targets = this.byChannel.get(channelOf(message.pid, targetOf(message.uid, message.topic)));
     if (targets === undefined || targets.size === 0) return 0;
     const out = new Outbound(message);
     for (const session of targets) session.sink.deliver(out);
     return targets.size;
+  }
+
+  /** uids ∩ cids ∩ tags (each list a union), within the message's project. */
+  private deliverSelected(message: Message, select: Selector): number {
+    const { pid } = message;
+    const { uids, cids, tags } = select;
+    // Routed by uids (or by tags when there are none), a push is published on one channel per
+    // entry and a node may get several copies; each copy targets the whole selection, so only
+    // the first is delivered. Routed by cids, a node gets exactly one copy (its own channel).
+    const routes = cids.length > 0 ? 1 : uids.length > 0 ? uids.length : tags.length;
+    if (routes > 1 && this.recent.seen(message.id)) return 0;
+    const candidates = new Set<Session>();
+    if (cids.length > 0) {
+      for (const cid of cids) {
+        const s = this.byCid.get(cid);
+        if (s !== undefined) candidates.add(s);
+      }
+    } else {
+      const channels = uids.length > 0 ? uids.map((u) => userChannel(pid, u)) : tags.map((t) => topicChannel(pid, t));
+      for (const channel of channels) for (const s of this.byChannel.get(channel) ?? []) candidates.add(s);
+    }
+    const uidSet = uids.length > 0 ? new Set(uids) : undefined;
+    const tagChannels = tags.map((t) => topicChannel(pid, t));
+    let out: Outbound | undefined;
+    let n = 0;
+    for (const s of candidates) {
+      if (s.pid !== pid) continue;
+      if (uidSet !== undefined && (s.uid === undefined || !uidSet.has(s.uid))) continue;
+      if (tagChannels.length > 0 && !tagChannels.some((c) => s.channels.has(c))) continue;
+      out ??= new Outbound(message);
+      s.sink.deliver(out);
+      n++;
+    }
+    return n;
   }
 
   private join(session: Session, channel: string): Promise<void> {
@@ -109,3 +148,22 @@ export class Hub {
     this.interest.release(channel);
   }
 }
+
+/** How many recent multi-channel message ids a node remembers to drop repeated copies. */
+const RECENT_IDS = 4096;
+
+/** A bounded set of recently seen ids; the oldest is forgotten first. */
+class RecentIds {
+  private readonly ids = new Set<string>();
+
+  constructor(private readonly max: number) {}
+
+  /** True when `id` was seen before; otherwise remembers it. */
+  seen(id: string): boolean {
+    if (this.ids.has(id)) return true;
+    this.ids.add(id);
+    if (this.ids.size > this.max) this.ids.delete(this.ids.values().next().value!);
+    return false;
+  }
+}
+

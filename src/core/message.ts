@@ -10,27 +10,50 @@ export interface Message {
   data: Buffer;
   /** Wall-clock ms when the accepting node published it; feeds the push-to-write latency metric. */
   publishedAt: number;
+  /** Targeted push (uids/cids/tags); absent: `uid`/`topic` select as in targeting.ts. */
+  select?: Selector;
 }
 
-/** v1 (no pid, default project) is still decoded, so older nodes can share a bus during an upgrade. */
-const VERSION = 2;
+/**
+ * Which connections of the project a targeted push reaches: within a list, any entry
+ * matches (union); across the non-empty lists, all must match (intersection).
+ */
+export interface Selector {
+  uids: string[];
+  cids: string[];
+  /** Public topics the connection subscribed to (code 1). */
+  tags: string[];
+}
 
 /**
- * Binary envelope: version, publishedAt, length-prefixed strings (id, uid, topic, and from v2
- * pid), then the payload bytes untouched. Decoding slices the payload without copying.
+ * Older envelopes are still decoded, so nodes of the previous versions can share a bus
+ * during an upgrade: v1 (no pid: the default project), v2 (no selector lists).
+ */
+const VERSION = 3;
+
+/**
+ * Binary envelope: version, publishedAt, length-prefixed strings (id, uid, topic, pid), then
+ * (v3) three counted string lists (uids, cids, tags), then the payload bytes untouched.
+ * Decoding slices the payload without copying.
  */
 export function encodeMessage(m: Message): Buffer {
-  const id = Buffer.from(m.id);
-  const uid = Buffer.from(m.uid);
-  const topic = Buffer.from(m.topic);
-  const pid = Buffer.from(m.pid);
-  const head = 1 + 8 + 2 + id.length + 2 + uid.length + 2 + topic.length + 2 + pid.length;
+  const strings = [m.id, m.uid, m.topic, m.pid].map((s) => Buffer.from(s));
+  const lists = [m.select?.uids ?? [], m.select?.cids ?? [], m.select?.tags ?? []].map((l) => l.map((s) => Buffer.from(s)));
+  let head = 1 + 8;
+  for (const b of strings) head += 2 + b.length;
+  for (const l of lists) for (const b of l) head += 2 + b.length;
+  head += 2 * lists.length;
   const out = Buffer.allocUnsafe(head + m.data.length);
   let o = out.writeUInt8(VERSION, 0);
   o = out.writeDoubleBE(m.publishedAt, o);
-  for (const part of [id, uid, topic, pid]) {
-    o = out.writeUInt16BE(part.length, o);
-    o += part.copy(out, o);
+  const put = (b: Buffer): void => {
+    o = out.writeUInt16BE(b.length, o);
+    o += b.copy(out, o);
+  };
+  for (const b of strings) put(b);
+  for (const l of lists) {
+    o = out.writeUInt16BE(l.length, o);
+    for (const b of l) put(b);
   }
   m.data.copy(out, o);
   return out;
@@ -38,7 +61,7 @@ export function encodeMessage(m: Message): Buffer {
 
 export function decodeMessage(buf: Buffer): Message {
   const version = buf.length < 15 ? 0 : buf.readUInt8(0);
-  if (version !== 1 && version !== VERSION) throw new Error('unknown message envelope');
+  if (version < 1 || version > VERSION) throw new Error('unknown message envelope');
   const publishedAt = buf.readDoubleBE(1);
   let o = 9;
   const next = (): string => {
@@ -49,11 +72,22 @@ export function decodeMessage(buf: Buffer): Message {
     o += len;
     return s;
   };
+  const list = (): string[] => {
+    const n = buf.readUInt16BE(o);
+    o += 2;
+    return Array.from({ length: n }, next);
+  };
   const id = next();
   const uid = next();
   const topic = next();
   const pid = version === 1 ? DEFAULT_PID : next();
-  return { id, pid, uid, topic, data: buf.subarray(o), publishedAt };
+  const m: Message = { id, pid, uid, topic, data: buf, publishedAt };
+  if (version >= 3) {
+    const [uids, cids, tags] = [list(), list(), list()];
+    if (uids.length + cids.length + tags.length > 0) m.select = { uids, cids, tags };
+  }
+  m.data = buf.subarray(o);
+  return m;
 }
 
 /**

@@ -6,6 +6,7 @@ import { Hub } from './hub.js';
 import { decodeMessage } from './message.js';
 import type { ProjectRegistry } from './projects/registry.js';
 import { Publisher } from './publisher.js';
+import { nodeChannel } from './targeting.js';
 
 export interface PushNodeOptions {
   nodeId: string;
@@ -36,9 +37,13 @@ export class PushNode {
     o.bus.onMessage((channel, payload) => this.receive(channel, payload));
   }
 
-  /** A node hears a project's broadcasts while it has connections of that project (Hub.add). */
-  start(): Promise<void> {
-    return this.o.bus.start();
+  /**
+   * A node hears a project's broadcasts while it has connections of that project (Hub.add),
+   * and always its own channel, where pushes aimed at its connection ids arrive.
+   */
+  async start(): Promise<void> {
+    await this.o.bus.start();
+    await this.interest.acquire(nodeChannel(this.o.nodeId));
   }
 
   isBusReady(): boolean {

@@ -1,11 +1,11 @@
 import type { Bus } from '../cluster/bus.js';
 import type { Metrics } from '../observability/metrics.js';
 import { CODE_NAMES, Code, PushwireError, invalidArgument } from './errors.js';
-import { encodeMessage } from './message.js';
+import { encodeMessage, type Selector } from './message.js';
 import { RateLimiter } from './projects/rate-limiter.js';
 import type { ProjectRegistry } from './projects/registry.js';
-import { checkOptionalName } from './names.js';
-import { channelOf, targetOf } from './targeting.js';
+import { checkOptionalName, topicProblem, uidProblem } from './names.js';
+import { channelOf, nodeOfCid, selectorChannels, targetOf } from './targeting.js';
 
 export interface PushRequest {
   uid: string;
@@ -15,6 +15,10 @@ export interface PushRequest {
   pid?: string;
   /** Accepted once per project within the idempotency window, cluster-wide. */
   idempotencyKey?: string;
+  /** Targeted push: union within each list, intersection across the non-empty ones. */
+  uids?: string[];
+  cids?: string[];
+  tags?: string[];
 }
 
 export interface PushResult {
@@ -39,6 +43,17 @@ export interface PushBatchResult {
 export const MAX_BATCH_PUSHES = 1000;
 
 export const MAX_IDEMPOTENCY_KEY_BYTES = 256;
+
+/** Most entries in each of uids, cids and tags. */
+export const MAX_SELECTOR_ENTRIES = 1000;
+
+/** The push's uids/cids/tags, or undefined when it uses uid/topic targeting. */
+function selectorOf(req: PushRequest): Selector | undefined {
+  const uids = req.uids ?? [];
+  const cids = req.cids ?? [];
+  const tags = req.tags ?? [];
+  return uids.length + cids.length + tags.length > 0 ? { uids, cids, tags } : undefined;
+}
 
 /**
  * The one push use case behind every ingress: validate, stamp, publish to the bus.
@@ -125,16 +140,22 @@ export class Publisher {
       const messageId = `${this.nodeId}-${this.bootTag}-${(++this.seq).toString(36)}`;
       const pid = pids[i]!;
       const data = Buffer.isBuffer(req.data) ? req.data : Buffer.from(req.data.buffer, req.data.byteOffset, req.data.length);
-      const payload = encodeMessage({ id: messageId, pid, uid: req.uid, topic: req.topic, data, publishedAt: now });
-      const channel = channelOf(pid, targetOf(req.uid, req.topic));
+      const select = selectorOf(req);
+      const payload = encodeMessage({ id: messageId, pid, uid: req.uid, topic: req.topic, data, publishedAt: now, select });
+      const channels = select ? selectorChannels(pid, select) : [channelOf(pid, targetOf(req.uid, req.topic))];
       if (!req.idempotencyKey) {
-        await this.bus.publish(channel, payload);
+        // Every publish is issued before any await, so pushes keep their order on each channel.
+        await Promise.all(channels.map((channel) => this.bus.publish(channel, payload)));
         return { messageId, duplicate: false };
       }
-      // Keys are per project: the same key in two projects names two pushes.
+      // Keys are per project: the same key in two projects names two pushes. The claim rides
+      // on the first channel's publish; the other channels follow only when it was new.
+      const [first, ...rest] = channels;
       const once = { key: `${pid}/${req.idempotencyKey}`, value: messageId, ttlMs: this.idempotencyWindowMs };
-      const earlier = await this.bus.publishOnce(channel, payload, once);
-      return earlier === undefined ? { messageId, duplicate: false } : { messageId: earlier, duplicate: true };
+      const earlier = await this.bus.publishOnce(first!, payload, once);
+      if (earlier !== undefined) return { messageId: earlier, duplicate: true };
+      await Promise.all(rest.map((channel) => this.bus.publish(channel, payload)));
+      return { messageId, duplicate: false };
     });
     const results = await Promise.allSettled(published);
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -164,6 +185,21 @@ export class Publisher {
   private validate(req: PushRequest): void {
     checkOptionalName('uid', req.uid);
     checkOptionalName('topic', req.topic);
+    const select = selectorOf(req);
+    if (select !== undefined) {
+      if (req.uid !== '' || req.topic !== '') throw invalidArgument('uid/topic cannot be combined with uids/cids/tags');
+      for (const [field, list, problem] of [
+        ['uids', select.uids, uidProblem],
+        ['tags', select.tags, topicProblem],
+        ['cids', select.cids, (c: string) => (nodeOfCid(c) === undefined ? 'not a connection id' : undefined)],
+      ] as const) {
+        if (list.length > MAX_SELECTOR_ENTRIES) throw invalidArgument(`${field} holds at most ${MAX_SELECTOR_ENTRIES} entries`);
+        list.forEach((v, i) => {
+          const why = problem(v);
+          if (why) throw invalidArgument(`${field}[${i}]: ${why}`);
+        });
+      }
+    }
     if (req.idempotencyKey && Buffer.byteLength(req.idempotencyKey) > MAX_IDEMPOTENCY_KEY_BYTES) {
       throw invalidArgument(`idempotency_key longer than ${MAX_IDEMPOTENCY_KEY_BYTES} bytes`);
     }

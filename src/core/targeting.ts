@@ -49,3 +49,30 @@ export function isIdentityChannel(pid: string, channel: string): boolean {
   const rest = channel.slice(scope(pid).length);
   return rest.startsWith('u:') || rest.startsWith('p:');
 }
+
+/**
+ * A node's own channel, for pushes aimed at connection ids: a cid names its node, so such a
+ * push goes to that node only. Not project-scoped (cids are unique cluster-wide); the
+ * receiving hub still checks the push's project against each connection's.
+ */
+export const nodeChannel = (nodeId: string): string => `n:${nodeId}`;
+
+/** cids are `<node-id>-<boot>-<seq>` (see the WebSocket edge); node ids may contain "-". */
+const CID = /^([A-Za-z0-9_.-]{1,64})-[0-9a-z]{1,16}-[0-9a-z]{1,16}$/;
+
+/** The node a cid belongs to, or undefined when the string is not a cid. */
+export function nodeOfCid(cid: string): string | undefined {
+  return CID.exec(cid)?.[1];
+}
+
+/**
+ * Bus channels a targeted push (uids/cids/tags) is published on: the most selective list
+ * decides (cids: their nodes; else uids: their user channels; else tags: their topic
+ * channels). The receiving hub applies every list.
+ */
+export function selectorChannels(pid: string, select: { uids: string[]; cids: string[]; tags: string[] }): string[] {
+  if (select.cids.length > 0) return [...new Set(select.cids.map((c) => nodeChannel(nodeOfCid(c) ?? '')))];
+  if (select.uids.length > 0) return [...new Set(select.uids.map((u) => userChannel(pid, u)))];
+  return [...new Set(select.tags.map((t) => topicChannel(pid, t)))];
+}
+

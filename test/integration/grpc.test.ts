@@ -293,6 +293,9 @@ describe('gRPC ingress: server reflection', () => {
         ['data', 3],
         ['pid', 4],
         ['idempotency_key', 5],
+        ['uids', 6],
+        ['cids', 7],
+        ['tags', 8],
       ]);
     });
 

@@ -67,13 +67,13 @@ describe('message envelope', () => {
     expect(() => decodeMessage(Buffer.alloc(0))).toThrow();
     expect(() => decodeMessage(Buffer.from([1]))).toThrow();
     const min = encodeMessage({ id: '', pid: '', uid: '', topic: '', data: Buffer.alloc(0), publishedAt: 0 });
-    expect(min.length).toBe(17);
-    expect(() => decodeMessage(min.subarray(0, 16))).toThrow();
+    expect(min.length).toBe(23); // v3: four empty strings and three empty lists
+    expect(() => decodeMessage(min.subarray(0, 22))).toThrow();
   });
 
   it('throws on an unknown version', () => {
     const buf = Buffer.from(encodeMessage(base));
-    buf[0] = 3;
+    buf[0] = 4;
     expect(() => decodeMessage(buf)).toThrow(/envelope/);
     buf[0] = 0;
     expect(() => decodeMessage(buf)).toThrow(/envelope/);
@@ -123,6 +123,13 @@ describe('Outbound', () => {
     head.writeDoubleBE(42, 1);
     const v1 = Buffer.concat([head, ...parts.flatMap((p) => [Buffer.from([0, p.length]), p]), Buffer.from('hi')]);
     expect(decodeMessage(v1)).toEqual({ id: 'n-1', pid: 'default', uid: 'alice', topic: 'news', data: Buffer.from('hi'), publishedAt: 42 });
+  });
+
+  it('round-trips a targeted push selector, and leaves it out when every list is empty', () => {
+    const m: Message = { ...base, uid: '', topic: '', select: { uids: ['a', 'б'], cids: ['n-1-2'], tags: [] } };
+    expect(roundTrip(m)).toEqual(m);
+    const empty = roundTrip({ ...base, select: { uids: [], cids: [], tags: [] } });
+    expect(empty.select).toBeUndefined();
   });
 });
 

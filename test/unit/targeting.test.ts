@@ -4,6 +4,9 @@ import {
   broadcastChannel,
   channelOf,
   isIdentityChannel,
+  nodeChannel,
+  nodeOfCid,
+  selectorChannels,
   privateChannel,
   targetOf,
   topicChannel,
@@ -114,6 +117,21 @@ describe('project scoping', () => {
     expect(isIdentityChannel('shop', topicChannel('shop', 'u:a'))).toBe(false);
     expect(isIdentityChannel('shop', broadcastChannel('shop'))).toBe(false);
     expect(isIdentityChannel(DEFAULT_PID, userChannel(DEFAULT_PID, 'a'))).toBe(true);
+  });
+});
+
+describe('targeted pushes: cids and channel choice', () => {
+  it('reads the node id out of a cid, node ids with "-" and "." included', () => {
+    expect(nodeOfCid('3f9c2a1b-mwt29ic9-1f')).toBe('3f9c2a1b');
+    expect(nodeOfCid('node-a.eu-mwt29ic9-2')).toBe('node-a.eu');
+    for (const bad of ['', 'abc', 'a-b', 'a--1', 'a-B-1', 'bad!-x-1']) expect(nodeOfCid(bad), bad).toBeUndefined();
+  });
+
+  it('routes by cids (their nodes), else uids, else tags, without repeats', () => {
+    const sel = (uids: string[], cids: string[], tags: string[]) => selectorChannels('shop', { uids, cids, tags });
+    expect(sel(['u'], ['a-x-1', 'a-x-2', 'b-x-1'], ['t'])).toEqual([nodeChannel('a'), nodeChannel('b')]);
+    expect(sel(['u1', 'u2', 'u1'], [], ['t'])).toEqual([userChannel('shop', 'u1'), userChannel('shop', 'u2')]);
+    expect(sel([], [], ['t1', 't2'])).toEqual([topicChannel('shop', 't1'), topicChannel('shop', 't2')]);
   });
 });
 

@@ -46,6 +46,17 @@ export interface PushDataRequest {
    * repeats answer the first push's message id with `duplicate` set, and deliver nothing.
    */
   idempotencyKey: string;
+  /**
+   * Targeted push (ws-cluster's semantics). Within a list any entry matches (union);
+   * across the lists given, all must match (intersection); always within the project.
+   * Cannot be combined with uid/topic (fields 1-2). See docs/api.md for the truth table.
+   * Users (logged-in uids) to reach.
+   */
+  uids: string[];
+  /** Connection ids (the `cid` of the connected frame) to reach. */
+  cids: string[];
+  /** Public topics: connections subscribed (code 1) to any of them. */
+  tags: string[];
 }
 
 /** PushDataResponse acknowledges that the cluster bus accepted the message. */
@@ -75,7 +86,7 @@ export interface PushDataBatchResponse {
 }
 
 function createBasePushDataRequest(): PushDataRequest {
-  return { uid: "", topic: "", data: Buffer.alloc(0), pid: "", idempotencyKey: "" };
+  return { uid: "", topic: "", data: Buffer.alloc(0), pid: "", idempotencyKey: "", uids: [], cids: [], tags: [] };
 }
 
 export const PushDataRequest: MessageFns<PushDataRequest> = {
@@ -94,6 +105,15 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
     }
     if (message.idempotencyKey !== "") {
       writer.uint32(42).string(message.idempotencyKey);
+    }
+    for (const v of message.uids) {
+      writer.uint32(50).string(v!);
+    }
+    for (const v of message.cids) {
+      writer.uint32(58).string(v!);
+    }
+    for (const v of message.tags) {
+      writer.uint32(66).string(v!);
     }
     return writer;
   },
@@ -151,6 +171,30 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
             message.idempotencyKey = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.uids.push(reader.string());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.cids.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.tags.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -174,6 +218,9 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
         : isSet(object.idempotency_key)
         ? globalThis.String(object.idempotency_key)
         : "",
+      uids: globalThis.Array.isArray(object?.uids) ? object.uids.map((e: any) => globalThis.String(e)) : [],
+      cids: globalThis.Array.isArray(object?.cids) ? object.cids.map((e: any) => globalThis.String(e)) : [],
+      tags: globalThis.Array.isArray(object?.tags) ? object.tags.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -194,6 +241,15 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
     if (message.idempotencyKey !== "") {
       obj.idempotencyKey = message.idempotencyKey;
     }
+    if (message.uids?.length) {
+      obj.uids = message.uids;
+    }
+    if (message.cids?.length) {
+      obj.cids = message.cids;
+    }
+    if (message.tags?.length) {
+      obj.tags = message.tags;
+    }
     return obj;
   },
 
@@ -207,6 +263,9 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
     message.data = object.data ?? Buffer.alloc(0);
     message.pid = object.pid ?? "";
     message.idempotencyKey = object.idempotencyKey ?? "";
+    message.uids = object.uids?.map((e) => e) || [];
+    message.cids = object.cids?.map((e) => e) || [];
+    message.tags = object.tags?.map((e) => e) || [];
     return message;
   },
 };

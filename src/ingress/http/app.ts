@@ -23,6 +23,9 @@ const PUSH_DATA_REQUEST: readonly FieldSpec[] = [
   { name: 'data', kind: 'bytes' },
   { name: 'pid', kind: 'string' },
   { name: 'idempotency_key', kind: 'string' },
+  { name: 'uids', kind: 'strings' },
+  { name: 'cids', kind: 'strings' },
+  { name: 'tags', kind: 'strings' },
 ];
 
 const PUSH_DATA_BATCH_REQUEST: readonly FieldSpec[] = [
@@ -46,6 +49,9 @@ const pushRequest = (fields: Record<string, unknown>): PushRequest => ({
   data: (fields.data as Buffer | undefined) ?? Buffer.alloc(0),
   pid: (fields.pid as string | undefined) ?? '',
   idempotencyKey: (fields.idempotency_key as string | undefined) ?? '',
+  uids: (fields.uids as string[] | undefined) ?? [],
+  cids: (fields.cids as string[] | undefined) ?? [],
+  tags: (fields.tags as string[] | undefined) ?? [],
 });
 
 /**

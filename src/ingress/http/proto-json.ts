@@ -1,7 +1,7 @@
 import { invalidArgument } from '../../core/errors.js';
 import { decodeBase64 } from './base64.js';
 
-export type FieldKind = 'string' | 'bytes' | 'messages';
+export type FieldKind = 'string' | 'bytes' | 'messages' | 'strings';
 
 export interface FieldSpec {
   /** The proto field name (snake_case); its lowerCamelCase JSON name is derived. */
@@ -30,6 +30,13 @@ export function decodeProtoJson(body: unknown, typeName: string, fields: readonl
     if (seen.has(field.name)) throw invalidArgument(`duplicate field "${key}" in ${typeName}`);
     seen.add(field.name);
     if (value === null) continue;
+    if (field.kind === 'strings') {
+      if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
+        throw invalidArgument(`invalid value for repeated string field ${field.name}: expected an array of strings`);
+      }
+      out[field.name] = value;
+      continue;
+    }
     if (field.kind === 'messages') {
       if (!Array.isArray(value)) throw invalidArgument(`invalid value for repeated field ${field.name}: expected an array`);
       const of = field.of!;
