@@ -34,8 +34,9 @@ describe('interest-based Redis subscriptions', () => {
     await cluster.cleanup();
   });
 
-  it("a node without connections holds nothing; with connections, its project's broadcast channel", async () => {
+  it("a node without connections holds only its own channel; with connections, its project's broadcast channel", async () => {
     expect(await channels(r)).toEqual([]);
+    for (const node of [A, B]) expect(await numsub(r, `n:${node.nodeId}`)).toBe(1);
     const a = await cluster.connect(A);
     // The connected frame waits for the broadcast subscription.
     expect(await numsub(r, 'b')).toBe(1);
@@ -55,13 +56,14 @@ describe('interest-based Redis subscriptions', () => {
     expect(await numsub(r, 't:x-only-a')).toBe(1);
     expect(await channels(r)).toEqual(['pushwire:b', 'pushwire:t:x-only-a']);
 
-    // The one subscriber is node A's subscriber connection (the older one): sub=2 ("b" and the topic).
+    // The one subscriber is node A's subscriber connection (the older one): sub=3 (its node channel,
+    // "b" and the topic); B's holds its node channel and "b".
     const subs = String(await r.call('CLIENT', 'LIST'))
       .split('\n')
       .filter((l) => l.includes('name=pushwire-sub'))
       .map((l) => ({ id: Number(/\bid=(\d+)/.exec(l)![1]), sub: Number(/\bsub=(\d+)/.exec(l)![1]) }))
       .sort((x, y) => x.id - y.id);
-    expect(subs.map((s) => s.sub)).toEqual([2, 1]);
+    expect(subs.map((s) => s.sub)).toEqual([3, 2]);
 
     const beforeA = await received(A);
     const beforeB = await received(B);

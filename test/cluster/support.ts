@@ -94,9 +94,12 @@ export async function numsub(redis: Redis, channel: string): Promise<number> {
   return Number(res[1]);
 }
 
-/** Every active `pushwire:*` channel in Redis, sorted. */
+/**
+ * Every active `pushwire:*` channel in Redis, sorted, except the nodes' own `pushwire:n:<node-id>`
+ * channels (each node holds its own for its whole life, for pushes aimed at its cids).
+ */
 export async function channels(redis: Redis): Promise<string[]> {
-  return ((await redis.pubsub('CHANNELS', 'pushwire:*')) as string[]).sort();
+  return ((await redis.pubsub('CHANNELS', 'pushwire:*')) as string[]).filter((c) => !c.startsWith('pushwire:n:')).sort();
 }
 
 export async function waitNumsub(redis: Redis, channel: string, expected: number, timeoutMs = 5000): Promise<void> {
