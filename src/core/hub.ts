@@ -18,15 +18,15 @@ import {
  * which every session holds from add() to remove().
  */
 export class Hub {
-  private readonly sessions = new Set<Session>();
   private readonly byChannel = new Map<string, Set<Session>>();
+  /** Every local session, by connection id (cids are unique cluster-wide). */
   private readonly byCid = new Map<string, Session>();
   private readonly recent = new RecentIds(RECENT_IDS);
 
   constructor(private readonly interest: Interest) {}
 
   get connectionCount(): number {
-    return this.sessions.size;
+    return this.byCid.size;
   }
 
   /** Distinct channels held on this node (project broadcasts, topics, users, private topics). */
@@ -36,7 +36,6 @@ export class Hub {
 
   /** Registers the session; resolves once it can receive its project's broadcasts. */
   add(session: Session): Promise<void> {
-    this.sessions.add(session);
     this.byCid.set(session.cid, session);
     return this.join(session, broadcastChannel(session.pid));
   }
@@ -45,7 +44,6 @@ export class Hub {
   remove(session: Session): void {
     for (const channel of session.channels) this.leave(session, channel);
     session.uid = undefined;
-    this.sessions.delete(session);
     this.byCid.delete(session.cid);
   }
 

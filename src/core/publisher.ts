@@ -132,8 +132,8 @@ export class Publisher {
         throw err;
       }
     });
-    this.checkRates(pids);
     if (!this.bus.isReady()) throw new PushwireError(Code.UNAVAILABLE, 'cluster bus is unavailable');
+    this.checkRates(pids);
     const now = Date.now();
     // Issued together so the bus can pipeline them; it keeps their order.
     const published = reqs.map(async (req, i): Promise<Published> => {
