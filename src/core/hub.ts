@@ -12,6 +12,21 @@ import {
 } from './targeting.js';
 
 /**
+ * Told about sessions' lifecycle on this node (presence, backend events). Called synchronously
+ * from the hub, in order per session; observers must not throw and must not call back into it.
+ */
+export interface SessionObserver {
+  /** The session was added (`identified` follows at once when it logged in before). */
+  connected?(session: Session): void;
+  /** The session now acts as `uid` (login). */
+  identified?(session: Session, uid: string): void;
+  /** The session stopped acting as `uid` (logout, login as another user, or close). */
+  unidentified?(session: Session, uid: string): void;
+  /** The session was removed (after `unidentified` if it was logged in); it holds nothing any more. */
+  disconnected?(session: Session): void;
+}
+
+/**
  * The local registry: which of this node's sessions hold which channel, and local fan-out.
  * A channel's first local holder acquires bus interest in it, its last one releases it.
  * Every channel is scoped to the session's project, including its project's broadcast channel,
@@ -22,8 +37,23 @@ export class Hub {
   /** Every local session, by connection id (cids are unique cluster-wide). */
   private readonly byCid = new Map<string, Session>();
   private readonly recent = new RecentIds(RECENT_IDS);
+  private readonly observers: SessionObserver[] = [];
 
   constructor(private readonly interest: Interest) {}
+
+  observe(observer: SessionObserver): void {
+    this.observers.push(observer);
+  }
+
+  /** The local session with this connection id, if any. */
+  session(cid: string): Session | undefined {
+    return this.byCid.get(cid);
+  }
+
+  /** Every local session (for periodic refreshes and reports). */
+  sessions(): IterableIterator<Session> {
+    return this.byCid.values();
+  }
 
   get connectionCount(): number {
     return this.byCid.size;
@@ -37,14 +67,19 @@ export class Hub {
   /** Registers the session; resolves once it can receive its project's broadcasts. */
   add(session: Session): Promise<void> {
     this.byCid.set(session.cid, session);
-    return this.join(session, broadcastChannel(session.pid));
+    const joined = this.join(session, broadcastChannel(session.pid));
+    for (const o of this.observers) o.connected?.(session);
+    if (session.uid !== undefined) for (const o of this.observers) o.identified?.(session, session.uid);
+    return joined;
   }
 
   /** Forgets the session everywhere; a closed connection leaves no trace. */
   remove(session: Session): void {
+    if (!this.byCid.has(session.cid)) return;
+    this.logout(session);
     for (const channel of session.channels) this.leave(session, channel);
-    session.uid = undefined;
     this.byCid.delete(session.cid);
+    for (const o of this.observers) o.disconnected?.(session);
   }
 
   subscribe(session: Session, topic: string): Promise<void> {
@@ -60,7 +95,9 @@ export class Hub {
     if (session.uid === uid) return Promise.resolve();
     if (session.uid !== undefined) this.logout(session);
     session.uid = uid;
-    return this.join(session, userChannel(session.pid, uid));
+    const joined = this.join(session, userChannel(session.pid, uid));
+    if (this.byCid.has(session.cid)) for (const o of this.observers) o.identified?.(session, uid);
+    return joined;
   }
 
   /** Leaves the user channel and every private topic: no private delivery afterwards. */
@@ -69,7 +106,9 @@ export class Hub {
     for (const channel of session.channels) {
       if (isIdentityChannel(session.pid, channel)) this.leave(session, channel);
     }
+    const uid = session.uid;
     session.uid = undefined;
+    if (this.byCid.has(session.cid)) for (const o of this.observers) o.unidentified?.(session, uid);
   }
 
   /** Caller checks that the session is logged in. */

@@ -3,7 +3,21 @@ import { Code, PushwireError } from '../errors.js';
 import { DEFAULT_PID } from '../targeting.js';
 
 /** Server-API methods a key may be limited to. */
-export const API_METHODS = ['PushData', 'PushDataBatch'] as const;
+export const API_METHODS = [
+  'PushData',
+  'PushDataBatch',
+  // BackendService
+  'Connect',
+  // OnlineUsersService
+  'ListOnlineUsers',
+  'GetPresence',
+  'CountOnline',
+  'WatchOnlineUsers',
+  // SubscribeService
+  'Subscribe',
+  // ClusterService
+  'ListNodes',
+] as const;
 export type ApiMethod = (typeof API_METHODS)[number];
 
 /** Per-node limits of one project; undefined: unlimited. */
