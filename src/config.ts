@@ -35,6 +35,7 @@ export interface Config {
   maxPushBytes: number;
   /** How long a push's idempotency_key is remembered, cluster-wide, ms. @default 300000 */
   idempotencyWindowMs: number;
+  consumerTtlMs: number;
   /** Outbound bytes a connection may have pending before it is closed as a slow consumer. @default 1048576 */
   maxQueueBytes: number;
   /** Longest a graceful shutdown may take before the process exits anyway, ms. @default 10000 */
@@ -74,6 +75,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'pingTimeoutMs', flag: 'ping-timeout', kind: 'duration', default: '60s', help: 'close clients silent for this long' },
   { key: 'maxMessageBytes', flag: 'max-message-bytes', kind: 'size', default: '64KiB', help: 'largest inbound WebSocket message' },
   { key: 'maxPushBytes', flag: 'max-push-bytes', kind: 'size', default: '256KiB', help: 'largest pushed payload' },
+  { key: 'consumerTtlMs', flag: 'consumer-ttl', kind: 'duration', default: '15s', help: 'backend consumer registrations expire this long after their node stops refreshing them' },
   { key: 'idempotencyWindowMs', flag: 'idempotency-window', kind: 'duration', default: '5m', help: 'how long a push idempotency_key is remembered' },
   { key: 'maxQueueBytes', flag: 'max-queue-bytes', kind: 'size', default: '1MiB', help: 'outbound bytes pending per connection before it is closed as slow' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout', kind: 'duration', default: '10s', help: 'bound on graceful shutdown' },

@@ -4,9 +4,12 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RedisBus } from './cluster/redis-bus.js';
 import { MemoryBus } from './cluster/memory-bus.js';
+import { MemoryConsumers } from './cluster/memory-consumers.js';
+import { RedisConsumers } from './cluster/redis-consumers.js';
 import type { Config } from './config.js';
 import { ProjectRegistry, type ProjectSet } from './core/projects/registry.js';
 import { PushNode } from './core/node.js';
+import { nodeChannel } from './core/targeting.js';
 import { GrpcIngress } from './ingress/grpc/server.js';
 import { createHttpApp } from './ingress/http/app.js';
 import { WsEdge } from './ingress/ws/edge.js';
@@ -43,9 +46,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const bus = config.redis
     ? new RedisBus({ url: config.redis, prefix: config.redisPrefix, commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS, logger })
     : new MemoryBus();
+  const consumers = config.redis
+    ? new RedisConsumers({ url: config.redis, prefix: config.redisPrefix, nodeChannel, commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS, logger })
+    : new MemoryConsumers(bus, nodeChannel);
   const node = new PushNode({
     nodeId: config.nodeId,
     bus,
+    consumers,
+    consumerTtlMs: config.consumerTtlMs,
     projects,
     metrics,
     logger,
@@ -61,6 +69,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const ws = new WsEdge({
     nodeId: config.nodeId,
     hub: node.hub,
+    backends: node.backends,
+    publisher: node.publisher,
     projects,
     metrics,
     logger,
@@ -68,7 +78,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     maxMessageBytes: config.maxMessageBytes,
     maxQueueBytes: config.maxQueueBytes,
   });
-  const grpc = new GrpcIngress({ publisher: node.publisher, projects, metrics, logger, maxPushBytes: config.maxPushBytes });
+  const grpc = new GrpcIngress({ publisher: node.publisher, backends: node.backends, projects, metrics, logger, maxPushBytes: config.maxPushBytes });
   const app = createHttpApp({ publisher: node.publisher, projects, metrics, logger, maxPushBytes: config.maxPushBytes, isReady });
 
   const ports = { ws: 0, http: 0, grpc: 0 };

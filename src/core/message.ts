@@ -12,6 +12,8 @@ export interface Message {
   publishedAt: number;
   /** Targeted push (uids/cids/tags); absent: `uid`/`topic` select as in targeting.ts. */
   select?: Selector;
+  /** Answers the client request with this id (BackendService): a reply frame, not raw data. */
+  replyTo?: string;
 }
 
 /**
@@ -27,24 +29,28 @@ export interface Selector {
 
 /**
  * Older envelopes are still decoded, so nodes of the previous versions can share a bus
- * during an upgrade: v1 (no pid: the default project), v2 (no selector lists).
+ * during an upgrade: v1 (no pid: the default project), v2 (no selector lists), v3 (no
+ * reply_to). Plain pushes are still written as v3, so a v3 node reads everything but replies.
  */
-const VERSION = 3;
+const VERSION = 4;
 
 /**
  * Binary envelope: version, publishedAt, length-prefixed strings (id, uid, topic, pid), then
- * (v3) three counted string lists (uids, cids, tags), then the payload bytes untouched.
+ * (v3) three counted string lists (uids, cids, tags), (v4) reply_to, then the payload bytes
+ * untouched.
  * Decoding slices the payload without copying.
  */
 export function encodeMessage(m: Message): Buffer {
   const strings = [m.id, m.uid, m.topic, m.pid].map((s) => Buffer.from(s));
   const lists = [m.select?.uids ?? [], m.select?.cids ?? [], m.select?.tags ?? []].map((l) => l.map((s) => Buffer.from(s)));
+  const replyTo = m.replyTo === undefined ? undefined : Buffer.from(m.replyTo);
   let head = 1 + 8;
   for (const b of strings) head += 2 + b.length;
   for (const l of lists) for (const b of l) head += 2 + b.length;
   head += 2 * lists.length;
+  if (replyTo !== undefined) head += 2 + replyTo.length;
   const out = Buffer.allocUnsafe(head + m.data.length);
-  let o = out.writeUInt8(VERSION, 0);
+  let o = out.writeUInt8(replyTo === undefined ? 3 : VERSION, 0);
   o = out.writeDoubleBE(m.publishedAt, o);
   const put = (b: Buffer): void => {
     o = out.writeUInt16BE(b.length, o);
@@ -55,6 +61,7 @@ export function encodeMessage(m: Message): Buffer {
     o = out.writeUInt16BE(l.length, o);
     for (const b of l) put(b);
   }
+  if (replyTo !== undefined) put(replyTo);
   m.data.copy(out, o);
   return out;
 }
@@ -86,6 +93,7 @@ export function decodeMessage(buf: Buffer): Message {
     const [uids, cids, tags] = [list(), list(), list()];
     if (uids.length + cids.length + tags.length > 0) m.select = { uids, cids, tags };
   }
+  if (version >= 4) m.replyTo = next();
   m.data = buf.subarray(o);
   return m;
 }

@@ -1,7 +1,9 @@
 import type { Bus } from '../cluster/bus.js';
+import { isConsumerFrame, type ConsumerDirectory } from '../cluster/consumers.js';
 import { Interest } from '../cluster/interest.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { BackendRouter } from './backend/router.js';
 import { Hub } from './hub.js';
 import { decodeMessage } from './message.js';
 import type { ProjectRegistry } from './projects/registry.js';
@@ -11,6 +13,10 @@ import { nodeChannel } from './targeting.js';
 export interface PushNodeOptions {
   nodeId: string;
   bus: Bus;
+  /** Where backend consumers register and client events are dispatched. */
+  consumers: ConsumerDirectory;
+  /** A consumer registration not refreshed within this long expires. */
+  consumerTtlMs: number;
   projects: ProjectRegistry;
   metrics: Metrics;
   logger: Logger;
@@ -28,12 +34,20 @@ export interface PushNodeOptions {
 export class PushNode {
   readonly hub: Hub;
   readonly publisher: Publisher;
+  readonly backends: BackendRouter;
   private readonly interest: Interest;
 
   constructor(private readonly o: PushNodeOptions) {
     this.interest = new Interest(o.bus, o.unsubscribeDelayMs);
     this.hub = new Hub(this.interest);
     this.publisher = new Publisher(o.bus, o.projects, o.nodeId, o.maxPushBytes, o.metrics, o.idempotencyWindowMs);
+    this.backends = new BackendRouter({
+      nodeId: o.nodeId,
+      directory: o.consumers,
+      metrics: o.metrics,
+      logger: o.logger,
+      consumerTtlMs: o.consumerTtlMs,
+    });
     o.bus.onMessage((channel, payload) => this.receive(channel, payload));
   }
 
@@ -44,20 +58,24 @@ export class PushNode {
   async start(): Promise<void> {
     await this.o.bus.start();
     await this.interest.acquire(nodeChannel(this.o.nodeId));
+    this.backends.start();
   }
 
   isBusReady(): boolean {
     return this.o.bus.isReady();
   }
 
-  close(): Promise<void> {
-    return this.o.bus.close();
+  async close(): Promise<void> {
+    await this.backends.close();
+    await this.o.consumers.close();
+    await this.o.bus.close();
   }
 
   private receive(channel: string, payload: Buffer): void {
     this.o.metrics.busReceived.inc();
     let delivered: number;
     try {
+      if (isConsumerFrame(payload)) return this.backends.receive(payload);
       delivered = this.hub.deliver(decodeMessage(payload));
     } catch (err) {
       this.o.metrics.busErrors.inc({ op: 'decode' });

@@ -19,6 +19,8 @@ export interface PushRequest {
   uids?: string[];
   cids?: string[];
   tags?: string[];
+  /** Answers the client request with this id: delivered as a reply frame, not raw data. */
+  replyTo?: string;
 }
 
 export interface PushResult {
@@ -43,6 +45,9 @@ export interface PushBatchResult {
 export const MAX_BATCH_PUSHES = 1000;
 
 export const MAX_IDEMPOTENCY_KEY_BYTES = 256;
+
+/** Client request ids are at most this long (the WebSocket codec's limit), so reply_to too. */
+export const MAX_REPLY_TO_LENGTH = 64;
 
 /** Most entries in each of uids, cids and tags. */
 export const MAX_SELECTOR_ENTRIES = 1000;
@@ -141,7 +146,7 @@ export class Publisher {
       const pid = pids[i]!;
       const data = Buffer.isBuffer(req.data) ? req.data : Buffer.from(req.data.buffer, req.data.byteOffset, req.data.length);
       const select = selectorOf(req);
-      const payload = encodeMessage({ id: messageId, pid, uid: req.uid, topic: req.topic, data, publishedAt: now, select });
+      const payload = encodeMessage({ id: messageId, pid, uid: req.uid, topic: req.topic, data, publishedAt: now, select, replyTo: req.replyTo || undefined });
       const channels = select ? selectorChannels(pid, select) : [channelOf(pid, targetOf(req.uid, req.topic))];
       if (!req.idempotencyKey) {
         // Every publish is issued before any await, so pushes keep their order on each channel.
@@ -202,6 +207,9 @@ export class Publisher {
     }
     if (req.idempotencyKey && Buffer.byteLength(req.idempotencyKey) > MAX_IDEMPOTENCY_KEY_BYTES) {
       throw invalidArgument(`idempotency_key longer than ${MAX_IDEMPOTENCY_KEY_BYTES} bytes`);
+    }
+    if (req.replyTo && req.replyTo.length > MAX_REPLY_TO_LENGTH) {
+      throw invalidArgument(`reply_to longer than ${MAX_REPLY_TO_LENGTH} characters`);
     }
     if (req.data.length > this.maxPushBytes) {
       throw invalidArgument(`data is ${req.data.length} bytes, more than the ${this.maxPushBytes} allowed`);

@@ -108,6 +108,22 @@ export class Metrics {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.3, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
+  readonly backendEvents = new Counter({
+    name: 'pushwire_backend_events_total',
+    help: 'Client events (request, connect, disconnect) sent to backend consumers, by result (delivered, no_consumer, failed, dropped).',
+    labelNames: ['type', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly backendConsumers = new Gauge({
+    name: 'pushwire_backend_consumers',
+    help: 'Backend consumers (gRPC Connect streams and server WebSocket connections) on this node.',
+    registers: [this.registry],
+  });
+  readonly backendOutbox = new Gauge({
+    name: 'pushwire_backend_outbox',
+    help: 'Connect/disconnect events waiting to reach the consumer directory (grows while Redis is down).',
+    registers: [this.registry],
+  });
 
   constructor(nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });

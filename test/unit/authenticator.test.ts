@@ -8,7 +8,7 @@ function fake(name: string): Authenticator & { calls: string[] } {
     calls,
     authenticate: vi.fn(async (token: string) => {
       calls.push(token);
-      return `${name}:${token}`;
+      return { uid: `${name}:${token}` };
     }),
   };
 }
@@ -26,7 +26,7 @@ describe('chainAuthenticators with both configured', () => {
     const jwt = fake('jwt');
     const cb = fake('cb');
     const auth = chainAuthenticators(jwt, cb);
-    for (const t of JWT_LIKE) expect(await auth.authenticate(t)).toBe(`jwt:${t}`);
+    for (const t of JWT_LIKE) expect((await auth.authenticate(t)).uid).toBe(`jwt:${t}`);
     expect(jwt.calls).toEqual(JWT_LIKE);
     expect(cb.calls).toEqual([]);
   });
@@ -35,7 +35,7 @@ describe('chainAuthenticators with both configured', () => {
     const jwt = fake('jwt');
     const cb = fake('cb');
     const auth = chainAuthenticators(jwt, cb);
-    for (const t of NOT_JWT) expect(await auth.authenticate(t)).toBe(`cb:${t}`);
+    for (const t of NOT_JWT) expect((await auth.authenticate(t)).uid).toBe(`cb:${t}`);
     expect(cb.calls).toEqual(NOT_JWT);
     expect(jwt.calls).toEqual([]);
   });
@@ -52,15 +52,15 @@ describe('chainAuthenticators with one configured', () => {
   it('only JWT: every token goes to it', async () => {
     const jwt = fake('jwt');
     const auth = chainAuthenticators(jwt, undefined);
-    expect(await auth.authenticate('opaque')).toBe('jwt:opaque');
-    expect(await auth.authenticate('a.b.c')).toBe('jwt:a.b.c');
+    expect((await auth.authenticate('opaque')).uid).toBe('jwt:opaque');
+    expect((await auth.authenticate('a.b.c')).uid).toBe('jwt:a.b.c');
   });
 
   it('only the callback: every token goes to it', async () => {
     const cb = fake('cb');
     const auth = chainAuthenticators(undefined, cb);
-    expect(await auth.authenticate('opaque')).toBe('cb:opaque');
-    expect(await auth.authenticate('a.b.c')).toBe('cb:a.b.c');
+    expect((await auth.authenticate('opaque')).uid).toBe('cb:opaque');
+    expect((await auth.authenticate('a.b.c')).uid).toBe('cb:a.b.c');
   });
 });
 

@@ -33,12 +33,13 @@ describe('codes', () => {
       LOGOUT: 4,
       SUBSCRIBE_PRIVATE: 5,
       UNSUBSCRIBE_PRIVATE: 6,
+      REQUEST: 7,
     });
     expect(ReplyCode.CONNECTED).toBe(20000);
     expect(ReplyCode.SUBSCRIBED).toBe(20001);
     expect(ReplyCode.UNSUBSCRIBED).toBe(20002);
     expect(ReplyCode.LOGGED_IN).toBe(20003);
-    expect(ErrorCode).toEqual({ BAD_REQUEST: 30001, NOT_LOGGED_IN: 30002, AUTH_FAILED: 30003, RATE_LIMITED: 30004 });
+    expect(ErrorCode).toEqual({ BAD_REQUEST: 30001, NOT_LOGGED_IN: 30002, AUTH_FAILED: 30003, RATE_LIMITED: 30004, NO_BACKEND: 30005, UNAVAILABLE: 30006 });
     // The logged-out code is distinct from every other reply and error code.
     const all = [...Object.values(ReplyCode), ...Object.values(ErrorCode)];
     expect(new Set(all).size).toBe(all.length);
@@ -105,7 +106,7 @@ describe('parseRequest: bad requests are 30001 with a detail', () => {
   });
 
   it('unknown code', () => {
-    for (const code of [0, 7, 20001, -1, 1.5]) {
+    for (const code of [0, 8, 20001, -1, 1.5]) {
       expect(expectBad(parse({ code, topic: 'news', id: 'r' }), { topic: 'news', id: 'r' }).detail).toMatch(/unknown code/);
     }
   });

@@ -114,13 +114,13 @@ projects:
 
   it("builds each project's login from its own settings", async () => {
     const set = load(write(valid));
-    await expect(project(set, 'shop').authenticator.authenticate(await hs256('shop-secret'))).resolves.toBe('alice');
+    await expect(project(set, 'shop').authenticator.authenticate(await hs256('shop-secret'))).resolves.toEqual({ uid: 'alice' });
     await expect(project(set, 'shop').authenticator.authenticate(await hs256('other-secret'))).rejects.toThrow();
     // A token naming another project in its pid claim is refused even with the right signature.
     await expect(project(set, 'shop').authenticator.authenticate(await hs256('shop-secret', { pid: 'blog' }))).rejects.toThrow(
       'token is for another project',
     );
-    await expect(project(set, 'shop').authenticator.authenticate(await hs256('shop-secret', { pid: 'shop' }))).resolves.toBe('alice');
+    await expect(project(set, 'shop').authenticator.authenticate(await hs256('shop-secret', { pid: 'shop' }))).resolves.toEqual({ uid: 'alice' });
     // No login configured: every login fails.
     await expect(project(set, 'blog').authenticator.authenticate(await hs256('shop-secret'))).rejects.toThrow();
   });
@@ -145,7 +145,7 @@ projects:
     const set = load(file);
     const pkcs8 = await importPKCS8(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, alg);
     const token = await new SignJWT({ pid: 'shop' }).setProtectedHeader({ alg }).setSubject('bob').setExpirationTime('10m').sign(pkcs8);
-    await expect(project(set, 'shop').authenticator.authenticate(token)).resolves.toBe('bob');
+    await expect(project(set, 'shop').authenticator.authenticate(token)).resolves.toEqual({ uid: 'bob' });
   });
 });
 

@@ -57,6 +57,13 @@ export interface PushDataRequest {
   cids: string[];
   /** Public topics: connections subscribed (code 1) to any of them. */
   tags: string[];
+  /**
+   * Answers a client request: the `request_id` of the ClientEvent (BackendService) being
+   * answered. Connections receive it as a reply frame echoing their request id (code 20006,
+   * or ws-cluster's {"affair_id","payload"}) instead of the raw payload. Usually combined
+   * with `cids` = the requesting connection. At most 64 characters.
+   */
+  replyTo: string;
 }
 
 /** PushDataResponse acknowledges that the cluster bus accepted the message. */
@@ -86,7 +93,17 @@ export interface PushDataBatchResponse {
 }
 
 function createBasePushDataRequest(): PushDataRequest {
-  return { uid: "", topic: "", data: Buffer.alloc(0), pid: "", idempotencyKey: "", uids: [], cids: [], tags: [] };
+  return {
+    uid: "",
+    topic: "",
+    data: Buffer.alloc(0),
+    pid: "",
+    idempotencyKey: "",
+    uids: [],
+    cids: [],
+    tags: [],
+    replyTo: "",
+  };
 }
 
 export const PushDataRequest: MessageFns<PushDataRequest> = {
@@ -114,6 +131,9 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
     }
     for (const v of message.tags) {
       writer.uint32(66).string(v!);
+    }
+    if (message.replyTo !== "") {
+      writer.uint32(74).string(message.replyTo);
     }
     return writer;
   },
@@ -195,6 +215,14 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
             message.tags.push(reader.string());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.replyTo = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -221,6 +249,11 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
       uids: globalThis.Array.isArray(object?.uids) ? object.uids.map((e: any) => globalThis.String(e)) : [],
       cids: globalThis.Array.isArray(object?.cids) ? object.cids.map((e: any) => globalThis.String(e)) : [],
       tags: globalThis.Array.isArray(object?.tags) ? object.tags.map((e: any) => globalThis.String(e)) : [],
+      replyTo: isSet(object.replyTo)
+        ? globalThis.String(object.replyTo)
+        : isSet(object.reply_to)
+        ? globalThis.String(object.reply_to)
+        : "",
     };
   },
 
@@ -250,6 +283,9 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
     if (message.tags?.length) {
       obj.tags = message.tags;
     }
+    if (message.replyTo !== "") {
+      obj.replyTo = message.replyTo;
+    }
     return obj;
   },
 
@@ -266,6 +302,7 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
     message.uids = object.uids?.map((e) => e) || [];
     message.cids = object.cids?.map((e) => e) || [];
     message.tags = object.tags?.map((e) => e) || [];
+    message.replyTo = object.replyTo ?? "";
     return message;
   },
 };

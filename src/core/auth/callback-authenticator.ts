@@ -1,6 +1,6 @@
 import { uidProblem } from '../names.js';
 import { AuthError } from './auth-error.js';
-import type { Authenticator } from './authenticator.js';
+import { identityOf, type Authenticator, type Identity } from './authenticator.js';
 
 /**
  * gpush's auth callback: POST {"token"} to a URL; {"code":0,"data":{"user_info":{"uid":"..."}}}
@@ -13,7 +13,7 @@ export class CallbackAuthenticator implements Authenticator {
     private readonly timeoutMs: number,
   ) {}
 
-  async authenticate(token: string): Promise<string> {
+  async authenticate(token: string): Promise<Identity> {
     let body: unknown;
     try {
       const res = await fetch(this.url, {
@@ -35,11 +35,13 @@ export class CallbackAuthenticator implements Authenticator {
   }
 }
 
-function uidFrom(body: unknown): string {
-  const reply = body as { code?: unknown; data?: { user_info?: { uid?: unknown } } } | null;
+/** The user_info's uid, and its `client_type`/`type` and `group` for server connections. */
+function uidFrom(body: unknown): Identity {
+  type UserInfo = { uid?: unknown; type?: unknown; client_type?: unknown; group?: unknown };
+  const reply = body as { code?: unknown; data?: { user_info?: UserInfo } } | null;
   if (typeof reply !== 'object' || reply === null || reply.code !== 0) throw new AuthError('auth service refused the token');
   let uid = reply.data?.user_info?.uid;
   if (typeof uid === 'number' && Number.isSafeInteger(uid)) uid = String(uid);
   if (typeof uid !== 'string' || uidProblem(uid) !== undefined) throw new AuthError('auth service reply has no valid uid');
-  return uid;
+  return identityOf(uid, reply.data?.user_info ?? {});
 }

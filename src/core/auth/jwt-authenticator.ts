@@ -2,7 +2,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { errors, jwtVerify } from 'jose';
 import { uidProblem } from '../names.js';
 import { AuthError } from './auth-error.js';
-import type { Authenticator } from './authenticator.js';
+import { identityOf, type Authenticator, type Identity } from './authenticator.js';
 
 export interface JwtKeys {
   /** HS256 shared secret. */
@@ -13,7 +13,10 @@ export interface JwtKeys {
   pid?: string;
 }
 
-/** Verifies a JWT's signature and `exp`; its `sub` claim is the uid. */
+/**
+ * Verifies a JWT's signature and `exp`; its `sub` claim is the uid, and `type`/`client_type`
+ * and `group` make a server connection (see identityOf).
+ */
 export class JwtAuthenticator implements Authenticator {
   private readonly secret: Uint8Array | undefined;
   private readonly publicKey: KeyObject | undefined;
@@ -33,8 +36,8 @@ export class JwtAuthenticator implements Authenticator {
     }
   }
 
-  async authenticate(token: string): Promise<string> {
-    let claims: { sub?: unknown; pid?: unknown };
+  async authenticate(token: string): Promise<Identity> {
+    let claims: { sub?: unknown; pid?: unknown; type?: unknown; client_type?: unknown; group?: unknown };
     try {
       const alg = headerAlg(token);
       if (alg === 'HS256' && this.secret) {
@@ -53,7 +56,7 @@ export class JwtAuthenticator implements Authenticator {
     const { sub, pid } = claims;
     if (typeof sub !== 'string' || uidProblem(sub) !== undefined) throw new AuthError('token has no valid "sub" claim');
     if (pid !== undefined && this.pid !== undefined && pid !== this.pid) throw new AuthError('token is for another project');
-    return sub;
+    return identityOf(sub, claims);
   }
 }
 

@@ -15,7 +15,7 @@ interface Deps {
 }
 
 /** The key of `authorization: Bearer <key>` metadata, if any. */
-function bearer(metadata: Metadata): string | undefined {
+export function bearer(metadata: Metadata): string | undefined {
   const value = metadata.get('authorization')[0];
   const m = typeof value === 'string' ? /^Bearer\s+(\S+)$/i.exec(value.trim()) : null;
   return m?.[1] ?? (typeof value === 'string' ? value : undefined);

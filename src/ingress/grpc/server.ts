@@ -1,25 +1,29 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
+import type { BackendRouter } from '../../core/backend/router.js';
 import type { ProjectRegistry } from '../../core/projects/registry.js';
 import type { Publisher } from '../../core/publisher.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { ProxyService } from '../../../gen/order/proxy.js';
+import { BackendServiceService } from '../../../gen/pushwire/v1/backend.js';
 import { PushServiceService } from '../../../gen/pushwire/v1/push.js';
+import { backendService } from './backend-service.js';
 import { legacyProxyService, pushService } from './push-service.js';
 import { createReflection } from './reflection.js';
 
 export interface GrpcServerOptions {
   publisher: Publisher;
+  backends: BackendRouter;
   projects: ProjectRegistry;
   metrics: Metrics;
   logger: Logger;
   maxPushBytes: number;
 }
 
-const SERVICES = ['', 'pushwire.v1.PushService'];
+const SERVICES = ['', 'pushwire.v1.PushService', 'pushwire.v1.BackendService'];
 
-/** PushService, gpush's order.Proxy, grpc.health.v1.Health and reflection on one grpc-js server. */
+/** PushService, BackendService, gpush's order.Proxy, grpc.health.v1.Health and reflection on one grpc-js server. */
 export class GrpcIngress {
   private readonly server: Server;
   private readonly health = new HealthImplementation(Object.fromEntries(SERVICES.map((s) => [s, 'SERVING'])));
@@ -32,6 +36,7 @@ export class GrpcIngress {
     });
     this.server.addService(PushServiceService, pushService(o));
     this.server.addService(ProxyService, legacyProxyService(o));
+    this.server.addService(BackendServiceService, backendService(o));
     this.health.addToServer(this.server);
     createReflection().addToServer(this.server);
   }

@@ -26,6 +26,7 @@ const PUSH_DATA_REQUEST: readonly FieldSpec[] = [
   { name: 'uids', kind: 'strings' },
   { name: 'cids', kind: 'strings' },
   { name: 'tags', kind: 'strings' },
+  { name: 'reply_to', kind: 'string' },
 ];
 
 const PUSH_DATA_BATCH_REQUEST: readonly FieldSpec[] = [
@@ -52,6 +53,7 @@ const pushRequest = (fields: Record<string, unknown>): PushRequest => ({
   uids: (fields.uids as string[] | undefined) ?? [],
   cids: (fields.cids as string[] | undefined) ?? [],
   tags: (fields.tags as string[] | undefined) ?? [],
+  replyTo: (fields.reply_to as string | undefined) ?? '',
 });
 
 /**

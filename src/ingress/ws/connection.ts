@@ -3,19 +3,39 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { AuthError } from '../../core/auth/auth-error.js';
+import type { Identity } from '../../core/auth/authenticator.js';
+import type { BackendRouter, Consumer } from '../../core/backend/router.js';
+import { Code, PushwireError } from '../../core/errors.js';
 import type { Hub } from '../../core/hub.js';
+import type { Publisher } from '../../core/publisher.js';
 import type { RateLimiter } from '../../core/projects/rate-limiter.js';
 import type { ProjectRegistry } from '../../core/projects/registry.js';
 import type { Message, Outbound } from '../../core/message.js';
 import { Session, type Sink } from '../../core/session.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { CloseCode } from './close-codes.js';
-import { ErrorCode, ReplyCode, heartReply, isPing, parseRequest, reply, type Reply, type Request } from './codec.js';
+import { PendingRequests, replyFrame, serverEventFrame, type Dialect } from './backend-frames.js';
+import {
+  ErrorCode,
+  ReplyCode,
+  heartReply,
+  isPing,
+  parseRequest,
+  reply,
+  wscAck,
+  type Reply,
+  type Request,
+  type RequestId,
+  type WscMessage,
+} from './codec.js';
 import type { Flusher } from './flusher.js';
 import { PONG_FRAME, textFrame } from './frames.js';
 
 export interface ConnectionContext {
   hub: Hub;
+  backends: BackendRouter;
+  /** Server connections push their replies through it, like the server API. */
+  publisher: Publisher;
   projects: ProjectRegistry;
   metrics: Metrics;
   logger: Logger;
@@ -56,6 +76,11 @@ export class WsConnection implements Sink {
   private pending = 0;
   private paused = false;
   private chain: Promise<void> = Promise.resolve();
+  /** Set once the connection logged in as a business backend (ws-cluster "server" type). */
+  private consumer: Consumer | undefined;
+  /** Backends were told this client connected, so they must be told when it leaves. */
+  private announced = false;
+  private readonly requests = new PendingRequests();
 
   constructor(
     private readonly ws: WebSocket,
@@ -79,17 +104,29 @@ export class WsConnection implements Sink {
     return this.session.cid;
   }
 
-  /** The connected frame goes out once the session hears its project's broadcasts. */
+  /**
+   * The connected frame goes out once the session hears its project's broadcasts. Backends
+   * hear of the connection after the upgrade's login, so its connect event carries the uid.
+   */
   start(token: string | undefined): void {
     this.run(async () => {
       await this.ctx.hub.add(this.session);
       this.send({ code: ReplyCode.CONNECTED, message: 'connected', cid: this.cid });
     });
     if (token !== undefined) this.enqueueRequest({ code: 3, token });
+    this.run(() => {
+      if (this.closed || this.consumer !== undefined) return Promise.resolve();
+      this.announced = true;
+      this.ctx.backends.clientConnected(this.session);
+      return Promise.resolve();
+    });
   }
 
   deliver(out: Outbound): void {
-    this.enqueue(out.encoded(this.ctx.encodeDelivery));
+    const { replyTo } = out.message;
+    // Replies go to one connection and echo its own request id: framed per connection.
+    if (replyTo !== undefined) this.enqueue(textFrame(replyFrame(this.requests.lookup(replyTo), out.message.data)));
+    else this.enqueue(out.encoded(this.ctx.encodeDelivery));
   }
 
   /** Writes what is queued; returns the bytes written. Called by the Flusher. */
@@ -122,9 +159,12 @@ export class WsConnection implements Sink {
     setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
   }
 
-  /** Silent since `cutoff`? A connection whose reading we paused is never idle. */
+  /**
+   * Silent since `cutoff`? A connection whose reading we paused is never idle, and server
+   * connections never expire (ws-cluster's rule; they are asked to send heart frames anyway).
+   */
   idleSince(cutoff: number): boolean {
-    return !this.paused && this.lastSeen < cutoff;
+    return !this.paused && this.consumer === undefined && this.lastSeen < cutoff;
   }
 
   private readonly touch = (): void => {
@@ -177,7 +217,7 @@ export class WsConnection implements Sink {
    * Requests run one at a time so replies come back in request order. A client that sends
    * faster than they complete (pipelined subscribes, a slow login) is paused, not refused.
    */
-  private enqueueRequest(req: Request): void {
+  private enqueueRequest(req: Request | WscMessage): void {
     this.run(() => this.execute(req));
   }
 
@@ -201,8 +241,9 @@ export class WsConnection implements Sink {
       });
   }
 
-  private async execute(req: Request): Promise<void> {
+  private async execute(req: Request | WscMessage): Promise<void> {
     if (this.closed) return;
+    if (req.code === 'wsc') return this.consumer === undefined ? this.wscRequest(req) : this.serverMessage(req);
     const { hub } = this.ctx;
     const s = this.session;
     switch (req.code) {
@@ -225,16 +266,71 @@ export class WsConnection implements Sink {
         if (s.uid === undefined) return this.error({ ...req, code: ErrorCode.NOT_LOGGED_IN });
         hub.unsubscribePrivate(s, s.uid, req.topic);
         return this.ok(ReplyCode.UNSUBSCRIBED, req);
+      case 7: {
+        if (this.consumer !== undefined) return this.error({ ...req, code: ErrorCode.BAD_REQUEST }, 'server connections do not send requests');
+        const failed = await this.toBackends(req.id, 'gpush', req.topic, req.data);
+        return failed === undefined ? this.ok(ReplyCode.ACCEPTED, req) : this.error({ ...req, code: failed.code }, failed.detail);
+      }
     }
   }
 
+  /**
+   * Hands a client request to the backends; returns the error to answer when it went nowhere.
+   * The id is remembered first, so a reply can never overtake it.
+   */
+  private async toBackends(id: RequestId | undefined, dialect: Dialect, topic: string | undefined, data: Buffer) {
+    if (id !== undefined) this.requests.remember(id, dialect);
+    try {
+      const reached = await this.ctx.backends.request(this.session, { requestId: id === undefined ? '' : String(id), topic, data });
+      if (reached === 0) return { code: ErrorCode.NO_BACKEND, detail: `no backend of project "${this.session.pid}" is connected` };
+      return undefined;
+    } catch (err) {
+      return { code: ErrorCode.UNAVAILABLE, detail: err instanceof PushwireError ? err.message : 'cluster unavailable' };
+    }
+  }
+
+  /** ws-cluster user message: a request; acked (`ack_id`) only once the backends have it. */
+  private async wscRequest(m: WscMessage): Promise<void> {
+    const failed = await this.toBackends(m.affairId, 'wsc', m.type, m.payload);
+    this.wscAnswer(m, failed);
+  }
+
+  /**
+   * ws-cluster server message `{affair_id, to:{cids,uids}, payload}`: a push to those
+   * connections of the project, received as a reply to `affair_id`; acked once accepted.
+   */
+  private async serverMessage(m: WscMessage): Promise<void> {
+    const to = m.to;
+    if (to === undefined || to.cids.length + to.uids.length === 0) {
+      return this.wscAnswer(m, { code: ErrorCode.BAD_REQUEST, detail: 'a server message needs "to": {"cids":[...]} and/or {"uids":[...]}' });
+    }
+    const pid = this.session.pid;
+    const push = { uid: '', topic: '', data: m.payload, pid, cids: to.cids, uids: to.uids };
+    try {
+      await this.ctx.publisher.push(m.affairId === undefined ? push : { ...push, replyTo: String(m.affairId) }, 'ws_server', pid);
+      this.wscAnswer(m, undefined);
+    } catch (err) {
+      const known = err instanceof PushwireError;
+      const code = known && err.code === Code.UNAVAILABLE ? ErrorCode.UNAVAILABLE : known && err.code === Code.RESOURCE_EXHAUSTED ? ErrorCode.RATE_LIMITED : ErrorCode.BAD_REQUEST;
+      this.wscAnswer(m, { code, detail: known ? err.message : 'push failed' });
+    }
+  }
+
+  /** ws-cluster answers: an ack (or failed ack) when `ack_id` was given, else errors only. */
+  private wscAnswer(m: WscMessage, failed: { code: number; detail: string } | undefined): void {
+    if (failed !== undefined) this.ctx.metrics.clientErrors.inc({ code: String(failed.code) });
+    if (m.ackId !== undefined) this.enqueue(textFrame(wscAck(m.ackId, failed?.code ?? 0, failed?.detail)));
+    else if (failed !== undefined) this.send(reply(failed.code, m.affairId === undefined ? {} : { id: m.affairId }, failed.detail));
+  }
+
   private async login(req: Extract<Request, { code: 3 }>): Promise<void> {
-    let uid: string;
+    if (this.consumer !== undefined) return this.error({ ...req, code: ErrorCode.AUTH_FAILED }, 'a server connection keeps its identity');
+    let identity: Identity;
     try {
       // Looked up per login: a reload may have changed the project's keys (or removed it).
       const project = this.ctx.projects.get(this.session.pid);
       if (project === undefined) throw new AuthError(`project "${this.session.pid}" no longer exists`);
-      uid = await project.authenticator.authenticate(req.token);
+      identity = await project.authenticator.authenticate(req.token);
     } catch (err) {
       this.ctx.metrics.logins.inc({ result: 'failed' });
       const detail = err instanceof AuthError ? err.message : 'token verification failed';
@@ -243,7 +339,34 @@ export class WsConnection implements Sink {
     }
     if (this.closed) return; // closed while the token was checked: touch nothing
     this.ctx.metrics.logins.inc({ result: 'ok' });
-    await this.ctx.hub.login(this.session, uid);
+    if (identity.server !== undefined) return this.becomeServer(req, identity.server.group);
+    await this.ctx.hub.login(this.session, identity.uid);
+    this.ok(ReplyCode.LOGGED_IN, req);
+  }
+
+  /**
+   * A business backend's login: from now on it receives its project's client events as a
+   * consumer of `group` (JSON frames, see serverEventFrame) and is not a user.
+   */
+  private async becomeServer(req: Extract<Request, { code: 3 }>, group: string): Promise<void> {
+    const { backends, hub } = this.ctx;
+    const consumer: Consumer = {
+      id: backends.nextConsumerId(),
+      pid: this.session.pid,
+      group,
+      deliver: (event) => this.enqueue(textFrame(serverEventFrame(event))),
+    };
+    try {
+      await backends.attach(consumer);
+    } catch (err) {
+      return this.error({ ...req, code: ErrorCode.UNAVAILABLE }, (err as Error).message);
+    }
+    if (this.closed) {
+      await backends.detach(consumer);
+      return;
+    }
+    hub.logout(this.session);
+    this.consumer = consumer;
     this.ok(ReplyCode.LOGGED_IN, req);
   }
 
@@ -289,6 +412,8 @@ export class WsConnection implements Sink {
     this.closed = true;
     this.queue = [];
     this.queued = 0;
+    if (this.announced) this.ctx.backends.clientDisconnected(this.session, this.session.uid);
+    if (this.consumer !== undefined) void this.ctx.backends.detach(this.consumer);
     this.ctx.hub.remove(this.session);
     this.ctx.metrics.connectionsClosed.inc({ reason: this.closeReason ?? (code === 1006 ? 'abnormal' : 'client') });
     this.ctx.onClosed(this);

@@ -2,7 +2,9 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { BackendRouter } from '../../core/backend/router.js';
 import type { Hub } from '../../core/hub.js';
+import type { Publisher } from '../../core/publisher.js';
 import { RateLimiter } from '../../core/projects/rate-limiter.js';
 import type { ProjectRegistry } from '../../core/projects/registry.js';
 import { DEFAULT_PID } from '../../core/targeting.js';
@@ -17,6 +19,8 @@ import { deliveryFrame } from './frames.js';
 export interface WsEdgeOptions {
   nodeId: string;
   hub: Hub;
+  backends: BackendRouter;
+  publisher: Publisher;
   projects: ProjectRegistry;
   metrics: Metrics;
   logger: Logger;
@@ -26,9 +30,12 @@ export interface WsEdgeOptions {
 }
 
 export const WS_PATH = '/ws';
+/** ws-cluster's path, so its clients only change the host. */
+export const WSC_PATH = '/connect';
+const isWsPath = (path: string): boolean => path === WS_PATH || path === WSC_PATH;
 
 /**
- * The WebSocket listener: upgrades on /ws, gives every connection a cluster-unique cid,
+ * The WebSocket listener: upgrades on /ws (and ws-cluster's /connect), gives every connection a cluster-unique cid,
  * closes clients that go silent, and drains everyone with 1012 on shutdown.
  */
 export class WsEdge {
@@ -58,7 +65,7 @@ export class WsEdge {
       clientTracking: false,
     });
     this.server = createServer((req, res) => {
-      const status = new URL(req.url ?? '/', 'http://x').pathname === WS_PATH ? 426 : 404;
+      const status = isWsPath(new URL(req.url ?? '/', 'http://x').pathname) ? 426 : 404;
       res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 426 ? 'Upgrade Required\n' : 'Not Found\n');
     });
     this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
@@ -93,7 +100,7 @@ export class WsEdge {
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://x');
-    if (url.pathname !== WS_PATH) return reject(socket, 404, 'Not Found', 'Not Found');
+    if (!isWsPath(url.pathname)) return reject(socket, 404, 'Not Found', 'Not Found');
     if (this.draining) return reject(socket, 503, 'Service Unavailable', 'Service Unavailable');
     const token = url.searchParams.get('token') || undefined;
     const requested = url.searchParams.get('pid') || claimedPid(token);
@@ -116,6 +123,8 @@ export class WsEdge {
     const cid = `${this.o.nodeId}-${this.bootTag}-${(++this.seq).toString(36)}`;
     const conn = new WsConnection(ws, socket, cid, pid, {
       hub: this.o.hub,
+      backends: this.o.backends,
+      publisher: this.o.publisher,
       projects: this.o.projects,
       metrics: this.o.metrics,
       logger: this.o.logger,

@@ -1,0 +1,155 @@
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { CONSUMER_FRAME, type ConsumerDirectory, type ConsumerEntry } from './consumers.js';
+
+// Keys: <prefix>be:<pid>:groups (SET of group names) and <prefix>be:<pid>:g:<group> (ZSET of
+// "node|consumer-id" scored by expiry ms). Nothing is ever scanned: a dispatch reads one set
+// and one sorted set per group of the project.
+
+// KEYS: groups set. ARGV: prefix, pid, now, ttl, then group/member pairs.
+const REGISTER = `
+for i = 5, #ARGV, 2 do
+  redis.call('SADD', KEYS[1], ARGV[i])
+  redis.call('ZADD', ARGV[1] .. 'be:' .. ARGV[2] .. ':g:' .. ARGV[i], ARGV[3] + ARGV[4], ARGV[i + 1])
+end
+return 0`;
+
+// KEYS: groups set, group zset. ARGV: member, group.
+const UNREGISTER = `
+redis.call('ZREM', KEYS[2], ARGV[1])
+if redis.call('ZCARD', KEYS[2]) == 0 then
+  redis.call('SREM', KEYS[1], ARGV[2])
+  redis.call('DEL', KEYS[2] .. ':rr')
+end
+return 0`;
+
+// One consumer per group, picked and published to atomically. A member whose node hears
+// nothing (PUBLISH reached no subscriber: the node died before its entries expired) is
+// dropped and the next one tried, so a dead node never swallows an event.
+// KEYS: groups set. ARGV: prefix, pid, now, sticky ('' = rotate), node channel prefix,
+// marker byte, event.
+const DISPATCH = `
+local reached = 0
+for _, g in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local zkey = ARGV[1] .. 'be:' .. ARGV[2] .. ':g:' .. g
+  redis.call('ZREMRANGEBYSCORE', zkey, '-inf', ARGV[3])
+  local members = redis.call('ZRANGE', zkey, 0, -1)
+  table.sort(members)
+  local n = #members
+  if n > 0 then
+    local start
+    if ARGV[4] == '' then start = redis.call('INCR', zkey .. ':rr') else start = tonumber(ARGV[4]) end
+    for i = 0, n - 1 do
+      local m = members[((start + i) % n) + 1]
+      local sep = string.find(m, '|', 1, true)
+      local id = string.sub(m, sep + 1)
+      local frame = ARGV[6] .. string.char(math.floor(#id / 256), #id % 256) .. id .. ARGV[7]
+      if redis.call('PUBLISH', ARGV[1] .. ARGV[5] .. string.sub(m, 1, sep - 1), frame) > 0 then
+        reached = reached + 1
+        break
+      end
+      redis.call('ZREM', zkey, m)
+    end
+  end
+  if redis.call('ZCARD', zkey) == 0 then
+    redis.call('SREM', KEYS[1], g)
+    redis.call('DEL', zkey .. ':rr')
+  end
+end
+return reached`;
+
+export interface RedisConsumersOptions {
+  url: string;
+  /** The bus's key/channel prefix: consumer frames go to the channels the bus subscribes. */
+  prefix: string;
+  /** The bus channel of a node, without the prefix (the core's naming). */
+  nodeChannel: (node: string) => string;
+  commandTimeoutMs: number;
+  logger: Logger;
+}
+
+/**
+ * Backend consumer directory in Redis. Its own connection, failing fast like the bus
+ * publisher (no offline queue): a client request that cannot be dispatched is an error to
+ * the client at once. Commands on one connection run in order, which keeps one node's events
+ * for one client connection in order.
+ */
+export class RedisConsumers implements ConsumerDirectory {
+  private readonly redis: Redis;
+  private readonly nodePrefix: string;
+
+  constructor(private readonly o: RedisConsumersOptions) {
+    this.nodePrefix = o.nodeChannel('');
+    this.redis = new Redis(o.url, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: o.commandTimeoutMs,
+      enableAutoPipelining: true,
+      connectionName: 'pushwire-consumers',
+      retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    });
+    let down = false;
+    this.redis.on('error', (err: Error) => {
+      if (!down) o.logger.warn({ role: 'consumers', err: err.message }, 'redis connection error');
+      down = true;
+    });
+    this.redis.on('ready', () => {
+      down = false;
+    });
+    this.redis.connect().catch(() => {});
+  }
+
+  async register(entries: readonly ConsumerEntry[], ttlMs: number): Promise<void> {
+    const byPid = new Map<string, ConsumerEntry[]>();
+    for (const e of entries) byPid.set(e.pid, [...(byPid.get(e.pid) ?? []), e]);
+    await Promise.all(
+      [...byPid].map(([pid, list]) =>
+        this.redis.eval(
+          REGISTER,
+          1,
+          this.groupsKey(pid),
+          this.o.prefix,
+          pid,
+          String(Date.now()),
+          String(ttlMs),
+          ...list.flatMap((e) => [e.group, `${e.node}|${e.id}`]),
+        ),
+      ),
+    );
+  }
+
+  async unregister(e: ConsumerEntry): Promise<void> {
+    const zkey = `${this.o.prefix}be:${e.pid}:g:${e.group}`;
+    await this.redis.eval(UNREGISTER, 2, this.groupsKey(e.pid), zkey, `${e.node}|${e.id}`, e.group);
+  }
+
+  async dispatch(pid: string, event: Buffer, sticky: number | undefined): Promise<number> {
+    const reached = await this.redis.eval(
+      DISPATCH,
+      1,
+      this.groupsKey(pid),
+      this.o.prefix,
+      pid,
+      String(Date.now()),
+      sticky === undefined ? '' : String(sticky),
+      this.nodePrefix,
+      Buffer.from([CONSUMER_FRAME]),
+      event,
+    );
+    return Number(reached);
+  }
+
+  async close(): Promise<void> {
+    try {
+      if (this.redis.status === 'ready') await this.redis.quit();
+      else this.redis.disconnect();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+
+  private groupsKey(pid: string): string {
+    return `${this.o.prefix}be:${pid}:groups`;
+  }
+}
