@@ -19,8 +19,8 @@ export class PendingRequests {
   }
 
   /** A reply to an id this connection never sent (or forgot) still arrives, as a gpush reply. */
-  lookup(replyTo: string): { id: RequestId; dialect: Dialect } {
-    return this.ids.get(replyTo) ?? { id: replyTo, dialect: 'gpush' };
+  static lookup(pending: PendingRequests | undefined, replyTo: string): { id: RequestId; dialect: Dialect } {
+    return pending?.ids.get(replyTo) ?? { id: replyTo, dialect: 'gpush' };
   }
 }
 

@@ -80,7 +80,8 @@ export class WsConnection implements Sink {
   private consumer: Consumer | undefined;
   /** Backends were told this client connected, so they must be told when it leaves. */
   private announced = false;
-  private readonly requests = new PendingRequests();
+  /** Created by the first backend request: most connections never send one. */
+  private requests: PendingRequests | undefined;
 
   constructor(
     private readonly ws: WebSocket,
@@ -125,7 +126,7 @@ export class WsConnection implements Sink {
   deliver(out: Outbound): void {
     const { replyTo } = out.message;
     // Replies go to one connection and echo its own request id: framed per connection.
-    if (replyTo !== undefined) this.enqueue(textFrame(replyFrame(this.requests.lookup(replyTo), out.message.data)));
+    if (replyTo !== undefined) this.enqueue(textFrame(replyFrame(PendingRequests.lookup(this.requests, replyTo), out.message.data)));
     else this.enqueue(out.encoded(this.ctx.encodeDelivery));
   }
 
@@ -279,7 +280,7 @@ export class WsConnection implements Sink {
    * The id is remembered first, so a reply can never overtake it.
    */
   private async toBackends(id: RequestId | undefined, dialect: Dialect, topic: string | undefined, data: Buffer) {
-    if (id !== undefined) this.requests.remember(id, dialect);
+    if (id !== undefined) (this.requests ??= new PendingRequests()).remember(id, dialect);
     try {
       const reached = await this.ctx.backends.request(this.session, { requestId: id === undefined ? '' : String(id), topic, data });
       if (reached === 0) return { code: ErrorCode.NO_BACKEND, detail: `no backend of project "${this.session.pid}" is connected` };
