@@ -1,13 +1,21 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
+import { Code } from '../../core/errors.js';
+import type { PushNode } from '../../core/node.js';
 import type { ProjectRegistry } from '../../core/projects/registry.js';
 import type { Publisher } from '../../core/publisher.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { ProxyService } from '../../../gen/order/proxy.js';
+import { ClusterServiceService } from '../../../gen/pushwire/v1/cluster.js';
+import { OnlineUsersServiceService } from '../../../gen/pushwire/v1/presence.js';
 import { PushServiceService } from '../../../gen/pushwire/v1/push.js';
+import { SubscribeServiceService } from '../../../gen/pushwire/v1/subscribe.js';
+import { clusterService, onlineUsersService } from './presence-service.js';
 import { legacyProxyService, pushService } from './push-service.js';
 import { createReflection } from './reflection.js';
+import { StreamEnd } from './streams.js';
+import { subscribeService } from './subscribe-service.js';
 
 export interface GrpcServerOptions {
   publisher: Publisher;
@@ -15,14 +23,29 @@ export interface GrpcServerOptions {
   metrics: Metrics;
   logger: Logger;
   maxPushBytes: number;
+  /** Hub, presence and cids for the streaming and presence services. */
+  node: PushNode;
+  /** Unsent bytes a Subscribe stream may have before it is ended as too slow. */
+  maxQueueBytes: number;
 }
 
-const SERVICES = ['', 'pushwire.v1.PushService'];
+const SERVICES = [
+  '',
+  'pushwire.v1.PushService',
+  'pushwire.v1.OnlineUsersService',
+  'pushwire.v1.SubscribeService',
+  'pushwire.v1.ClusterService',
+];
 
-/** PushService, gpush's order.Proxy, grpc.health.v1.Health and reflection on one grpc-js server. */
+/**
+ * PushService, OnlineUsersService, SubscribeService, ClusterService, gpush's order.Proxy,
+ * grpc.health.v1.Health and reflection on one grpc-js server.
+ */
 export class GrpcIngress {
   private readonly server: Server;
   private readonly health = new HealthImplementation(Object.fromEntries(SERVICES.map((s) => [s, 'SERVING'])));
+  /** Open server streams (Subscribe, WatchOnlineUsers), ended at shutdown. */
+  private readonly streams = new Set<AbortController>();
 
   constructor(o: GrpcServerOptions) {
     this.server = new Server({
@@ -32,6 +55,10 @@ export class GrpcIngress {
     });
     this.server.addService(PushServiceService, pushService(o));
     this.server.addService(ProxyService, legacyProxyService(o));
+    const deps = { ...o, online: o.node.online, streams: this.streams };
+    this.server.addService(OnlineUsersServiceService, onlineUsersService(deps));
+    this.server.addService(ClusterServiceService, clusterService(deps));
+    this.server.addService(SubscribeServiceService, subscribeService(deps));
     this.health.addToServer(this.server);
     createReflection().addToServer(this.server);
   }
@@ -49,6 +76,8 @@ export class GrpcIngress {
 
   /** Lets in-flight calls finish, up to `timeoutMs`, then cuts the rest. */
   shutdown(timeoutMs: number): Promise<void> {
+    // Streams never finish by themselves: end them so their clients reconnect elsewhere.
+    for (const s of this.streams) s.abort(new StreamEnd(Code.UNAVAILABLE, 'node shutting down'));
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();
