@@ -5,7 +5,7 @@ import { unique } from '../helpers/names.js';
 import type { NodeProcess } from '../helpers/node-process.js';
 import type { TestRedis } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/ports.js';
-import { PresenceClients, unary } from '../helpers/presence-client.js';
+import { PresenceClients } from '../helpers/presence-client.js';
 import type { TestClient } from '../helpers/ws-client.js';
 import { Cluster, channels, waitNumsub } from './support.js';
 
@@ -41,7 +41,7 @@ describe('presence on a two-node Redis cluster', () => {
     expect((await c.login(await cluster.token(uid))).code).toBe(20003);
     return c;
   };
-  const count = (c: PresenceClients) => unary(c.online.countOnline.bind(c.online), { pid: '' });
+  const count = (c: PresenceClients) => c.count({ pid: '' });
 
   it('lists, counts and looks up users across nodes, page by page', async () => {
     const x = await login(A, 'u1');
@@ -53,14 +53,14 @@ describe('presence on a two-node Redis cluster', () => {
     const seen: string[] = [];
     let pageToken = '';
     do {
-      const page = await unary(a.online.listOnlineUsers.bind(a.online), { pid: '', pageSize: 3, pageToken });
+      const page = await a.list({ pid: '', pageSize: 3, pageToken });
       expect(page.totalSize).toBe(8);
       seen.push(...page.users.map((u) => `${u.uid}:${u.connections}`));
       pageToken = page.nextPageToken;
     } while (pageToken !== '');
     expect(seen).toEqual(['u1:2', 'u2:1', 'u3:1', 'u4:1', 'u5:1', 'u6:1', 'u7:1', 'u8:1']);
 
-    const { users } = await unary(b.online.getPresence.bind(b.online), { pid: '', uids: ['u1'] });
+    const { users } = await b.get({ pid: '', uids: ['u1'] });
     expect(users[0]!.connections.map((c) => [c.cid, c.nodeId]).sort()).toEqual(
       [
         [x.cid, A.nodeId],
@@ -85,7 +85,7 @@ describe('presence on a two-node Redis cluster', () => {
     await w.next((i) => i.joined?.uid === uid);
     const onB = await login(B, uid);
     await onA.close();
-    const connectionsOf = async () => (await unary(b.online.getPresence.bind(b.online), { pid: '', uids: [uid] })).users[0]!.connectionCount;
+    const connectionsOf = async () => (await b.get({ pid: '', uids: [uid] })).users[0]!.connectionCount;
     await waitFor(async () => (await connectionsOf()) === 1, 5000, 'one connection left');
     await onB.close();
     await w.next((i) => i.left?.uid === uid);
@@ -129,19 +129,19 @@ describe('presence on a two-node Redis cluster', () => {
     await w.next((i) => i.snapshot?.last === true);
     await login(C, uid);
     await w.next((i) => i.joined?.uid === uid);
-    const recordOfC = async () => (await unary(a.cluster.listNodes.bind(a.cluster), {})).nodes.find((n) => n.nodeId === C.nodeId);
+    const recordOfC = async () => (await a.nodes()).nodes.find((n) => n.nodeId === C.nodeId);
     // The record shows the connection from C's next heartbeat (every ttl/3) on.
     const rec = await waitFor(async () => ((await recordOfC())?.connections === 1 ? recordOfC() : undefined), 5000, 'C heartbeat');
-    const nodes = await unary(a.cluster.listNodes.bind(a.cluster), {});
+    const nodes = await a.nodes();
     expect(nodes.nodes.map((n) => n.nodeId).sort()).toEqual([A.nodeId, B.nodeId, C.nodeId].sort());
     expect(rec!.grpcAddress).toBe(C.grpcAddress);
-    expect(Number(rec.heartbeatTimeMs)).toBeGreaterThan(0);
+    expect(Number(rec!.heartbeatTimeMs)).toBeGreaterThan(0);
 
     await C.stop('SIGKILL');
     // Expected after the 2 s TTL plus at most one cleanup period (ttl/3); generous bound for a busy machine.
     await w.next((i) => i.left?.uid === uid, 15_000);
-    expect((await unary(b.online.getPresence.bind(b.online), { pid: '', uids: [uid] })).users[0]!.online).toBe(false);
-    const after = await (await fetch(`${B.httpUrl}/v1/nodes`)).json();
+    expect((await b.get({ pid: '', uids: [uid] })).users[0]!.online).toBe(false);
+    const after = (await (await fetch(`${B.httpUrl}/v1/nodes`)).json()) as { nodes: Array<{ nodeId: string }> };
     expect(after.nodes.map((n: { nodeId: string }) => n.nodeId).sort()).toEqual([A.nodeId, B.nodeId].sort());
     w.cancel();
   });

@@ -1,6 +1,15 @@
 import { credentials, Metadata, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
-import { ClusterServiceClient } from '../../gen/pushwire/v1/cluster.js';
-import { OnlineUsersServiceClient, type WatchOnlineUsersResponse } from '../../gen/pushwire/v1/presence.js';
+import { ClusterServiceClient, type ListNodesResponse } from '../../gen/pushwire/v1/cluster.js';
+import {
+  OnlineUsersServiceClient,
+  type CountOnlineRequest,
+  type CountOnlineResponse,
+  type GetPresenceRequest,
+  type GetPresenceResponse,
+  type ListOnlineUsersRequest,
+  type ListOnlineUsersResponse,
+  type WatchOnlineUsersResponse,
+} from '../../gen/pushwire/v1/presence.js';
 import { SubscribeServiceClient, type SubscribeRequest, type SubscribeResponse } from '../../gen/pushwire/v1/subscribe.js';
 
 /** gRPC clients for the presence, subscribe and cluster services of one node. */
@@ -21,6 +30,25 @@ export class PresenceClients {
     this.cluster.close();
   }
 
+  list(req: Partial<ListOnlineUsersRequest>, metadata = new Metadata()): Promise<ListOnlineUsersResponse> {
+    const full = { pid: '', pageSize: 0, pageToken: '', ...req };
+    return new Promise((resolve, reject) => this.online.listOnlineUsers(full, metadata, (err, res) => (err ? reject(err) : resolve(res))));
+  }
+
+  get(req: Partial<GetPresenceRequest>, metadata = new Metadata()): Promise<GetPresenceResponse> {
+    const full = { pid: '', uids: [], ...req };
+    return new Promise((resolve, reject) => this.online.getPresence(full, metadata, (err, res) => (err ? reject(err) : resolve(res))));
+  }
+
+  count(req: Partial<CountOnlineRequest> = {}, metadata = new Metadata()): Promise<CountOnlineResponse> {
+    const full = { pid: '', ...req };
+    return new Promise((resolve, reject) => this.online.countOnline(full, metadata, (err, res) => (err ? reject(err) : resolve(res))));
+  }
+
+  nodes(metadata = new Metadata()): Promise<ListNodesResponse> {
+    return new Promise((resolve, reject) => this.cluster.listNodes({}, metadata, (err, res) => (err ? reject(err) : resolve(res))));
+  }
+
   /** Subscribe, resolved once the server's headers say every subscription is in place. */
   async subscribe(req: Partial<SubscribeRequest>, metadata = new Metadata()): Promise<Stream<SubscribeResponse>> {
     const s = new Stream(this.subscriber.subscribe({ pid: '', topics: [], uid: '', privateTopics: [], ...req }, metadata));
@@ -31,15 +59,6 @@ export class PresenceClients {
   watch(pid = '', metadata = new Metadata()): Stream<WatchOnlineUsersResponse> {
     return new Stream(this.online.watchOnlineUsers({ pid }, metadata));
   }
-}
-
-/** A unary call as a promise; rejects with the ServiceError. */
-export function unary<Req, Res>(
-  fn: (req: Req, metadata: Metadata, cb: (err: ServiceError | null, res: Res) => void) => unknown,
-  req: Req,
-  metadata = new Metadata(),
-): Promise<Res> {
-  return new Promise((resolve, reject) => fn(req, metadata, (err, res) => (err ? reject(err) : resolve(res))));
 }
 
 export const bearer = (key: string): Metadata => {

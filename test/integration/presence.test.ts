@@ -9,7 +9,7 @@ import { useTestNode } from '../helpers/fixture.js';
 import { metric } from '../helpers/metrics.js';
 import { unique } from '../helpers/names.js';
 import { waitFor } from '../helpers/ports.js';
-import { PresenceClients, bearer, unary } from '../helpers/presence-client.js';
+import { PresenceClients, bearer } from '../helpers/presence-client.js';
 import type { TestClient } from '../helpers/ws-client.js';
 
 /**
@@ -44,7 +44,7 @@ describe('presence on one node', () => {
     expect((await client.login(await token(uid))).code).toBe(20003);
     return client;
   };
-  const count = () => unary(c.online.countOnline.bind(c.online), { pid: '' });
+  const count = () => c.count({ pid: '' });
 
   it('counts logged-in connections only, pages users with counts and total, and reports connections', async () => {
     await node.connect(); // anonymous: not a user
@@ -60,7 +60,7 @@ describe('presence on one node', () => {
     let pageToken = '';
     let pages = 0;
     do {
-      const page = await unary(c.online.listOnlineUsers.bind(c.online), { pid: '', pageSize: 2, pageToken });
+      const page = await c.list({ pid: '', pageSize: 2, pageToken });
       expect(page.totalSize).toBe(5);
       expect(page.users.length).toBeLessThanOrEqual(2);
       seen.push(...page.users.map((u): [string, number] => [u.uid, u.connections]));
@@ -76,7 +76,7 @@ describe('presence on one node', () => {
       ['erin', 1],
     ]);
 
-    const presence = await unary(c.online.getPresence.bind(c.online), { pid: '', uids: ['alice', 'nobody'] });
+    const presence = await c.get({ pid: '', uids: ['alice', 'nobody'] });
     expect(presence.users.map((u) => [u.uid, u.online, u.connectionCount])).toEqual([
       ['alice', true, 2],
       ['nobody', false, 0],
@@ -123,7 +123,7 @@ describe('presence on one node', () => {
       'unknown field "uid" in pushwire.v1.GetPresenceRequest',
     );
     expect((await get(`${base}/default/online-users`, { method: 'DELETE' })).status).toBe(501);
-    const grpcErr = await unary(c.online.listOnlineUsers.bind(c.online), { pid: '', pageSize: 0, pageToken: 'zz' }).catch((e: ServiceError) => e);
+    const grpcErr = await c.list({ pid: '', pageSize: 0, pageToken: 'zz' }).catch((e: ServiceError) => e);
     expect([(grpcErr as ServiceError).code, (grpcErr as ServiceError).details]).toEqual([3, 'invalid page_token']);
   });
 
@@ -183,7 +183,7 @@ describe('presence on one node', () => {
     ]);
     expect(s.items.every((m) => m.messageId.startsWith(node.server.nodeId) && Number(m.timeMs) > 0)).toBe(true);
     // A service subscription is not presence.
-    expect((await unary(c.online.getPresence.bind(c.online), { pid: '', uids: [uid] })).users[0]!.online).toBe(false);
+    expect((await c.get({ pid: '', uids: [uid] })).users[0]!.online).toBe(false);
 
     s.cancel();
     expect((await s.ended)?.code).toBe(1);
@@ -206,7 +206,7 @@ describe('presence on one node', () => {
   });
 
   it('ListNodes (gRPC and REST) lists this node', async () => {
-    const { nodes } = await unary(c.cluster.listNodes.bind(c.cluster), {});
+    const { nodes } = await c.nodes();
     expect(nodes).toHaveLength(1);
     expect(nodes[0]).toMatchObject({ nodeId: node.server.nodeId, version: expect.stringMatching(/^\d+\.\d+\.\d+/) });
     expect(nodes[0]!.grpcAddress).toBe(`127.0.0.1:${node.server.ports.grpc}`);
@@ -236,15 +236,14 @@ describe('presence with API keys', () => {
 
   it('needs a key, the right method and the key project; ListNodes takes any key', async () => {
     const code = (p: Promise<unknown>) => p.then(() => 0, (e: ServiceError) => `${e.code} ${e.details}`);
-    const count = c.online.countOnline.bind(c.online);
-    expect(await code(unary(count, { pid: 'shop' }))).toBe('16 missing API key (authorization: Bearer <key>)');
-    expect(await code(unary(count, { pid: 'shop' }, bearer('shop-push-only-0123456789')))).toBe('7 this API key may not call CountOnline');
-    expect(await code(unary(count, { pid: 'blog' }, bearer('shop-key-0123456789abcdef')))).toBe(
+    expect(await code(c.count({ pid: 'shop' }))).toBe('16 missing API key (authorization: Bearer <key>)');
+    expect(await code(c.count({ pid: 'shop' }, bearer('shop-push-only-0123456789')))).toBe('7 this API key may not call CountOnline');
+    expect(await code(c.count({ pid: 'blog' }, bearer('shop-key-0123456789abcdef')))).toBe(
       '7 this API key belongs to another project than "blog"',
     );
-    expect(await unary(count, { pid: '' }, bearer('shop-key-0123456789abcdef'))).toEqual({ users: 0, connections: 0 });
+    expect(await c.count({ pid: '' }, bearer('shop-key-0123456789abcdef'))).toEqual({ users: 0, connections: 0 });
     expect(await code(c.subscribe({ topics: ['x'] }))).toBe('16 missing API key (authorization: Bearer <key>)');
-    expect((await unary(c.cluster.listNodes.bind(c.cluster), {}, bearer('blog-key-0123456789abcdef'))).nodes).toHaveLength(1);
+    expect((await c.nodes(bearer('blog-key-0123456789abcdef'))).nodes).toHaveLength(1);
 
     const url = `${node.server.httpUrl}/v1/projects/shop/online-users`;
     expect((await get(url)).status).toBe(401);
