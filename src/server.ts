@@ -1,15 +1,19 @@
-import { watch, type FSWatcher } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { hostname } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RedisBus } from './cluster/redis-bus.js';
 import { MemoryBus } from './cluster/memory-bus.js';
 import { MemoryConsumers } from './cluster/memory-consumers.js';
 import { RedisConsumers } from './cluster/redis-consumers.js';
+import { MemoryPresence } from './cluster/memory-presence.js';
+import { RedisPresence } from './cluster/redis-presence.js';
 import type { Config } from './config.js';
 import { ProjectRegistry, type ProjectSet } from './core/projects/registry.js';
 import { PushNode } from './core/node.js';
 import { nodeChannel } from './core/targeting.js';
+import { protoRoot } from './ingress/grpc/proto-files.js';
 import { GrpcIngress } from './ingress/grpc/server.js';
 import { createHttpApp } from './ingress/http/app.js';
 import { WsEdge } from './ingress/ws/edge.js';
@@ -49,6 +53,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const consumers = config.redis
     ? new RedisConsumers({ url: config.redis, prefix: config.redisPrefix, nodeChannel, commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS, logger })
     : new MemoryConsumers(bus, nodeChannel);
+  const presence = config.redis
+    ? new RedisPresence({ url: config.redis, prefix: config.redisPrefix, ttlMs: config.presenceTtlMs, commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS, logger })
+    : new MemoryPresence();
   const node = new PushNode({
     nodeId: config.nodeId,
     bus,
@@ -60,6 +67,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     maxPushBytes: config.maxPushBytes,
     idempotencyWindowMs: config.idempotencyWindowMs,
     unsubscribeDelayMs: UNSUBSCRIBE_DELAY_MS,
+    presence,
+    presenceTtlMs: config.presenceTtlMs,
   });
   await node.start();
 
@@ -77,9 +86,28 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     pingTimeoutMs: config.pingTimeoutMs,
     maxMessageBytes: config.maxMessageBytes,
     maxQueueBytes: config.maxQueueBytes,
+    nextCid: () => node.cids.next(),
   });
-  const grpc = new GrpcIngress({ publisher: node.publisher, backends: node.backends, projects, metrics, logger, maxPushBytes: config.maxPushBytes });
-  const app = createHttpApp({ publisher: node.publisher, projects, metrics, logger, maxPushBytes: config.maxPushBytes, isReady });
+  const grpc = new GrpcIngress({
+    publisher: node.publisher,
+    backends: node.backends,
+    projects,
+    metrics,
+    logger,
+    maxPushBytes: config.maxPushBytes,
+    node,
+    maxQueueBytes: config.maxQueueBytes,
+  });
+  const app = createHttpApp({
+    publisher: node.publisher,
+    projects,
+    metrics,
+    logger,
+    maxPushBytes: config.maxPushBytes,
+    isReady,
+    node,
+    maxQueueBytes: config.maxQueueBytes,
+  });
 
   const ports = { ws: 0, http: 0, grpc: 0 };
   let http: Server;
@@ -94,6 +122,22 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     await node.close();
     throw err;
   }
+
+  const startedAt = Date.now();
+  const version = packageVersion();
+  // Wildcard binds say nothing about where to reach the node; the hostname does.
+  const host = config.host === '0.0.0.0' || config.host === '::' ? hostname() : config.host;
+  const address = (port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+  node.startHeartbeat(() => ({
+    id: config.nodeId,
+    wsAddress: address(ports.ws),
+    httpAddress: address(ports.http),
+    grpcAddress: address(ports.grpc),
+    version,
+    startedAt,
+    connections: node.hub.connectionCount,
+    subscriptions: node.hub.channelCount,
+  }));
 
   // Readiness feeds gRPC health and the gauges; polled, since the bus reconnects on its own.
   let lastReady = isReady();
@@ -142,6 +186,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       await node.close();
     },
   };
+}
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(protoRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 function loadProjects(config: Config): ProjectSet {

@@ -1,11 +1,15 @@
 import type { Bus } from '../cluster/bus.js';
 import { isConsumerFrame, type ConsumerDirectory } from '../cluster/consumers.js';
 import { Interest } from '../cluster/interest.js';
+import type { Presence } from '../cluster/presence.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { BackendRouter } from './backend/router.js';
+import { CidSource } from './cids.js';
 import { Hub } from './hub.js';
 import { decodeMessage } from './message.js';
+import { OnlineUsers } from './online-users.js';
+import { PresenceTracker, type NodeDescription } from './presence-tracker.js';
 import type { ProjectRegistry } from './projects/registry.js';
 import { Publisher } from './publisher.js';
 import { nodeChannel } from './targeting.js';
@@ -25,6 +29,10 @@ export interface PushNodeOptions {
   idempotencyWindowMs: number;
   /** Delay before a channel's last holder leaving unsubscribes it from the bus. */
   unsubscribeDelayMs: number;
+  /** Cluster-wide presence and node registry. */
+  presence: Presence;
+  /** Presence entries and the node's record expire unless refreshed within this (every ttl/3). */
+  presenceTtlMs: number;
 }
 
 /**
@@ -35,11 +43,20 @@ export class PushNode {
   readonly hub: Hub;
   readonly publisher: Publisher;
   readonly backends: BackendRouter;
+  /** Presence reads (OnlineUsersService) and the cluster-wide connection listing. */
+  readonly online: OnlineUsers;
+  /** Connection ids for every transport's sessions. */
+  readonly cids: CidSource;
   private readonly interest: Interest;
+  private readonly tracker: PresenceTracker;
 
   constructor(private readonly o: PushNodeOptions) {
     this.interest = new Interest(o.bus, o.unsubscribeDelayMs);
     this.hub = new Hub(this.interest);
+    this.cids = new CidSource(o.nodeId);
+    this.online = new OnlineUsers(o.presence, o.projects);
+    this.tracker = new PresenceTracker(o.presence, o.nodeId, o.presenceTtlMs, o.metrics, o.logger);
+    this.hub.observe(this.tracker);
     this.publisher = new Publisher(o.bus, o.projects, o.nodeId, o.maxPushBytes, o.metrics, o.idempotencyWindowMs);
     this.backends = new BackendRouter({
       nodeId: o.nodeId,
@@ -56,18 +73,29 @@ export class PushNode {
    * and always its own channel, where pushes aimed at its connection ids arrive.
    */
   async start(): Promise<void> {
-    await this.o.bus.start();
+    await Promise.all([this.o.bus.start(), this.o.presence.start()]);
     await this.interest.acquire(nodeChannel(this.o.nodeId));
     this.backends.start();
+  }
+
+  /** Starts the presence refresh and heartbeat, once the node knows its addresses. */
+  startHeartbeat(describe: () => NodeDescription): void {
+    this.tracker.start(describe);
   }
 
   isBusReady(): boolean {
     return this.o.bus.isReady();
   }
 
+  /**
+   * After the sessions are gone: their removals land, consumers unregister, the node's record
+   * is dropped, then the bus closes.
+   */
   async close(): Promise<void> {
     await this.backends.close();
     await this.o.consumers.close();
+    await this.tracker.close();
+    await this.o.presence.close();
     await this.o.bus.close();
   }
 

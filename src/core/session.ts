@@ -1,6 +1,6 @@
 import type { Outbound } from './message.js';
 
-/** What a transport provides to receive deliveries (a WebSocket connection, later a gRPC stream). */
+/** What a transport provides to receive deliveries (a WebSocket connection, a gRPC stream). */
 export interface Sink {
   deliver(out: Outbound): void;
 }
@@ -9,8 +9,16 @@ export interface Sink {
  * Transport-agnostic state of one client connection: who it is and which channels it holds.
  * Only the hub mutates `uid` and `channels`, so the registry and the session never disagree.
  */
+/**
+ * `client`: a user's connection (a logged-in client counts as presence); `service`: a backend
+ * receiving pushes on a user's behalf (gRPC Subscribe), which does not make the user online.
+ */
+export type SessionKind = 'client' | 'service';
+
 export class Session {
   uid: string | undefined;
+  /** Wall-clock ms when the connection was accepted. */
+  readonly connectedAt = Date.now();
   /** Bus channels (see targeting.ts) this session is registered under. */
   readonly channels = new Set<string>();
 
@@ -19,5 +27,6 @@ export class Session {
     /** The project this connection belongs to, for its whole life. */
     readonly pid: string,
     readonly sink: Sink,
+    readonly kind: SessionKind = 'client',
   ) {}
 }

@@ -125,6 +125,29 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly presenceErrors = new Counter({
+    name: 'pushwire_presence_errors_total',
+    help: 'Presence store failures, by operation (add, remove, refresh).',
+    labelNames: ['op'] as const,
+    registers: [this.registry],
+  });
+  readonly presenceWatchers = new Gauge({
+    name: 'pushwire_presence_watchers',
+    help: 'WatchOnlineUsers streams open on this node.',
+    registers: [this.registry],
+  });
+  readonly presenceWatchResets = new Counter({
+    name: 'pushwire_presence_watch_resets_total',
+    help: 'Resets sent to WatchOnlineUsers streams, by reason (lagging, gap).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly grpcSubscribers = new Gauge({
+    name: 'pushwire_grpc_subscribers',
+    help: 'SubscribeService streams open on this node.',
+    registers: [this.registry],
+  });
+
   constructor(nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });
     collectDefaultMetrics({ register: this.registry });

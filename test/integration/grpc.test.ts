@@ -284,9 +284,9 @@ describe('gRPC ingress: server reflection', () => {
       const push = files.find((f) => f.package === 'pushwire.v1' && f.service.some((s) => s.name === 'PushService'));
       expect(push, files.map((f) => f.name).join(', ')).toBeDefined();
       expect(push!.package).toBe('pushwire.v1');
-      // The package's other services (BackendService, ...) share the rebuilt file.
-      expect(push!.service.map((s) => s.name)).toContain('PushService');
-      expect(push!.service.find((s) => s.name === 'PushService')!.method.map((m) => m.name)).toEqual(['PushData', 'PushDataBatch']);
+      // Every service of the package lands in that one descriptor.
+      expect(push!.service.map((s) => s.name)).toEqual(['PushService', 'BackendService', 'OnlineUsersService', 'SubscribeService', 'ClusterService']);
+      expect(push!.service[0]!.method.map((m) => m.name)).toEqual(['PushData', 'PushDataBatch']);
       const req = push!.messageType.find((m) => m.name === 'PushDataRequest')!;
       expect(req.field.map((f) => [f.name, f.number])).toEqual([
         ['uid', 1],

@@ -7,7 +7,7 @@ import type { Metrics } from '../../observability/metrics.js';
 import type { Data, Empty, ProxyServer } from '../../../gen/order/proxy.js';
 import type { PushServiceServer } from '../../../gen/pushwire/v1/push.js';
 
-interface Deps {
+export interface Deps {
   publisher: Publisher;
   projects: ProjectRegistry;
   metrics: Metrics;
@@ -26,7 +26,7 @@ export function bearer(metadata: Metadata): string | undefined {
  * key is checked for `api` (giving its project, or undefined on an open API), `work` runs the
  * core, PushwireError codes pass through as gRPC status codes, and the call is timed.
  */
-function unary<Req, Res>(method: string, api: ApiMethod, o: Deps, work: (req: Req, keyPid: string | undefined) => Promise<Res>) {
+export function unary<Req, Res>(method: string, api: ApiMethod, o: Deps, work: (req: Req, keyPid: string | undefined) => Promise<Res>) {
   const ok = o.metrics.grpcDuration.labels({ method, code: 'OK' });
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
     const started = performance.now();

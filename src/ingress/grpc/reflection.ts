@@ -12,7 +12,15 @@ export function createReflection(): ReflectionService {
   const root = protoRoot();
   const require = createRequire(import.meta.url);
   const healthProto = require('grpc-health-check').protoPath as string;
-  const definition = protoLoader.loadSync(['pushwire/v1/push.proto', 'pushwire/v1/backend.proto', 'order/proxy.proto', 'health/v1/health.proto'], {
+  const definition = protoLoader.loadSync([
+      'pushwire/v1/push.proto',
+      'pushwire/v1/backend.proto',
+      'pushwire/v1/presence.proto',
+      'pushwire/v1/subscribe.proto',
+      'pushwire/v1/cluster.proto',
+      'order/proxy.proto',
+      'health/v1/health.proto',
+    ], {
     // Field names exactly as in the .proto (proto-loader would camel-case them otherwise).
     keepCase: true,
     includeDirs: [join(root, 'proto'), join(root, 'third_party'), dirname(dirname(dirname(healthProto)))],

@@ -1,16 +1,24 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { BackendRouter } from '../../core/backend/router.js';
+import { Code } from '../../core/errors.js';
+import type { PushNode } from '../../core/node.js';
 import type { ProjectRegistry } from '../../core/projects/registry.js';
 import type { Publisher } from '../../core/publisher.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { ProxyService } from '../../../gen/order/proxy.js';
 import { BackendServiceService } from '../../../gen/pushwire/v1/backend.js';
-import { PushServiceService } from '../../../gen/pushwire/v1/push.js';
 import { backendService } from './backend-service.js';
+import { ClusterServiceService } from '../../../gen/pushwire/v1/cluster.js';
+import { OnlineUsersServiceService } from '../../../gen/pushwire/v1/presence.js';
+import { PushServiceService } from '../../../gen/pushwire/v1/push.js';
+import { SubscribeServiceService } from '../../../gen/pushwire/v1/subscribe.js';
+import { clusterService, onlineUsersService } from './presence-service.js';
 import { legacyProxyService, pushService } from './push-service.js';
 import { createReflection } from './reflection.js';
+import { StreamEnd } from './streams.js';
+import { subscribeService } from './subscribe-service.js';
 
 export interface GrpcServerOptions {
   publisher: Publisher;
@@ -19,14 +27,30 @@ export interface GrpcServerOptions {
   metrics: Metrics;
   logger: Logger;
   maxPushBytes: number;
+  /** Hub, presence and cids for the streaming and presence services. */
+  node: PushNode;
+  /** Unsent bytes a Subscribe stream may have before it is ended as too slow. */
+  maxQueueBytes: number;
 }
 
-const SERVICES = ['', 'pushwire.v1.PushService', 'pushwire.v1.BackendService'];
+const SERVICES = [
+  '',
+  'pushwire.v1.PushService',
+  'pushwire.v1.BackendService',
+  'pushwire.v1.OnlineUsersService',
+  'pushwire.v1.SubscribeService',
+  'pushwire.v1.ClusterService',
+];
 
-/** PushService, BackendService, gpush's order.Proxy, grpc.health.v1.Health and reflection on one grpc-js server. */
+/**
+ * PushService, BackendService, OnlineUsersService, SubscribeService, ClusterService, gpush's order.Proxy,
+ * grpc.health.v1.Health and reflection on one grpc-js server.
+ */
 export class GrpcIngress {
   private readonly server: Server;
   private readonly health = new HealthImplementation(Object.fromEntries(SERVICES.map((s) => [s, 'SERVING'])));
+  /** Open server streams (Subscribe, WatchOnlineUsers), ended at shutdown. */
+  private readonly streams = new Set<AbortController>();
 
   constructor(o: GrpcServerOptions) {
     this.server = new Server({
@@ -37,6 +61,10 @@ export class GrpcIngress {
     this.server.addService(PushServiceService, pushService(o));
     this.server.addService(ProxyService, legacyProxyService(o));
     this.server.addService(BackendServiceService, backendService(o));
+    const deps = { ...o, online: o.node.online, streams: this.streams };
+    this.server.addService(OnlineUsersServiceService, onlineUsersService(deps));
+    this.server.addService(ClusterServiceService, clusterService(deps));
+    this.server.addService(SubscribeServiceService, subscribeService(deps));
     this.health.addToServer(this.server);
     createReflection().addToServer(this.server);
   }
@@ -54,6 +82,8 @@ export class GrpcIngress {
 
   /** Lets in-flight calls finish, up to `timeoutMs`, then cuts the rest. */
   shutdown(timeoutMs: number): Promise<void> {
+    // Streams never finish by themselves: end them so their clients reconnect elsewhere.
+    for (const s of this.streams) s.abort(new StreamEnd(Code.UNAVAILABLE, 'node shutting down'));
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();

@@ -1,9 +1,11 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Code, PushwireError } from '../../core/errors.js';
+import type { PushNode } from '../../core/node.js';
 import type { ApiMethod, ProjectRegistry } from '../../core/projects/registry.js';
 import type { Publisher, PushRequest } from '../../core/publisher.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
+import { presenceRoutes } from './presence-routes.js';
 import { decodeProtoJson, type FieldSpec } from './proto-json.js';
 import { httpStatusOf, statusBody } from './status.js';
 
@@ -15,6 +17,10 @@ export interface HttpAppOptions {
   maxPushBytes: number;
   /** Whether the node should take traffic (bus up, not draining). */
   isReady: () => boolean;
+  /** Presence, hub and cids for the presence, subscribe and cluster routes. */
+  node: PushNode;
+  /** Unsent bytes a streaming response may have before it is ended as too slow. */
+  maxQueueBytes: number;
 }
 
 const PUSH_DATA_REQUEST: readonly FieldSpec[] = [
@@ -34,7 +40,7 @@ const PUSH_DATA_BATCH_REQUEST: readonly FieldSpec[] = [
 ];
 
 /** The parsed JSON body; grpc-gateway treats an empty body as the empty message. */
-function jsonBody(req: Request): unknown {
+export function jsonBody(req: Request): unknown {
   const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
   if (raw.length === 0) return {};
   try {
@@ -60,7 +66,7 @@ const pushRequest = (fields: Record<string, unknown>): PushRequest => ({
  * Checks `Authorization: Bearer <key>` for `method` before the body is read, leaving the key's
  * project (undefined on an open API) in res.locals.keyPid.
  */
-const authorize =
+export const authorize =
   (projects: ProjectRegistry, method: ApiMethod) =>
   (req: Request, res: Response, next: NextFunction): void => {
     const header = req.get('authorization');
@@ -116,6 +122,8 @@ export function createHttpApp(o: HttpAppOptions): express.Express {
     send(res, Code.UNIMPLEMENTED, 'Method Not Allowed');
   });
 
+  presenceRoutes(app, o);
+
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -143,7 +151,7 @@ export function createHttpApp(o: HttpAppOptions): express.Express {
   return app;
 }
 
-function send(res: Response, code: Code, message: string): void {
+export function send(res: Response, code: Code, message: string): void {
   if (res.headersSent) return;
   res.status(httpStatusOf(code)).json(statusBody(code, message));
 }

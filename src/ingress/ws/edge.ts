@@ -27,6 +27,8 @@ export interface WsEdgeOptions {
   pingTimeoutMs: number;
   maxMessageBytes: number;
   maxQueueBytes: number;
+  /** A cluster-unique connection id (the node's CidSource, shared with gRPC subscribers). */
+  nextCid: () => string;
 }
 
 export const WS_PATH = '/ws';
@@ -44,8 +46,6 @@ export class WsEdge {
   private readonly connections = new Set<WsConnection>();
   private readonly flusher: Flusher;
   private readonly encodeDelivery: (m: Message) => Buffer;
-  private readonly bootTag = Date.now().toString(36);
-  private seq = 0;
   private readonly perProject = new Map<string, number>();
   private readonly requestRates = new RateLimiter();
   private sweeper: NodeJS.Timeout | undefined;
@@ -120,7 +120,7 @@ export class WsEdge {
   }
 
   private accept(ws: WebSocket, socket: Duplex, pid: string, token: string | undefined): void {
-    const cid = `${this.o.nodeId}-${this.bootTag}-${(++this.seq).toString(36)}`;
+    const cid = this.o.nextCid();
     const conn = new WsConnection(ws, socket, cid, pid, {
       hub: this.o.hub,
       backends: this.o.backends,
