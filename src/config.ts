@@ -35,12 +35,15 @@ export interface Config {
   maxPushBytes: number;
   /** How long a push's idempotency_key is remembered, cluster-wide, ms. @default 300000 */
   idempotencyWindowMs: number;
+  /** Backend consumer registrations not refreshed for this long expire (a node that died), ms. @default 15000 */
   consumerTtlMs: number;
   /**
    * A presence entry or node record not refreshed for this long is dropped (a node that died);
    * each node refreshes its own every ttl/3, ms. @default 30000
    */
   presenceTtlMs: number;
+  /** How often server WebSocket connections get the online report, ms. @default 10000 */
+  onlineReportIntervalMs: number;
   /** Outbound bytes a connection may have pending before it is closed as a slow consumer. @default 1048576 */
   maxQueueBytes: number;
   /** Longest a graceful shutdown may take before the process exits anyway, ms. @default 10000 */
@@ -83,6 +86,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'consumerTtlMs', flag: 'consumer-ttl', kind: 'duration', default: '15s', help: 'backend consumer registrations expire this long after their node stops refreshing them' },
   { key: 'idempotencyWindowMs', flag: 'idempotency-window', kind: 'duration', default: '5m', help: 'how long a push idempotency_key is remembered' },
   { key: 'presenceTtlMs', flag: 'presence-ttl', kind: 'duration', default: '30s', help: 'a dead node drops out of presence and the node list after this (refreshed every ttl/3)' },
+  { key: 'onlineReportIntervalMs', flag: 'online-report-interval', kind: 'duration', default: '10s', help: 'how often server WebSocket connections receive the online report' },
   { key: 'maxQueueBytes', flag: 'max-queue-bytes', kind: 'size', default: '1MiB', help: 'outbound bytes pending per connection before it is closed as slow' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout', kind: 'duration', default: '10s', help: 'bound on graceful shutdown' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },

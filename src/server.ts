@@ -87,6 +87,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     maxMessageBytes: config.maxMessageBytes,
     maxQueueBytes: config.maxQueueBytes,
     nextCid: () => node.cids.next(),
+    online: node.online,
+    onlineReportIntervalMs: config.onlineReportIntervalMs,
   });
   const grpc = new GrpcIngress({
     publisher: node.publisher,

@@ -253,3 +253,24 @@ describe('backend streams: projects and API keys', () => {
     }
   });
 });
+
+describe('ws-cluster online report to server connections', () => {
+  const node = useTestNode(['--jwt-secret', SECRET, '--online-report-interval', '200ms']);
+
+  it('server connections receive the logged-in connections of their project periodically', async () => {
+    const uid = unique('u');
+    const user = await node.connect(`${node.server.wsUrl}?token=${await userToken(uid)}`);
+    await user.next((f) => f.json?.code === 20003);
+    const anon = await node.connect();
+    const server = await node.connect(`${node.server.wsUrl}?token=${await serverToken('svc')}`);
+    await server.next((f) => f.json?.code === 20003);
+    const report = await server.next((f) => f.json?.type === 'online' && f.json.last === true);
+    const list = report.json!.payload as Array<{ cid: string; uid: string; node: string }>;
+    expect(list).toContainEqual({ cid: user.cid, uid, node: node.server.nodeId });
+    // Anonymous connections and the server connection itself are not users.
+    expect(list.some((e) => e.cid === anon.cid || e.cid === server.cid)).toBe(false);
+    expect(report.json).toMatchObject({ chunk: 0, type: 'online' });
+    // User connections never get reports.
+    expect(user.frames.some((f) => f.json?.type === 'online')).toBe(false);
+  });
+});

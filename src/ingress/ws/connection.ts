@@ -160,6 +160,20 @@ export class WsConnection implements Sink {
     setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
   }
 
+  /** A business backend's connection (ws-cluster "server" type): it gets client events and online reports. */
+  get isServer(): boolean {
+    return this.consumer !== undefined;
+  }
+
+  get pid(): string {
+    return this.session.pid;
+  }
+
+  /** Queues a text frame (bounded like every frame: a server that does not read is closed 3008). */
+  sendText(text: string): void {
+    this.enqueue(textFrame(text));
+  }
+
   /**
    * Silent since `cutoff`? A connection whose reading we paused is never idle, and server
    * connections never expire (ws-cluster's rule; they are asked to send heart frames anyway).

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { BackendRouter } from '../../core/backend/router.js';
 import type { Hub } from '../../core/hub.js';
+import type { OnlineUsers } from '../../core/online-users.js';
 import type { Publisher } from '../../core/publisher.js';
 import { RateLimiter } from '../../core/projects/rate-limiter.js';
 import type { ProjectRegistry } from '../../core/projects/registry.js';
@@ -14,6 +15,7 @@ import type { Metrics } from '../../observability/metrics.js';
 import { CloseCode } from './close-codes.js';
 import { WsConnection } from './connection.js';
 import { Flusher } from './flusher.js';
+import { OnlineReporter } from './online-report.js';
 import { deliveryFrame } from './frames.js';
 
 export interface WsEdgeOptions {
@@ -29,6 +31,9 @@ export interface WsEdgeOptions {
   maxQueueBytes: number;
   /** A cluster-unique connection id (the node's CidSource, shared with gRPC subscribers). */
   nextCid: () => string;
+  /** Cluster-wide presence, for the online report to server connections. */
+  online: OnlineUsers;
+  onlineReportIntervalMs: number;
 }
 
 export const WS_PATH = '/ws';
@@ -49,9 +54,11 @@ export class WsEdge {
   private readonly perProject = new Map<string, number>();
   private readonly requestRates = new RateLimiter();
   private sweeper: NodeJS.Timeout | undefined;
+  private readonly reporter: OnlineReporter;
   private draining = false;
 
   constructor(private readonly o: WsEdgeOptions) {
+    this.reporter = new OnlineReporter(o.online, o.nodeId, o.onlineReportIntervalMs, () => this.servers(), o.logger);
     this.flusher = new Flusher(o.metrics);
     // One encoder for the node: Outbound caches its result, so each message is framed once.
     this.encodeDelivery = (m) => {
@@ -83,6 +90,7 @@ export class WsEdge {
     const every = Math.max(100, Math.min(1000, this.o.pingTimeoutMs / 4));
     this.sweeper = setInterval(() => this.sweep(), every);
     this.sweeper.unref();
+    this.reporter.start();
     return (this.server.address() as AddressInfo).port;
   }
 
@@ -90,6 +98,7 @@ export class WsEdge {
   async shutdown(timeoutMs: number): Promise<void> {
     this.draining = true;
     clearInterval(this.sweeper);
+    this.reporter.stop();
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const conn of this.connections) conn.close(CloseCode.SERVICE_RESTART, 'service restart', 'shutdown');
     const deadline = Date.now() + timeoutMs;
@@ -149,6 +158,10 @@ export class WsEdge {
     const n = (this.perProject.get(pid) ?? 0) + delta;
     if (n > 0) this.perProject.set(pid, n);
     else this.perProject.delete(pid);
+  }
+
+  private *servers(): Iterable<WsConnection> {
+    for (const conn of this.connections) if (conn.isServer) yield conn;
   }
 
   private sweep(): void {
