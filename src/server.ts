@@ -51,7 +51,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     ? new RedisBus({ url: config.redis, prefix: config.redisPrefix, commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS, logger })
     : new MemoryBus();
   const consumers = config.redis
-    ? new RedisConsumers({ url: config.redis, prefix: config.redisPrefix, nodeChannel, commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS, logger })
+    ? new RedisConsumers({
+        url: config.redis,
+        prefix: config.redisPrefix,
+        nodeChannel,
+        commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS,
+        ttlMs: config.consumerTtlMs,
+        logger,
+      })
     : new MemoryConsumers(bus, nodeChannel);
   const presence = config.redis
     ? new RedisPresence({ url: config.redis, prefix: config.redisPrefix, ttlMs: config.presenceTtlMs, commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS, logger })

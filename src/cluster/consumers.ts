@@ -23,6 +23,11 @@ export interface ConsumerDirectory {
    * directory cannot be reached.
    */
   dispatch(pid: string, event: Buffer, sticky: number | undefined): Promise<number>;
+  /**
+   * Called when the directory is reachable again after a disconnect: it may have lost every
+   * registration (a Redis restarted empty), so nodes register their consumers again at once.
+   */
+  onReconnect(handler: () => void): void;
   close(): Promise<void>;
 }
 

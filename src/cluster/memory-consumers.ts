@@ -52,6 +52,10 @@ export class MemoryConsumers implements ConsumerDirectory {
     return reached;
   }
 
+  onReconnect(): void {
+    // Never disconnected.
+  }
+
   close(): Promise<void> {
     this.groups.clear();
     return Promise.resolve();

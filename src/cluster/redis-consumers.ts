@@ -24,16 +24,23 @@ end
 return 0`;
 
 // One consumer per group, picked and published to atomically. A member whose node hears
-// nothing (PUBLISH reached no subscriber: the node died before its entries expired) is
-// dropped and the next one tried, so a dead node never swallows an event.
+// nothing (PUBLISH reached no subscriber) is skipped and the next one tried, so a dead node
+// never swallows an event. It is also dropped once it has missed a refresh (less than half
+// its ttl left): a fresh registration is kept, since its node may only be resubscribing
+// after a Redis restart.
 // KEYS: groups set. ARGV: prefix, pid, now, sticky ('' = rotate), node channel prefix,
-// marker byte, event.
+// marker byte, event, ttl.
 const DISPATCH = `
 local reached = 0
 for _, g in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local zkey = ARGV[1] .. 'be:' .. ARGV[2] .. ':g:' .. g
   redis.call('ZREMRANGEBYSCORE', zkey, '-inf', ARGV[3])
-  local members = redis.call('ZRANGE', zkey, 0, -1)
+  local flat = redis.call('ZRANGE', zkey, 0, -1, 'WITHSCORES')
+  local members, expiry = {}, {}
+  for i = 1, #flat, 2 do
+    members[#members + 1] = flat[i]
+    expiry[flat[i]] = tonumber(flat[i + 1])
+  end
   table.sort(members)
   local n = #members
   if n > 0 then
@@ -48,7 +55,7 @@ for _, g in ipairs(redis.call('SMEMBERS', KEYS[1])) do
         reached = reached + 1
         break
       end
-      redis.call('ZREM', zkey, m)
+      if expiry[m] - tonumber(ARGV[3]) < tonumber(ARGV[8]) / 2 then redis.call('ZREM', zkey, m) end
     end
   end
   if redis.call('ZCARD', zkey) == 0 then
@@ -65,6 +72,8 @@ export interface RedisConsumersOptions {
   /** The bus channel of a node, without the prefix (the core's naming). */
   nodeChannel: (node: string) => string;
   commandTimeoutMs: number;
+  /** The registrations' ttl (--consumer-ttl, the same on every node). */
+  ttlMs: number;
   logger: Logger;
 }
 
@@ -77,6 +86,7 @@ export interface RedisConsumersOptions {
 export class RedisConsumers implements ConsumerDirectory {
   private readonly redis: Redis;
   private readonly nodePrefix: string;
+  private reconnected: () => void = () => {};
 
   constructor(private readonly o: RedisConsumersOptions) {
     this.nodePrefix = o.nodeChannel('');
@@ -90,12 +100,15 @@ export class RedisConsumers implements ConsumerDirectory {
       retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     });
     let down = false;
+    let connected = false;
     this.redis.on('error', (err: Error) => {
       if (!down) o.logger.warn({ role: 'consumers', err: err.message }, 'redis connection error');
       down = true;
     });
     this.redis.on('ready', () => {
       down = false;
+      if (connected) this.reconnected();
+      connected = true;
     });
     this.redis.connect().catch(() => {});
   }
@@ -136,8 +149,13 @@ export class RedisConsumers implements ConsumerDirectory {
       this.nodePrefix,
       Buffer.from([CONSUMER_FRAME]),
       event,
+      String(this.o.ttlMs),
     );
     return Number(reached);
+  }
+
+  onReconnect(handler: () => void): void {
+    this.reconnected = handler;
   }
 
   async close(): Promise<void> {

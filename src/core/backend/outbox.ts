@@ -28,10 +28,18 @@ export class LifecycleOutbox {
   /** Events dropped from the front so far (they may have been in the batch being sent). */
   private dropped = 0;
 
+  /** When the directory last came back after failing (ms), or 0. */
+  private recoveredAt = 0;
+
   constructor(
     private readonly directory: ConsumerDirectory,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
+    /**
+     * After an outage, "no consumer" is not final for this long: a Redis that restarted empty
+     * knows no consumer until their nodes re-register, so the event waits for them.
+     */
+    private readonly recoveryMs: number,
   ) {}
 
   push(pid: string, sticky: number, type: ClientEventType, event: Buffer): void {
@@ -42,9 +50,14 @@ export class LifecycleOutbox {
       this.metrics.backendEvents.inc({ type: dropped.type, result: 'dropped' });
     }
     this.metrics.backendOutbox.set(this.pending.length);
-    this.running ??= this.run().finally(() => {
-      this.running = undefined;
-    });
+    // run() clears `running` in the same synchronous step in which it finds nothing left, so an
+    // event pushed at any moment either is seen by the loop or starts a new run.
+    this.running ??= this.run();
+  }
+
+  /** The directory is back after an outage: for a while, "no consumer" means "not yet". */
+  recovered(): void {
+    this.recoveredAt = Date.now();
   }
 
   /** Waits (bounded) for what is pending to be sent; for shutdown. */
@@ -55,29 +68,37 @@ export class LifecycleOutbox {
 
   private async run(): Promise<void> {
     let failing = false;
-    while (this.pending.length > 0) {
-      const batch = this.pending.slice(0, BATCH);
-      const droppedBefore = this.dropped;
-      const results = await Promise.allSettled(batch.map((p) => this.directory.dispatch(p.pid, p.event, p.sticky)));
-      let done = results.findIndex((r) => r.status === 'rejected');
-      if (done === -1) done = batch.length;
-      for (let i = 0; i < done; i++) {
-        const r = results[i] as PromiseFulfilledResult<number>;
-        this.metrics.backendEvents.inc({ type: batch[i]!.type, result: r.value > 0 ? 'delivered' : 'no_consumer' });
-      }
-      this.pending.splice(0, Math.max(0, done - (this.dropped - droppedBefore)));
-      this.metrics.backendOutbox.set(this.pending.length);
-      if (done < batch.length) {
-        if (!failing) {
-          const err = (results[done] as PromiseRejectedResult).reason as Error;
-          this.logger.warn({ err: err.message, waiting: this.pending.length }, 'client events wait for the consumer directory');
+    // The loop's exit check and the clearing of `running` happen in one synchronous step.
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending.slice(0, BATCH);
+        const droppedBefore = this.dropped;
+        const results = await Promise.allSettled(batch.map((p) => this.directory.dispatch(p.pid, p.event, p.sticky)));
+        if (failing && results[0]!.status === 'fulfilled') {
+          failing = false;
+          this.recovered();
+          this.logger.info('client events flowing to the consumer directory again');
         }
-        failing = true;
-        await new Promise((r) => setTimeout(r, RETRY_MS));
-      } else if (failing) {
-        failing = false;
-        this.logger.info('client events flowing to the consumer directory again');
+        const recovering = Date.now() - this.recoveredAt < this.recoveryMs;
+        let done = results.findIndex((r) => r.status === 'rejected' || (recovering && r.value === 0));
+        if (done === -1) done = batch.length;
+        for (let i = 0; i < done; i++) {
+          const r = results[i] as PromiseFulfilledResult<number>;
+          this.metrics.backendEvents.inc({ type: batch[i]!.type, result: r.value > 0 ? 'delivered' : 'no_consumer' });
+        }
+        this.pending.splice(0, Math.max(0, done - (this.dropped - droppedBefore)));
+        this.metrics.backendOutbox.set(this.pending.length);
+        if (done < batch.length) {
+          const failed = results[done]!;
+          if (failed.status === 'rejected' && !failing) {
+            this.logger.warn({ err: (failed.reason as Error).message, waiting: this.pending.length }, 'client events wait for the consumer directory');
+            failing = true;
+          }
+          await new Promise((r) => setTimeout(r, RETRY_MS));
+        }
       }
+    } finally {
+      this.running = undefined;
     }
   }
 }

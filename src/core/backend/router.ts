@@ -46,7 +46,12 @@ export class BackendRouter {
   private refresher: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: BackendRouterOptions) {
-    this.outbox = new LifecycleOutbox(o.directory, o.metrics, o.logger);
+    // A refresh period and a bit: by then every live node has registered its consumers again.
+    this.outbox = new LifecycleOutbox(o.directory, o.metrics, o.logger, o.consumerTtlMs / 3 + 1000);
+    o.directory.onReconnect(() => {
+      this.outbox.recovered();
+      void this.refresh();
+    });
   }
 
   start(): void {
