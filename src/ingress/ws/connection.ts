@@ -4,8 +4,7 @@ import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { AuthError } from '../../core/auth/auth-error.js';
 import type { Identity } from '../../core/auth/authenticator.js';
-import type { BackendRouter, Consumer } from '../../core/backend/router.js';
-import { Code, PushwireError } from '../../core/errors.js';
+import type { BackendRouter } from '../../core/backend/router.js';
 import type { Hub } from '../../core/hub.js';
 import type { Publisher } from '../../core/publisher.js';
 import type { RateLimiter } from '../../core/projects/rate-limiter.js';
@@ -14,7 +13,7 @@ import type { Message, Outbound } from '../../core/message.js';
 import { Session, type Sink } from '../../core/session.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { CloseCode } from './close-codes.js';
-import { PendingRequests, replyFrame, serverEventFrame, type Dialect } from './backend-frames.js';
+import { BackendLink, type Failure } from './backend-link.js';
 import {
   ErrorCode,
   ReplyCode,
@@ -25,7 +24,6 @@ import {
   wscAck,
   type Reply,
   type Request,
-  type RequestId,
   type WscMessage,
 } from './codec.js';
 import type { Flusher } from './flusher.js';
@@ -76,12 +74,8 @@ export class WsConnection implements Sink {
   private pending = 0;
   private paused = false;
   private chain: Promise<void> = Promise.resolve();
-  /** Set once the connection logged in as a business backend (ws-cluster "server" type). */
-  private consumer: Consumer | undefined;
-  /** Backends were told this client connected, so they must be told when it leaves. */
-  private announced = false;
-  /** Created by the first backend request: most connections never send one. */
-  private requests: PendingRequests | undefined;
+  /** Requests to backends, their replies, and the server role (ws-cluster's type 2). */
+  private readonly link: BackendLink;
 
   constructor(
     private readonly ws: WebSocket,
@@ -91,6 +85,7 @@ export class WsConnection implements Sink {
     private readonly ctx: ConnectionContext,
   ) {
     this.session = new Session(cid, pid, this);
+    this.link = new BackendLink(this.session, ctx.backends, ctx.publisher, (text) => this.enqueue(textFrame(text)));
     ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(data, isBinary));
     ws.on('ping', this.touch);
     ws.on('pong', this.touch);
@@ -116,9 +111,7 @@ export class WsConnection implements Sink {
     });
     if (token !== undefined) this.enqueueRequest({ code: 3, token });
     this.run(() => {
-      if (this.closed || this.consumer !== undefined) return Promise.resolve();
-      this.announced = true;
-      this.ctx.backends.clientConnected(this.session);
+      if (!this.closed) this.link.announce();
       return Promise.resolve();
     });
   }
@@ -126,7 +119,7 @@ export class WsConnection implements Sink {
   deliver(out: Outbound): void {
     const { replyTo } = out.message;
     // Replies go to one connection and echo its own request id: framed per connection.
-    if (replyTo !== undefined) this.enqueue(textFrame(replyFrame(PendingRequests.lookup(this.requests, replyTo), out.message.data)));
+    if (replyTo !== undefined) this.enqueue(textFrame(this.link.replyFrame(replyTo, out.message.data)));
     else this.enqueue(out.encoded(this.ctx.encodeDelivery));
   }
 
@@ -162,7 +155,7 @@ export class WsConnection implements Sink {
 
   /** A business backend's connection (ws-cluster "server" type): it gets client events and online reports. */
   get isServer(): boolean {
-    return this.consumer !== undefined;
+    return this.link.isServer;
   }
 
   get pid(): string {
@@ -179,7 +172,7 @@ export class WsConnection implements Sink {
    * connections never expire (ws-cluster's rule; they are asked to send heart frames anyway).
    */
   idleSince(cutoff: number): boolean {
-    return !this.paused && this.consumer === undefined && this.lastSeen < cutoff;
+    return !this.paused && !this.link.isServer && this.lastSeen < cutoff;
   }
 
   private readonly touch = (): void => {
@@ -258,7 +251,10 @@ export class WsConnection implements Sink {
 
   private async execute(req: Request | WscMessage): Promise<void> {
     if (this.closed) return;
-    if (req.code === 'wsc') return this.consumer === undefined ? this.wscRequest(req) : this.serverMessage(req);
+    if (req.code === 'wsc') {
+      // ws-cluster: from a user a request to the backends, from a server a push to `to`.
+      return this.wscAnswer(req, await (this.link.isServer ? this.link.serverPush(req) : this.link.request(req.affairId, 'wsc', req.type, req.payload)));
+    }
     const { hub } = this.ctx;
     const s = this.session;
     switch (req.code) {
@@ -282,64 +278,21 @@ export class WsConnection implements Sink {
         hub.unsubscribePrivate(s, s.uid, req.topic);
         return this.ok(ReplyCode.UNSUBSCRIBED, req);
       case 7: {
-        if (this.consumer !== undefined) return this.error({ ...req, code: ErrorCode.BAD_REQUEST }, 'server connections do not send requests');
-        const failed = await this.toBackends(req.id, 'gpush', req.topic, req.data);
+        const failed = await this.link.request(req.id, 'gpush', req.topic, req.data);
         return failed === undefined ? this.ok(ReplyCode.ACCEPTED, req) : this.error({ ...req, code: failed.code }, failed.detail);
       }
     }
   }
 
-  /**
-   * Hands a client request to the backends; returns the error to answer when it went nowhere.
-   * The id is remembered first, so a reply can never overtake it.
-   */
-  private async toBackends(id: RequestId | undefined, dialect: Dialect, topic: string | undefined, data: Buffer) {
-    if (id !== undefined) (this.requests ??= new PendingRequests()).remember(id, dialect);
-    try {
-      const reached = await this.ctx.backends.request(this.session, { requestId: id === undefined ? '' : String(id), topic, data });
-      if (reached === 0) return { code: ErrorCode.NO_BACKEND, detail: `no backend of project "${this.session.pid}" is connected` };
-      return undefined;
-    } catch (err) {
-      return { code: ErrorCode.UNAVAILABLE, detail: err instanceof PushwireError ? err.message : 'cluster unavailable' };
-    }
-  }
-
-  /** ws-cluster user message: a request; acked (`ack_id`) only once the backends have it. */
-  private async wscRequest(m: WscMessage): Promise<void> {
-    const failed = await this.toBackends(m.affairId, 'wsc', m.type, m.payload);
-    this.wscAnswer(m, failed);
-  }
-
-  /**
-   * ws-cluster server message `{affair_id, to:{cids,uids}, payload}`: a push to those
-   * connections of the project, received as a reply to `affair_id`; acked once accepted.
-   */
-  private async serverMessage(m: WscMessage): Promise<void> {
-    const to = m.to;
-    if (to === undefined || to.cids.length + to.uids.length === 0) {
-      return this.wscAnswer(m, { code: ErrorCode.BAD_REQUEST, detail: 'a server message needs "to": {"cids":[...]} and/or {"uids":[...]}' });
-    }
-    const pid = this.session.pid;
-    const push = { uid: '', topic: '', data: m.payload, pid, cids: to.cids, uids: to.uids };
-    try {
-      await this.ctx.publisher.push(m.affairId === undefined ? push : { ...push, replyTo: String(m.affairId) }, 'ws_server', pid);
-      this.wscAnswer(m, undefined);
-    } catch (err) {
-      const known = err instanceof PushwireError;
-      const code = known && err.code === Code.UNAVAILABLE ? ErrorCode.UNAVAILABLE : known && err.code === Code.RESOURCE_EXHAUSTED ? ErrorCode.RATE_LIMITED : ErrorCode.BAD_REQUEST;
-      this.wscAnswer(m, { code, detail: known ? err.message : 'push failed' });
-    }
-  }
-
   /** ws-cluster answers: an ack (or failed ack) when `ack_id` was given, else errors only. */
-  private wscAnswer(m: WscMessage, failed: { code: number; detail: string } | undefined): void {
+  private wscAnswer(m: WscMessage, failed: Failure | undefined): void {
     if (failed !== undefined) this.ctx.metrics.clientErrors.inc({ code: String(failed.code) });
     if (m.ackId !== undefined) this.enqueue(textFrame(wscAck(m.ackId, failed?.code ?? 0, failed?.detail)));
     else if (failed !== undefined) this.send(reply(failed.code, m.affairId === undefined ? {} : { id: m.affairId }, failed.detail));
   }
 
   private async login(req: Extract<Request, { code: 3 }>): Promise<void> {
-    if (this.consumer !== undefined) return this.error({ ...req, code: ErrorCode.AUTH_FAILED }, 'a server connection keeps its identity');
+    if (this.link.isServer) return this.error({ ...req, code: ErrorCode.AUTH_FAILED }, 'a server connection keeps its identity');
     let identity: Identity;
     try {
       // Looked up per login: a reload may have changed the project's keys (or removed it).
@@ -359,29 +312,14 @@ export class WsConnection implements Sink {
     this.ok(ReplyCode.LOGGED_IN, req);
   }
 
-  /**
-   * A business backend's login: from now on it receives its project's client events as a
-   * consumer of `group` (JSON frames, see serverEventFrame) and is not a user.
-   */
+  /** A business backend's login (ws-cluster "server" type): a consumer of `group`, not a user. */
   private async becomeServer(req: Extract<Request, { code: 3 }>, group: string): Promise<void> {
-    const { backends, hub } = this.ctx;
-    const consumer: Consumer = {
-      id: backends.nextConsumerId(),
-      pid: this.session.pid,
-      group,
-      deliver: (event) => this.enqueue(textFrame(serverEventFrame(event))),
-    };
     try {
-      await backends.attach(consumer);
+      if (!(await this.link.becomeServer(group, () => !this.closed))) return;
     } catch (err) {
       return this.error({ ...req, code: ErrorCode.UNAVAILABLE }, (err as Error).message);
     }
-    if (this.closed) {
-      await backends.detach(consumer);
-      return;
-    }
-    hub.logout(this.session);
-    this.consumer = consumer;
+    this.ctx.hub.logout(this.session);
     this.ok(ReplyCode.LOGGED_IN, req);
   }
 
@@ -427,8 +365,7 @@ export class WsConnection implements Sink {
     this.closed = true;
     this.queue = [];
     this.queued = 0;
-    if (this.announced) this.ctx.backends.clientDisconnected(this.session, this.session.uid);
-    if (this.consumer !== undefined) void this.ctx.backends.detach(this.consumer);
+    this.link.closed(this.session.uid);
     this.ctx.hub.remove(this.session);
     this.ctx.metrics.connectionsClosed.inc({ reason: this.closeReason ?? (code === 1006 ? 'abnormal' : 'client') });
     this.ctx.onClosed(this);
