@@ -1,5 +1,8 @@
 // Load generator: one forked pusher process. Each push carries a fresh timestamp in its first 8 bytes.
 // config (IPC): { api: 'grpc'|'batch'|'rest'|'http', targets: [addr or base URL, ...] (round-robin),
+//   client: 'grpc-js' (default) | 'h2' (grpc/batch: a lean gRPC client on node:http2, far cheaper per call than
+//   grpc-js's client, so that the ingress scenario measures the server, not the load generator),
+//   channels: connections per target (default 1; grpc-js channels get a local subchannel pool each),
 //   topic, users: 0 | number of users (private: push k goes to uid u<k % users>, uidOffset), payload,
 //   rate: pushes/s (0 = as fast as accepted), inflight, count (pushes; 0 = unbounded), duration (s; 0 = unbounded),
 //   batchSize }
@@ -10,6 +13,8 @@ import { makePayload, nowUs, stampPayload } from '../lib/common.mjs';
 process.on('disconnect', () => process.exit(0));
 const cfg = await new Promise((resolve) => process.once('message', resolve));
 const { api, targets, topic, users = 0, uidOffset = 0, rate = 0, inflight: maxInflight = 64, count = 0, duration = 0, batchSize = 100 } = cfg;
+const client = cfg.client ?? 'grpc-js';
+const channels = Math.max(1, cfg.channels ?? 1);
 const size = cfg.payload ?? 100;
 
 let sent = 0; // pushes (a batch counts batchSize)
@@ -28,16 +33,22 @@ const nextTarget = () => {
 };
 
 let send; // (cb(err, pushes)) => void
-if (api === 'grpc' || api === 'batch') {
+if ((api === 'grpc' || api === 'batch') && client === 'h2') {
+  send = await h2Sender();
+} else if (api === 'grpc' || api === 'batch') {
   const { credentials } = await import('@grpc/grpc-js');
   const { PushServiceClient, PushDataRequest } = await import(new URL('../../dist/gen/pushwire/v1/push.js', import.meta.url));
   // fromPartial fills every field the generated encoder expects (it writes any field that is not its default).
   const req = (uid, data) => PushDataRequest.fromPartial({ uid, topic, data });
-  const clients = targets.map((t) => new PushServiceClient(t, credentials.createInsecure()));
+  // A local subchannel pool per client: otherwise grpc-js shares one connection between clients of one target.
+  const clients = targets.flatMap((t) =>
+    Array.from({ length: channels }, (_, c) => new PushServiceClient(t, credentials.createInsecure(), channels > 1 ? { 'grpc.use_local_subchannel_pool': 1, 'pushwire.bench_channel': c } : {})),
+  );
+  const pick = (i) => clients[i * channels + (calls % channels)];
   if (api === 'grpc') {
     send = (cb) => {
       const { i, uid } = nextTarget();
-      clients[i].pushData(req(uid, stampPayload(makePayload(size))), (err) => cb(err, 1));
+      pick(i).pushData(req(uid, stampPayload(makePayload(size))), (err) => cb(err, 1));
     };
   } else {
     send = (cb) => {
@@ -47,7 +58,7 @@ if (api === 'grpc' || api === 'batch') {
         const uid = users > 0 ? `u${uidOffset + (k++ % users)}` : '';
         pushes.push(req(uid, stampPayload(makePayload(size))));
       }
-      clients[i].pushDataBatch({ pushes }, (err) => cb(err, batchSize));
+      pick(i).pushDataBatch({ pushes }, (err) => cb(err, batchSize));
     };
   }
 } else {
@@ -67,6 +78,53 @@ if (api === 'grpc' || api === 'batch') {
     );
     req.on('error', (e) => cb(e, 1));
     req.end(body);
+  };
+}
+
+/**
+ * gRPC over node:http2 with nothing else: one stream per call, a length-prefixed protobuf body, the status read from
+ * the trailers (or from the headers of a trailers-only answer).
+ */
+async function h2Sender() {
+  const http2 = await import('node:http2');
+  const { PushDataRequest, PushDataBatchRequest } = await import(new URL('../../dist/gen/pushwire/v1/push.js', import.meta.url));
+  const sessions = targets.flatMap((t) => Array.from({ length: channels }, () => http2.connect(`http://${t}`)));
+  for (const s of sessions) s.on('error', (e) => (lastError = String(e.message)));
+  const path = api === 'grpc' ? '/pushwire.v1.PushService/PushData' : '/pushwire.v1.PushService/PushDataBatch';
+  const headers = { ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' };
+  const body = (uid) => PushDataRequest.fromPartial({ uid, topic, data: stampPayload(makePayload(size)) });
+  const frame = (msg) => {
+    const out = Buffer.allocUnsafe(5 + msg.length);
+    out[0] = 0;
+    out.writeUInt32BE(msg.length, 1);
+    out.set(msg, 5);
+    return out;
+  };
+  return (cb) => {
+    const { i, uid } = nextTarget();
+    let bytes;
+    if (api === 'grpc') bytes = PushDataRequest.encode(body(uid)).finish();
+    else {
+      const pushes = [];
+      for (let j = 0; j < batchSize; j++) pushes.push(body(users > 0 ? `u${uidOffset + (k++ % users)}` : ''));
+      bytes = PushDataBatchRequest.encode({ pushes }).finish();
+    }
+    const n = api === 'grpc' ? 1 : batchSize;
+    const stream = sessions[i * channels + (calls % channels)].request(headers);
+    let status;
+    let message = '';
+    const note = (h) => {
+      if (h['grpc-status'] !== undefined) {
+        status = Number(h['grpc-status']);
+        message = h['grpc-message'] ?? '';
+      }
+    };
+    stream.on('response', note);
+    stream.on('trailers', note);
+    stream.on('data', () => {});
+    stream.on('error', () => {});
+    stream.on('close', () => cb(status === 0 ? null : new Error(`grpc status ${status ?? 'none'} ${decodeURIComponent(message)} (rst ${stream.rstCode})`), n));
+    stream.end(frame(bytes));
   };
 }
 
