@@ -60,9 +60,10 @@ export class RedisBus implements Bus {
     });
   }
 
-  async publish(channel: string, payload: Buffer): Promise<void> {
-    if (this.pub.status !== 'ready') throw new Error(`redis publisher is ${this.pub.status}`);
-    await this.pub.publish(this.options.prefix + channel, payload);
+  publish(channel: string, payload: Buffer): Promise<void> {
+    // Not async: ioredis's promise is handed back as is (one promise per push, not three).
+    if (this.pub.status !== 'ready') return Promise.reject(new Error(`redis publisher is ${this.pub.status}`));
+    return this.pub.publish(this.options.prefix + channel, payload) as Promise<unknown> as Promise<void>;
   }
 
   async publishOnce(channel: string, payload: Buffer, once: OnceKey): Promise<string | undefined> {

@@ -28,20 +28,29 @@ function bearer(metadata: Metadata): string | undefined {
  */
 function unary<Req, Res>(method: string, api: ApiMethod, o: Deps, work: (req: Req, keyPid: string | undefined) => Promise<Res>) {
   const ok = o.metrics.grpcDuration.labels({ method, code: 'OK' });
+  const failed = (started: number, err: unknown): { code: number; details: string } => {
+    const known = err instanceof PushwireError;
+    const code = known ? err.code : status.INTERNAL;
+    if (!known) o.logger.error({ err, method }, 'gRPC call failed');
+    o.metrics.grpcDuration.observe({ method, code: status[code] }, (performance.now() - started) / 1000);
+    return { code, details: known ? err.message : 'internal error' };
+  };
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
     const started = performance.now();
-    new Promise<Res>((resolve) => resolve(work(call.request, o.projects.authorize(bearer(call.metadata), api)))).then(
+    // Called directly, not through `new Promise(...)`: one promise and two closures per call fewer.
+    let pending: Promise<Res>;
+    try {
+      pending = work(call.request, o.projects.authorize(bearer(call.metadata), api));
+    } catch (err) {
+      callback(failed(started, err));
+      return;
+    }
+    pending.then(
       (res) => {
         ok.observe((performance.now() - started) / 1000);
         callback(null, res);
       },
-      (err: unknown) => {
-        const known = err instanceof PushwireError;
-        const code = known ? err.code : status.INTERNAL;
-        if (!known) o.logger.error({ err, method }, 'gRPC call failed');
-        o.metrics.grpcDuration.observe({ method, code: status[code] }, (performance.now() - started) / 1000);
-        callback({ code, details: known ? err.message : 'internal error' });
-      },
+      (err: unknown) => callback(failed(started, err)),
     );
   };
 }
