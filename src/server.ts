@@ -8,7 +8,7 @@ import type { Config } from './config.js';
 import { ProjectRegistry, type ProjectSet } from './core/projects/registry.js';
 import { PushNode } from './core/node.js';
 import { GrpcIngress } from './ingress/grpc/server.js';
-import { createHttpApp } from './ingress/http/app.js';
+import { createHttpHandler } from './ingress/http/app.js';
 import { WsEdge } from './ingress/ws/edge.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -69,7 +69,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     maxQueueBytes: config.maxQueueBytes,
   });
   const grpc = new GrpcIngress({ publisher: node.publisher, projects, metrics, logger, maxPushBytes: config.maxPushBytes });
-  const app = createHttpApp({ publisher: node.publisher, projects, metrics, logger, maxPushBytes: config.maxPushBytes, isReady });
+  const app = createHttpHandler({ publisher: node.publisher, projects, metrics, logger, maxPushBytes: config.maxPushBytes, isReady });
 
   const ports = { ws: 0, http: 0, grpc: 0 };
   let http: Server;
