@@ -114,7 +114,10 @@ export function generateReport() {
     const b = find(S.ingress, (r) => r.system === 'pushwire' && r.api === 'batch');
     trows.push([
       '`ingress`: ≥ 20 k PushData/s per node over gRPC unary',
-      g ? `${n0(g.pushesPerSecPerNode)}/s per node (${g.nodes} node, Redis bus)` : 'not measured',
+      g
+        ? `${n0(g.pushesPerSecPerNode)}/s per node (${g.nodes} node, Redis bus)` +
+          (g.impliedPushesPerSecPerCore ? `; node CPU ${f(g.nodeCpuUsPerPush, 1)} µs/call = ${n0(g.impliedPushesPerSecPerCore)}/s per core` : '')
+        : 'not measured',
       g ? (g.pushesPerSecPerNode >= 20_000 ? '**met**' : `**missed** by ${n0(20_000 - g.pushesPerSecPerNode)}/s (${f((g.pushesPerSecPerNode / 20_000) * 100, 0)} % of target)`) : '—',
     ]);
     trows.push(['`ingress`: more with the batch call', b && g ? `PushDataBatch: ${n0(b.pushesPerSec)} pushes/s (${b.batchSize} per call) vs ${n0(g.pushesPerSec)}/s unary` : 'not measured', b && g ? (b.pushesPerSec > g.pushesPerSec ? '**met**' : '**missed**') : '—']);
@@ -174,6 +177,21 @@ export function generateReport() {
       return row;
     });
     out.push(table(head, rows), '');
+    const pw = find(S.latency, (x) => x.system === 'pushwire');
+    if (pw?.steps.some((st) => st.clientCpuPct !== undefined)) {
+      out.push(
+        'Where the CPU goes (pushwire; 100 % = one of the 2 cores): per node, all client processes of the load generator, and the',
+        "server-side push→write time (`pushwire_push_to_write_seconds`: push accepted → its frames handed to every local socket; bucket upper bounds).",
+        '',
+        table(
+          ['target deliveries/s', 'node CPU %', 'client processes', 'client CPU %', 'client CPU µs/deliv', 'server push→write p50 / p99 ms'],
+          pw.steps
+            .filter((st) => !st.skipped && st.clientCpuPct !== undefined)
+            .map((st) => [n0(st.targetDeliveriesPerSec), st.nodeCpuPct.join(' + '), st.clientProcs, st.clientCpuPct, f(st.clientCpuUsPerDelivery, 2), st.serverPushToWriteMs ? `≤ ${st.serverPushToWriteMs.p50} / ≤ ${st.serverPushToWriteMs.p99}` : '—']),
+        ),
+        '',
+      );
+    }
     const rr = o.rates.map((target) => {
       const p = find(S.latency, (x) => x.system === 'pushwire')?.steps.find((s) => s.targetDeliveriesPerSec === target && !s.skipped);
       const row = [n0(target)];
@@ -213,8 +231,15 @@ export function generateReport() {
   if (S.ingress) {
     const o = S.ingress.options;
     out.push('## ingress', '', `Push calls as fast as accepted to a topic with 0 subscribers, ${o.pushers} pusher processes, one node with a Redis bus, ${o.duration} s per API. pushwire: gRPC \`PushData\` (unary, ${o.inflight} in flight per pusher), gRPC \`PushDataBatch\` (${o.batchSize} pushes per call, ${o.batchInflight} in flight per pusher) and the REST bridge \`POST /v1/pushData\` (${o.inflight} in flight per pusher, keep-alive). Baselines: their \`POST /push\` (for reference; they validate nothing).`, '', cmd(S.ingress), '');
-    const rows = S.ingress.results.filter((r) => !r.error).map((r) => [NAMES[r.system], r.api === 'grpc' ? 'gRPC PushData' : r.api === 'batch' ? `gRPC PushDataBatch ×${r.batchSize}` : r.api === 'rest' ? 'REST /v1/pushData' : 'HTTP POST /push', n0(r.callsPerSec), `**${n0(r.pushesPerSec)}**`, n0(r.pushesPerSecPerNode), f(r.cpuUsPerPush, 1), r.errors]);
-    out.push(table(['system', 'API', 'calls/s', 'pushes/s', 'pushes/s per node', 'server CPU µs/push', 'errors'], rows), '', ...errs(S.ingress), '');
+    const rows = S.ingress.results.filter((r) => !r.error).map((r) => [NAMES[r.system], r.api === 'grpc' ? 'gRPC PushData' : r.api === 'batch' ? `gRPC PushDataBatch ×${r.batchSize}` : r.api === 'rest' ? 'REST /v1/pushData' : 'HTTP POST /push', n0(r.callsPerSec), `**${n0(r.pushesPerSec)}**`, n0(r.pushesPerSecPerNode), f(r.cpuUsPerPush, 1), r.nodeCpuUsPerPush === undefined ? '—' : f(r.nodeCpuUsPerPush, 1), r.nodeCpuPct ?? '—', r.impliedPushesPerSecPerCore === undefined ? '—' : n0(r.impliedPushesPerSecPerCore), r.errors]);
+    out.push(
+      o.client ? `gRPC calls come from a lean \`node:http2\` gRPC client (\`--client h2\`, ${o.channels} connections per pusher): grpc-js's client costs more CPU per call than the server, so with it the run measured the load generator. The node is then busy close to one core; "per core" is 10⁶ / node CPU µs per push, what a node can take on a core of its own.` : '',
+      '',
+      table(['system', 'API', 'calls/s', 'pushes/s', 'pushes/s per node', 'server CPU µs/push (node + redis)', 'node CPU µs/push', 'node busy % of a core', 'pushes/s per core (node)', 'errors'], rows),
+      '',
+      ...errs(S.ingress),
+      '',
+    );
   }
 
   out.push('## Reproduce', '');
@@ -225,7 +250,7 @@ export function generateReport() {
     'npm run bench -- fanout --clients 5000 --pushes 2000 --nodes 1,2 --systems pushwire,socketio,ws',
     'npm run bench -- private --clients 4000 --rate 4000 --duration 10',
     'npm run bench -- idle --clients 10000',
-    'npm run bench -- ingress --pushers 2 --duration 8',
+    'npm run bench -- ingress --pushers 3 --channels 2 --duration 8',
     'npm run bench -- latency --clients 5000 --rates 10000,50000,100000,200000 --duration 8',
     'npm run bench -- report         # regenerate this file and the plot from bench/results/latest.json',
     '```',

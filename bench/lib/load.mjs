@@ -41,6 +41,7 @@ export function startClients(sys, total, mode, { topic = 'bench', perProc = 2500
   const sum = (f) => kids.reduce((a, k) => a + k[f], 0);
   return {
     kids,
+    pids: kids.map((k) => k.proc.pid),
     get got() {
       return sum('got');
     },
