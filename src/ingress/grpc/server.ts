@@ -6,7 +6,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { ProxyService } from '../../../gen/order/proxy.js';
 import { PushServiceService } from '../../../gen/pushwire/v1/push.js';
-import { legacyProxyService, pushService } from './push-service.js';
+import { encodePushDataResponse, legacyProxyService, pushService } from './push-service.js';
 import { createReflection } from './reflection.js';
 
 export interface GrpcServerOptions {
@@ -30,7 +30,9 @@ export class GrpcIngress {
       'grpc.max_receive_message_length': o.maxPushBytes + 64 * 1024,
       'grpc.enable_channelz': 0,
     });
-    this.server.addService(PushServiceService, pushService(o));
+    // The same service with a hand-written response encoder (byte-identical, cheaper per call).
+    const definition = { ...PushServiceService, pushData: { ...PushServiceService.pushData, responseSerialize: encodePushDataResponse } };
+    this.server.addService(definition, pushService(o));
     this.server.addService(ProxyService, legacyProxyService(o));
     this.health.addToServer(this.server);
     createReflection().addToServer(this.server);
