@@ -181,13 +181,14 @@ export function generateReport() {
     if (pw?.steps.some((st) => st.clientCpuPct !== undefined)) {
       out.push(
         'Where the CPU goes (pushwire; 100 % = one of the 2 cores): per node, all client processes of the load generator, and the',
-        "server-side push→write time (`pushwire_push_to_write_seconds`: push accepted → its frames handed to every local socket; bucket upper bounds).",
+        "server-side push→write time (`pushwire_push_to_write_seconds`: push accepted → its frames handed to every local socket) and flush time",
+        '(`pushwire_flush_seconds`: one write per local recipient), as histogram bucket upper bounds.',
         '',
         table(
-          ['target deliveries/s', 'node CPU %', 'client processes', 'client CPU %', 'client CPU µs/deliv', 'server push→write p50 / p99 ms'],
+          ['target deliveries/s', 'node CPU %', 'client processes', 'client CPU %', 'client CPU µs/deliv', 'server push→write p50 / p99 ms', 'server flush p50 / p99 ms'],
           pw.steps
             .filter((st) => !st.skipped && st.clientCpuPct !== undefined)
-            .map((st) => [n0(st.targetDeliveriesPerSec), st.nodeCpuPct.join(' + '), st.clientProcs, st.clientCpuPct, f(st.clientCpuUsPerDelivery, 2), st.serverPushToWriteMs ? `≤ ${st.serverPushToWriteMs.p50} / ≤ ${st.serverPushToWriteMs.p99}` : '—']),
+            .map((st) => [n0(st.targetDeliveriesPerSec), st.nodeCpuPct.join(' + '), st.clientProcs, st.clientCpuPct, f(st.clientCpuUsPerDelivery, 2), st.serverPushToWriteMs ? `≤ ${st.serverPushToWriteMs.p50} / ≤ ${st.serverPushToWriteMs.p99}` : '—', st.serverFlushMs ? `≤ ${st.serverFlushMs.p50} / ≤ ${st.serverFlushMs.p99}` : '—']),
         ),
         '',
       );

@@ -280,6 +280,7 @@ async function latencyOne(system, nodes, o) {
       const got0 = clients.got;
       clients.reset();
       const h0 = system === 'pushwire' ? await scrapeHist(sys, 'pushwire_push_to_write_seconds') : undefined;
+      const f0 = system === 'pushwire' ? await scrapeHist(sys, 'pushwire_flush_seconds') : undefined;
       const cpu0 = cpuUs(sys.serverPids);
       const nodeCpu0 = sys.nodePids.map((p) => cpuUs([p]));
       const clientCpu0 = cpuUs(clients.pids);
@@ -299,6 +300,7 @@ async function latencyOne(system, nodes, o) {
       const secs = (end.t - p.t0) / 1e6;
       const lat = summarize(await clients.hist());
       const h1 = h0 ? await scrapeHist(sys, 'pushwire_push_to_write_seconds') : undefined;
+      const f1 = f0 ? await scrapeHist(sys, 'pushwire_flush_seconds') : undefined;
       const pct = (us) => +((us / (secs * 1e6)) * 100).toFixed(0);
       if (!end.complete) saturatedAt = target;
       const step = {
@@ -319,6 +321,8 @@ async function latencyOne(system, nodes, o) {
         clientCpuUsPerDelivery: +((clientCpu1 - clientCpu0) / delivered).toFixed(3),
         // Server side only: push accepted -> its frames handed to every local socket (bucket upper bounds).
         serverPushToWriteMs: h1 ? histPercentiles(h0, h1) : undefined,
+        // One flush = one write per local recipient socket: the server's write loop per push.
+        serverFlushMs: f1 && f1.size > 0 ? histPercentiles(f0, f1) : undefined,
         latencyMs: lat,
         pushErrors: p.errors,
       };
@@ -326,7 +330,8 @@ async function latencyOne(system, nodes, o) {
       log(`  ${L} @${fmtInt(target)}/s: achieved ${fmtInt(step.deliveriesPerSec)}/s, p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms${end.complete ? '' : ' (INCOMPLETE)'}`);
       log(
         `  ${L}   CPU: nodes ${step.nodeCpuPct.join(' + ')} %, all servers ${step.serverCpuPct} %, ${step.clientProcs} client processes ${step.clientCpuPct} % (${step.clientCpuUsPerDelivery} µs/delivery)` +
-          (step.serverPushToWriteMs ? `; server push→write p50 ≤${step.serverPushToWriteMs.p50} ms, p99 ≤${step.serverPushToWriteMs.p99} ms` : ''),
+          (step.serverPushToWriteMs ? `; server push→write p50 ≤${step.serverPushToWriteMs.p50} ms, p99 ≤${step.serverPushToWriteMs.p99} ms` : '') +
+          (step.serverFlushMs ? `; flush p50 ≤${step.serverFlushMs.p50} ms, p99 ≤${step.serverFlushMs.p99} ms` : ''),
       );
       await sleep(500);
     }
