@@ -28,6 +28,7 @@ const { values: opt, positionals } = parseArgs({
     channels: { type: 'string' }, // ingress: gRPC connections per pusher process
     client: { type: 'string' }, // ingress: gRPC client of the pushers, h2 (lean node:http2) or grpc-js
     'per-proc': { type: 'string' }, // clients per load process (≤ 4000)
+    'client-impl': { type: 'string' }, // fanout/latency: ws (default) or raw (lean WebSocket client; pushwire and ws)
     settle: { type: 'string' }, // idle: s to wait before measuring
     'no-latest': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -44,6 +45,7 @@ if (opt.help || !scenario || ![...SCENARIOS, 'all', 'report'].includes(scenario)
   --pushers P                      ingress: pusher processes
   --channels C --client h2|grpc-js ingress: gRPC connections per pusher, gRPC client (h2: lean node:http2)
   --per-proc N                     clients per load-generator process (max 4000)
+  --client-impl ws|raw             fanout/latency: raw = lean WebSocket client (pushwire, ws) to size the load generator's share
   --no-latest                      do not update bench/results/latest.json
 `);
   process.exit(scenario ? 2 : 0);
@@ -53,6 +55,7 @@ const num = (v, d) => (v === undefined ? d : Number(v));
 const systemsOpt = (opt.systems ?? 'pushwire,socketio,ws').split(',').map((s) => s.trim()).filter(Boolean);
 for (const s of systemsOpt) if (!['pushwire', 'socketio', 'ws'].includes(s)) throw new Error(`unknown system ${s}`);
 const perProc = num(opt['per-proc'], 2500);
+const clientImpl = opt['client-impl'] ?? 'ws';
 const MAX_PER_NODE = 18_000;
 const resultsDir = `${benchDir}results/`;
 mkdirSync(resultsDir, { recursive: true });
@@ -84,7 +87,7 @@ async function fanoutOne(system, nodes, o) {
   checkPerNode(o.clients, nodes);
   log(`${L} fanout: ${o.clients} clients, ${o.pushes} pushes of ${o.payload} B, ≤${o.inflight} in flight`);
   const sys = await startSystem(system, nodes);
-  const clients = startClients(sys, o.clients, 'public', { topic: 'bench', perProc, label: L });
+  const clients = startClients(sys, o.clients, 'public', { topic: 'bench', perProc, label: L, impl: clientImpl });
   try {
     await clients.ready();
     await warmUp(sys, clients, pushApi(system), 'bench');
@@ -264,7 +267,7 @@ async function latencyOne(system, nodes, o) {
   checkPerNode(o.clients, nodes);
   log(`${L} latency: ${o.clients} clients on one topic, steps ${o.rates.join(', ')} deliveries/s, ${o.duration} s each`);
   const sys = await startSystem(system, nodes);
-  const clients = startClients(sys, o.clients, 'public', { topic: 'bench', perProc, label: L });
+  const clients = startClients(sys, o.clients, 'public', { topic: 'bench', perProc, label: L, impl: clientImpl });
   const steps = [];
   try {
     await clients.ready();
