@@ -55,6 +55,23 @@ function selectorOf(req: PushRequest): Selector | undefined {
   return uids.length + cids.length + tags.length > 0 ? { uids, cids, tags } : undefined;
 }
 
+/** The request fields Publisher.push's fast path handles (everything but idempotencyKey/uids/cids/tags). */
+const PLAIN_FIELDS = new Set(['uid', 'topic', 'data', 'pid', 'idempotencyKey', 'uids', 'cids', 'tags']);
+
+/**
+ * A uid/topic push without idempotency key or selector, and with no field the fast path does not
+ * know: any other field set (one added to PushRequest later included) takes the general path.
+ */
+function isPlain(req: PushRequest): boolean {
+  if (req.idempotencyKey || selectorOf(req) !== undefined) return false;
+  for (const key in req) {
+    if (PLAIN_FIELDS.has(key)) continue;
+    const value = (req as unknown as Record<string, unknown>)[key];
+    if (value !== undefined && value !== '' && value !== null) return false;
+  }
+  return true;
+}
+
 /**
  * The one push use case behind every ingress: validate, stamp, publish to the bus.
  * A push the bus does not accept is UNAVAILABLE, never a silent drop.
@@ -79,7 +96,7 @@ export class Publisher {
    * project of the caller's API key (undefined on an open API).
    */
   push(req: PushRequest, ingress: string, keyPid?: string): Promise<PushResult> {
-    if (req.idempotencyKey || selectorOf(req) !== undefined) return this.pushGeneral(req, ingress, keyPid);
+    if (!isPlain(req)) return this.pushGeneral(req, ingress, keyPid);
     // The common case (uid/topic, no idempotency key) without publishAll's arrays, closures and
     // allSettled: same checks in the same order, same errors and metrics, a third of the promises.
     let messageId: string;
