@@ -6,7 +6,7 @@ import type { Publisher } from '../../core/publisher.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { withFastPush } from './fast-push.js';
-import { PUSH_DATA_PATH, bearerKey, bodyLimit, failureStatus, pushData, pushDataBatch } from './push-api.js';
+import { PUSH_DATA_PATH, bearerKey, bodyLimit, failureStatus, parseJsonBody, pushData, pushDataBatch } from './push-api.js';
 import { httpStatusOf, statusBody } from './status.js';
 
 export interface HttpAppOptions {
@@ -23,7 +23,7 @@ export interface HttpAppOptions {
  * Checks `Authorization: Bearer <key>` for `method` before the body is read, leaving the key's
  * project (undefined on an open API) in res.locals.keyPid.
  */
-const authorize =
+export const authorize =
   (projects: ProjectRegistry, method: ApiMethod) =>
   (req: Request, res: Response, next: NextFunction): void => {
     res.locals.keyPid = projects.authorize(bearerKey(req.get('authorization')), method);
@@ -100,7 +100,12 @@ export function createHttpHandler(o: HttpAppOptions): RequestListener {
   return withFastPush(o, createHttpApp(o));
 }
 
-function send(res: Response, code: Code, message: string): void {
+/** The body express.raw() read, parsed as JSON (for routes of other request types). */
+export function jsonBody(req: Request): unknown {
+  return parseJsonBody(Buffer.isBuffer(req.body) ? req.body : undefined);
+}
+
+export function send(res: Response, code: Code, message: string): void {
   if (res.headersSent) return;
   res.status(httpStatusOf(code)).json(statusBody(code, message));
 }

@@ -35,7 +35,7 @@ export function bearerKey(header: string | undefined): string | undefined {
 }
 
 /** The parsed JSON body; grpc-gateway treats an empty (or absent) body as the empty message. */
-function jsonBody(raw: Buffer | undefined): unknown {
+export function parseJsonBody(raw: Buffer | undefined): unknown {
   if (raw === undefined || raw.length === 0) return {};
   try {
     return JSON.parse(raw.toString('utf8'));
@@ -57,7 +57,7 @@ const pushRequest = (fields: Record<string, unknown>): PushRequest => ({
 
 /** PushData: the proto3 JSON response object. Throws/rejects with PushwireError. */
 export async function pushData(publisher: Publisher, raw: Buffer | undefined, keyPid: string | undefined): Promise<object> {
-  const fields = decodeProtoJson(jsonBody(raw), 'pushwire.v1.PushDataRequest', PUSH_DATA_REQUEST);
+  const fields = decodeProtoJson(parseJsonBody(raw), 'pushwire.v1.PushDataRequest', PUSH_DATA_REQUEST);
   const result = await publisher.push(pushRequest(fields), 'http', keyPid);
   // proto3 JSON leaves out default values: `duplicate` appears only when true.
   return { messageId: result.messageId, nodeId: result.nodeId, ...(result.duplicate ? { duplicate: true } : {}) };
@@ -65,7 +65,7 @@ export async function pushData(publisher: Publisher, raw: Buffer | undefined, ke
 
 /** PushDataBatch: the proto3 JSON response object. */
 export async function pushDataBatch(publisher: Publisher, raw: Buffer | undefined, keyPid: string | undefined): Promise<object> {
-  const fields = decodeProtoJson(jsonBody(raw), 'pushwire.v1.PushDataBatchRequest', PUSH_DATA_BATCH_REQUEST);
+  const fields = decodeProtoJson(parseJsonBody(raw), 'pushwire.v1.PushDataBatchRequest', PUSH_DATA_BATCH_REQUEST);
   const pushes = ((fields.pushes as Record<string, unknown>[] | undefined) ?? []).map(pushRequest);
   const result = await publisher.pushBatch(pushes, 'http', keyPid);
   return { messageIds: result.messageIds, nodeId: result.nodeId };
