@@ -5,8 +5,8 @@ import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../src/cluster/memory-bus.js';
-import { PushNode } from '../../src/core/node.js';
 import { ProjectRegistry, type ProjectSet } from '../../src/core/projects/registry.js';
+import { Publisher } from '../../src/core/publisher.js';
 import { createHttpApp, createHttpHandler, type HttpAppOptions } from '../../src/ingress/http/app.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
@@ -45,18 +45,10 @@ async function startPair(withKeys: boolean): Promise<Pair> {
   const logger = createLogger('silent', new Writable({ write: (_c, _e, cb) => cb() }));
   const metrics = new Metrics('fastnode');
   const projects = new ProjectRegistry(projectSet(withKeys));
-  const node = new PushNode({
-    nodeId: 'fastnode',
-    bus: new MemoryBus(),
-    projects,
-    metrics,
-    logger,
-    maxPushBytes: MAX_PUSH_BYTES,
-    idempotencyWindowMs: 60_000,
-    unsubscribeDelayMs: 0,
-  });
-  await node.start();
-  const o: HttpAppOptions = { publisher: node.publisher, projects, metrics, logger, maxPushBytes: MAX_PUSH_BYTES, isReady: () => true };
+  // A Publisher on an in-process bus is all the push routes use (no hub, no subscribers needed).
+  const bus = new MemoryBus();
+  const publisher = new Publisher(bus, projects, 'fastnode', MAX_PUSH_BYTES, metrics, 60_000);
+  const o: HttpAppOptions = { publisher, projects, metrics, logger, maxPushBytes: MAX_PUSH_BYTES, isReady: () => true };
   const listen = (handler: RequestListener): Promise<Server> =>
     new Promise((resolve) => {
       const s = createServer(handler);
@@ -74,7 +66,7 @@ async function startPair(withKeys: boolean): Promise<Pair> {
         s.closeAllConnections();
         await new Promise((r) => s.close(r));
       }
-      await node.close();
+      await bus.close();
     },
   };
 }
