@@ -89,6 +89,9 @@ log(
     `  server CPU per push: node ${perPush(nodeCpu)} µs + redis ${perPush(redisCpu)} µs = ${perPush(nodeCpu + redisCpu)} µs` +
     ` (node busy ${((nodeCpu / (secs * 1e6)) * 100).toFixed(0)} % of a core)`,
 );
+// The server's own count of pushes by result: the raw client does not decode trailers, so this is the check.
+const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+log(`  server pushwire_pushes_total: ${[...text.matchAll(/^pushwire_pushes_total\{([^}]*)\} (\d+)/gm)].map((m) => `${m[1].replace(/,?node="[^"]*"/, '')} ${m[2]}`).join('; ')}`);
 node.kill('SIGTERM');
 await new Promise((r) => node.once('exit', r));
 redis?.proc.kill('SIGKILL');

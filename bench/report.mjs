@@ -13,8 +13,9 @@ const MISSED_TARGETS_NOTES = `### Why the missed targets are missed (profiles; d
   processHeaders, header maps; streams, events), native 18 % (write syscalls, nghttp2), GC 12 %, grpc-js 11 %, V8
   10 %, ioredis 7.5 %, pushwire 3.5 %, prom-client 1.7 %, ts-proto 1 %. Even at zero cost for pushwire the unary
   path would sit near 50 µs, so 20 k/s per node needs fewer streams per push (\`PushDataBatch\`: ~13 µs per push).
-  The ingress run uses a lean \`node:http2\` gRPC client: grpc-js's own client costs more than the server and made the
-  old run measure the load generator.
+  The ingress run now loads the node with hand-written HTTP/2 frames (grpc-js's own client costs more than the server
+  and made the old run measure the load generator): a saturated node takes 12–18 k calls/s (60–90 µs of node CPU per
+  call, GC threads included), short of 20 k by 10–40 %.
 - **Latency at 100 k deliveries/s.** Each push is one socket write per recipient, 2,500 per node. Over loopback on
   this VM a write costs 9–14 µs of server CPU (the syscall is ~90 % of the flush: it also runs the receiver's TCP
   path and wakes the client process), so one push is a 25–50 ms flush per node (\`pushwire_flush_seconds\`), and the
@@ -253,7 +254,7 @@ export function generateReport() {
     out.push('## ingress', '', `Push calls as fast as accepted to a topic with 0 subscribers, ${o.pushers} pusher processes, one node with a Redis bus, ${o.duration} s per API. pushwire: gRPC \`PushData\` (unary, ${o.inflight} in flight per pusher), gRPC \`PushDataBatch\` (${o.batchSize} pushes per call, ${o.batchInflight} in flight per pusher) and the REST bridge \`POST /v1/pushData\` (${o.inflight} in flight per pusher, keep-alive). Baselines: their \`POST /push\` (for reference; they validate nothing).`, '', cmd(S.ingress), '');
     const rows = S.ingress.results.filter((r) => !r.error).map((r) => [NAMES[r.system], r.api === 'grpc' ? 'gRPC PushData' : r.api === 'batch' ? `gRPC PushDataBatch ×${r.batchSize}` : r.api === 'rest' ? 'REST /v1/pushData' : 'HTTP POST /push', n0(r.callsPerSec), `**${n0(r.pushesPerSec)}**`, n0(r.pushesPerSecPerNode), f(r.cpuUsPerPush, 1), r.nodeCpuUsPerPush === undefined ? '—' : f(r.nodeCpuUsPerPush, 1), r.nodeCpuPct ?? '—', r.impliedPushesPerSecPerCore === undefined ? '—' : n0(r.impliedPushesPerSecPerCore), r.errors]);
     out.push(
-      o.client ? `gRPC calls come from a lean \`node:http2\` gRPC client (\`--client h2\`, ${o.channels} connections per pusher): grpc-js's client costs more CPU per call than the server, so with it the run measured the load generator. The node is then busy close to one core; "per core" is 10⁶ / node CPU µs per push, what a node can take on a core of its own.` : '',
+      o.client ? `gRPC calls come from lean clients (\`--client ${o.client}\`, ${o.channels} connections per pusher; \`raw\`: HTTP/2 frames written by hand for unary calls, checked against the server's ok counter; batches from a \`node:http2\` client): grpc-js's own client costs more CPU per call than the server, so with it the run measured the load generator. "node busy" above 100 % is V8's GC and compiler threads next to the saturated event loop; "per core" is 10⁶ / node CPU µs per push.` : '',
       '',
       table(['system', 'API', 'calls/s', 'pushes/s', 'pushes/s per node', 'server CPU µs/push (node + redis)', 'node CPU µs/push', 'node busy % of a core', 'pushes/s per core (node)', 'errors'], rows),
       '',
