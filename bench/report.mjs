@@ -3,6 +3,26 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { benchDir, root } from './lib/common.mjs';
 
+// Hand-written analysis of the targets the runs miss (kept here so that `report` regenerates it with the tables).
+const MISSED_TARGETS_NOTES = `### Why the missed targets are missed (profiles; details and A/B runs in \`bench/NOTES-perf.md\`)
+
+- **gRPC unary \`PushData\`.** A call costs about 60 µs of node CPU (about 16 k calls/s per core): pushwire's own work
+  (auth, validation, envelope, metrics, response encoding) is ~2.5 µs and ioredis's \`PUBLISH\` ~5 µs
+  (\`node bench/micro-push.mjs\`); the rest, ~50 µs, is grpc-js and node's HTTP/2 per stream. Profile of a node at
+  ~75 % of a core (\`node bench/profile.mjs --api grpc\`, self time): node internals 36 % (http2 core: respond,
+  processHeaders, header maps; streams, events), native 18 % (write syscalls, nghttp2), GC 12 %, grpc-js 11 %, V8
+  10 %, ioredis 7.5 %, pushwire 3.5 %, prom-client 1.7 %, ts-proto 1 %. Even at zero cost for pushwire the unary
+  path would sit near 50 µs, so 20 k/s per node needs fewer streams per push (\`PushDataBatch\`: ~13 µs per push).
+  The ingress run now loads the node with hand-written HTTP/2 frames (grpc-js's own client costs more than the server
+  and made the old run measure the load generator): a saturated node takes 12–18 k calls/s (60–90 µs of node CPU per
+  call, GC threads included), short of 20 k by 10–40 %.
+- **Latency at 100 k deliveries/s.** Each push is one socket write per recipient, 2,500 per node. Over loopback on
+  this VM a write costs 9–14 µs of server CPU (the syscall is ~90 % of the flush: it also runs the receiver's TCP
+  path and wakes the client process), so one push is a 25–50 ms flush per node (\`pushwire_flush_seconds\`), and the
+  client processes need as much CPU again (~10 µs per delivery, a whole core at 100 k/s). Servers, clients and Redis
+  share 2 cores, so p99 is CPU queueing: ~100 ms of CPU per push cannot finish within 20 ms. The latency table
+  below shows node CPU, client CPU and the server-side push→write and flush times per step.`;
+
 const SYSTEMS = ['pushwire', 'socketio', 'ws'];
 const NAMES = { pushwire: 'pushwire', socketio: 'Socket.IO 4 + redis-adapter', ws: 'raw ws send loop' };
 const COLORS = { pushwire: '#d62728', socketio: '#1f77b4', ws: '#2ca02c' };
@@ -114,12 +134,15 @@ export function generateReport() {
     const b = find(S.ingress, (r) => r.system === 'pushwire' && r.api === 'batch');
     trows.push([
       '`ingress`: ≥ 20 k PushData/s per node over gRPC unary',
-      g ? `${n0(g.pushesPerSecPerNode)}/s per node (${g.nodes} node, Redis bus)` : 'not measured',
+      g
+        ? `${n0(g.pushesPerSecPerNode)}/s per node (${g.nodes} node, Redis bus)` +
+          (g.impliedPushesPerSecPerCore ? `; node CPU ${f(g.nodeCpuUsPerPush, 1)} µs/call = ${n0(g.impliedPushesPerSecPerCore)}/s per core` : '')
+        : 'not measured',
       g ? (g.pushesPerSecPerNode >= 20_000 ? '**met**' : `**missed** by ${n0(20_000 - g.pushesPerSecPerNode)}/s (${f((g.pushesPerSecPerNode / 20_000) * 100, 0)} % of target)`) : '—',
     ]);
     trows.push(['`ingress`: more with the batch call', b && g ? `PushDataBatch: ${n0(b.pushesPerSec)} pushes/s (${b.batchSize} per call) vs ${n0(g.pushesPerSec)}/s unary` : 'not measured', b && g ? (b.pushesPerSec > g.pushesPerSec ? '**met**' : '**missed**') : '—']);
   }
-  out.push(table(['target', 'measured', 'result'], trows), '');
+  out.push(table(['target', 'measured', 'result'], trows), '', MISSED_TARGETS_NOTES, '');
 
   const cmd = (run) => (run ? `Command: \`${run.command}\` (${run.startedAt}, ${run.seconds} s). Options: \`${JSON.stringify(run.options)}\`.` : '');
   const errs = (run) => (run?.results ?? []).filter((r) => r.error).map((r) => `- ${r.system}${r.api ? ` ${r.api}` : ''} ×${r.nodes}: **failed**: ${r.error}`);
@@ -174,6 +197,22 @@ export function generateReport() {
       return row;
     });
     out.push(table(head, rows), '');
+    const pw = find(S.latency, (x) => x.system === 'pushwire');
+    if (pw?.steps.some((st) => st.clientCpuPct !== undefined)) {
+      out.push(
+        'Where the CPU goes (pushwire; 100 % = one of the 2 cores): per node, all client processes of the load generator, and the',
+        "server-side push→write time (`pushwire_push_to_write_seconds`: push accepted → its frames handed to every local socket) and flush time",
+        '(`pushwire_flush_seconds`: one write per local recipient), as histogram bucket upper bounds.',
+        '',
+        table(
+          ['target deliveries/s', 'node CPU %', 'client processes', 'client CPU %', 'client CPU µs/deliv', 'server push→write p50 / p99 ms', 'server flush p50 / p99 ms'],
+          pw.steps
+            .filter((st) => !st.skipped && st.clientCpuPct !== undefined)
+            .map((st) => [n0(st.targetDeliveriesPerSec), st.nodeCpuPct.join(' + '), st.clientProcs, st.clientCpuPct, f(st.clientCpuUsPerDelivery, 2), st.serverPushToWriteMs ? `≤ ${st.serverPushToWriteMs.p50} / ≤ ${st.serverPushToWriteMs.p99}` : '—', st.serverFlushMs ? `≤ ${st.serverFlushMs.p50} / ≤ ${st.serverFlushMs.p99}` : '—']),
+        ),
+        '',
+      );
+    }
     const rr = o.rates.map((target) => {
       const p = find(S.latency, (x) => x.system === 'pushwire')?.steps.find((s) => s.targetDeliveriesPerSec === target && !s.skipped);
       const row = [n0(target)];
@@ -213,8 +252,15 @@ export function generateReport() {
   if (S.ingress) {
     const o = S.ingress.options;
     out.push('## ingress', '', `Push calls as fast as accepted to a topic with 0 subscribers, ${o.pushers} pusher processes, one node with a Redis bus, ${o.duration} s per API. pushwire: gRPC \`PushData\` (unary, ${o.inflight} in flight per pusher), gRPC \`PushDataBatch\` (${o.batchSize} pushes per call, ${o.batchInflight} in flight per pusher) and the REST bridge \`POST /v1/pushData\` (${o.inflight} in flight per pusher, keep-alive). Baselines: their \`POST /push\` (for reference; they validate nothing).`, '', cmd(S.ingress), '');
-    const rows = S.ingress.results.filter((r) => !r.error).map((r) => [NAMES[r.system], r.api === 'grpc' ? 'gRPC PushData' : r.api === 'batch' ? `gRPC PushDataBatch ×${r.batchSize}` : r.api === 'rest' ? 'REST /v1/pushData' : 'HTTP POST /push', n0(r.callsPerSec), `**${n0(r.pushesPerSec)}**`, n0(r.pushesPerSecPerNode), f(r.cpuUsPerPush, 1), r.errors]);
-    out.push(table(['system', 'API', 'calls/s', 'pushes/s', 'pushes/s per node', 'server CPU µs/push', 'errors'], rows), '', ...errs(S.ingress), '');
+    const rows = S.ingress.results.filter((r) => !r.error).map((r) => [NAMES[r.system], r.api === 'grpc' ? 'gRPC PushData' : r.api === 'batch' ? `gRPC PushDataBatch ×${r.batchSize}` : r.api === 'rest' ? 'REST /v1/pushData' : 'HTTP POST /push', n0(r.callsPerSec), `**${n0(r.pushesPerSec)}**`, n0(r.pushesPerSecPerNode), f(r.cpuUsPerPush, 1), r.nodeCpuUsPerPush === undefined ? '—' : f(r.nodeCpuUsPerPush, 1), r.nodeCpuPct ?? '—', r.impliedPushesPerSecPerCore === undefined ? '—' : n0(r.impliedPushesPerSecPerCore), r.errors]);
+    out.push(
+      o.client ? `gRPC calls come from lean clients (\`--client ${o.client}\`, ${o.channels} connections per pusher; \`raw\`: HTTP/2 frames written by hand for unary calls, checked against the server's ok counter; batches from a \`node:http2\` client): grpc-js's own client costs more CPU per call than the server, so with it the run measured the load generator. "node busy" above 100 % is V8's GC and compiler threads next to the saturated event loop; "per core" is 10⁶ / node CPU µs per push.` : '',
+      '',
+      table(['system', 'API', 'calls/s', 'pushes/s', 'pushes/s per node', 'server CPU µs/push (node + redis)', 'node CPU µs/push', 'node busy % of a core', 'pushes/s per core (node)', 'errors'], rows),
+      '',
+      ...errs(S.ingress),
+      '',
+    );
   }
 
   out.push('## Reproduce', '');
@@ -225,7 +271,7 @@ export function generateReport() {
     'npm run bench -- fanout --clients 5000 --pushes 2000 --nodes 1,2 --systems pushwire,socketio,ws',
     'npm run bench -- private --clients 4000 --rate 4000 --duration 10',
     'npm run bench -- idle --clients 10000',
-    'npm run bench -- ingress --pushers 2 --duration 8',
+    'npm run bench -- ingress --pushers 3 --channels 2 --duration 8',
     'npm run bench -- latency --clients 5000 --rates 10000,50000,100000,200000 --duration 8',
     'npm run bench -- report         # regenerate this file and the plot from bench/results/latest.json',
     '```',

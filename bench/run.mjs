@@ -25,7 +25,10 @@ const { values: opt, positionals } = parseArgs({
     duration: { type: 'string' }, // s: private/ingress run, latency step
     inflight: { type: 'string' },
     pushers: { type: 'string' }, // pusher processes (ingress)
+    channels: { type: 'string' }, // ingress: gRPC connections per pusher process
+    client: { type: 'string' }, // ingress: gRPC client of the pushers, h2 (lean node:http2) or grpc-js
     'per-proc': { type: 'string' }, // clients per load process (≤ 4000)
+    'client-impl': { type: 'string' }, // fanout/latency: ws (default) or raw (lean WebSocket client; pushwire and ws)
     settle: { type: 'string' }, // idle: s to wait before measuring
     'no-latest': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -40,7 +43,10 @@ if (opt.help || !scenario || ![...SCENARIOS, 'all', 'report'].includes(scenario)
   --clients N --pushes M --payload B --rate R (pushes/s) --duration S --inflight K
   --rates 10000,50000,...          latency: delivery-rate steps (deliveries/s)
   --pushers P                      ingress: pusher processes
+  --channels C --client raw|h2|grpc-js  ingress: gRPC connections per pusher, gRPC client (raw: hand-written HTTP/2
+                                   frames, unary only; h2: lean node:http2; grpc-js)
   --per-proc N                     clients per load-generator process (max 4000)
+  --client-impl ws|raw             fanout/latency: raw = lean WebSocket client (pushwire, ws) to size the load generator's share
   --no-latest                      do not update bench/results/latest.json
 `);
   process.exit(scenario ? 2 : 0);
@@ -50,6 +56,7 @@ const num = (v, d) => (v === undefined ? d : Number(v));
 const systemsOpt = (opt.systems ?? 'pushwire,socketio,ws').split(',').map((s) => s.trim()).filter(Boolean);
 for (const s of systemsOpt) if (!['pushwire', 'socketio', 'ws'].includes(s)) throw new Error(`unknown system ${s}`);
 const perProc = num(opt['per-proc'], 2500);
+const clientImpl = opt['client-impl'] ?? 'ws';
 const MAX_PER_NODE = 18_000;
 const resultsDir = `${benchDir}results/`;
 mkdirSync(resultsDir, { recursive: true });
@@ -81,7 +88,7 @@ async function fanoutOne(system, nodes, o) {
   checkPerNode(o.clients, nodes);
   log(`${L} fanout: ${o.clients} clients, ${o.pushes} pushes of ${o.payload} B, ≤${o.inflight} in flight`);
   const sys = await startSystem(system, nodes);
-  const clients = startClients(sys, o.clients, 'public', { topic: 'bench', perProc, label: L });
+  const clients = startClients(sys, o.clients, 'public', { topic: 'bench', perProc, label: L, impl: clientImpl });
   try {
     await clients.ready();
     await warmUp(sys, clients, pushApi(system), 'bench');
@@ -205,24 +212,45 @@ async function idleOne(system, nodes, o) {
 
 async function ingressOne(system, nodes, api, o) {
   const L = `${label(system, nodes)} ${api}`;
-  log(`${L} ingress: ${o.pushers} pusher processes × ${api === 'batch' ? o.batchInflight : o.inflight} in flight${api === 'batch' ? ` × ${o.batchSize} per batch` : ''} for ${o.duration} s, topic with 0 subscribers`);
+  const grpcApi = api === 'grpc' || api === 'batch';
+  // pushwire's gRPC calls come from lean clients (grpc-js's own client costs more CPU per call than the server,
+  // so with it the run measured the load generator); several connections per pusher process.
+  // The raw client (hand-written HTTP/2 frames, a few µs per call) covers unary PushData; batches use the h2 client.
+  const client = grpcApi ? (api === 'batch' && o.client === 'raw' ? 'h2' : o.client) : undefined;
+  const channels = grpcApi ? o.channels : 1;
+  const inflight = api === 'batch' ? o.batchInflight : o.inflight;
+  log(`${L} ingress: ${o.pushers} pusher processes${client ? ` (${client} client, ${channels} channels each)` : ''} × ${inflight} in flight${api === 'batch' ? ` × ${o.batchSize} per batch` : ''} for ${o.duration} s, topic with 0 subscribers`);
   const sys = await startSystem(system, nodes, { redis: true });
   try {
     // warm-up
-    await runPushers({ api, targets: targetsOf(sys, api), topic: 'nobody', payload: o.payload, rate: 0, inflight: 16, count: 200, batchSize: o.batchSize }).done;
+    await runPushers({ api, client, channels, targets: targetsOf(sys, api), topic: 'nobody', payload: o.payload, rate: 0, inflight: 16, count: 3000, batchSize: o.batchSize }).done;
+    const okCounter = system === 'pushwire' ? () => scrapeCounter(sys, 'pushwire_pushes_total', grpcApi ? 'grpc' : 'http') : async () => undefined;
+    const ok0 = await okCounter();
     const cpu0 = cpuUs(sys.serverPids);
+    const nodeCpu0 = cpuUs(sys.nodePids);
     const p = await runPushers(
-      { api, targets: targetsOf(sys, api), topic: 'nobody', payload: o.payload, rate: 0, inflight: api === 'batch' ? o.batchInflight : o.inflight, duration: o.duration, batchSize: o.batchSize },
+      { api, client, channels, targets: targetsOf(sys, api), topic: 'nobody', payload: o.payload, rate: 0, inflight, duration: o.duration, batchSize: o.batchSize },
       { procs: o.pushers, onProgress: (s) => log(`  ${L} acked ${fmtInt(s.acked)} (errors ${s.errors})`) },
     ).done;
     const cpu1 = cpuUs(sys.serverPids);
+    const nodeCpu1 = cpuUs(sys.nodePids);
+    const ok1 = await okCounter();
+    // The server's own count of accepted pushes: the raw client does not decode the trailers it waits for.
+    if (ok0 !== undefined && ok1 - ok0 < p.acked) {
+      p.errors += p.acked - (ok1 - ok0);
+      p.acked = ok1 - ok0;
+      p.lastError ||= 'calls answered with a non-OK status (server pushes_total)';
+    }
     const secs = (p.t1 - p.t0) / 1e6;
-    return {
+    const nodeUsPerPush = (nodeCpu1 - nodeCpu0) / p.acked;
+    const r = {
       system,
       nodes,
       api,
+      client,
       pushers: o.pushers,
-      inflightPerPusher: api === 'batch' ? o.batchInflight : o.inflight,
+      channelsPerPusher: channels,
+      inflightPerPusher: inflight,
       batchSize: api === 'batch' ? o.batchSize : 1,
       payload: o.payload,
       seconds: +secs.toFixed(2),
@@ -231,9 +259,15 @@ async function ingressOne(system, nodes, api, o) {
       pushesPerSec: Math.round(p.acked / secs),
       pushesPerSecPerNode: Math.round(p.acked / secs / nodes),
       cpuUsPerPush: +((cpu1 - cpu0) / p.acked).toFixed(2),
+      // The node process alone (no redis-server): what one core of a node can take when nothing else runs on it.
+      nodeCpuUsPerPush: +nodeUsPerPush.toFixed(2),
+      nodeCpuPct: +(((nodeCpu1 - nodeCpu0) / (secs * 1e6 * nodes)) * 100).toFixed(0),
+      impliedPushesPerSecPerCore: Math.round(1e6 / nodeUsPerPush),
       errors: p.errors,
       lastError: p.lastError || undefined,
     };
+    log(`  ${L} ${fmtInt(r.pushesPerSec)} pushes/s, node ${r.nodeCpuUsPerPush} µs/push (busy ${r.nodeCpuPct} % of a core) → ${fmtInt(r.impliedPushesPerSecPerCore)}/s per core`);
+    return r;
   } finally {
     await sys.stop();
   }
@@ -244,7 +278,7 @@ async function latencyOne(system, nodes, o) {
   checkPerNode(o.clients, nodes);
   log(`${L} latency: ${o.clients} clients on one topic, steps ${o.rates.join(', ')} deliveries/s, ${o.duration} s each`);
   const sys = await startSystem(system, nodes);
-  const clients = startClients(sys, o.clients, 'public', { topic: 'bench', perProc, label: L });
+  const clients = startClients(sys, o.clients, 'public', { topic: 'bench', perProc, label: L, impl: clientImpl });
   const steps = [];
   try {
     await clients.ready();
@@ -259,7 +293,11 @@ async function latencyOne(system, nodes, o) {
       const pushes = Math.max(1, Math.round(rate * o.duration));
       const got0 = clients.got;
       clients.reset();
+      const h0 = system === 'pushwire' ? await scrapeHist(sys, 'pushwire_push_to_write_seconds') : undefined;
+      const f0 = system === 'pushwire' ? await scrapeHist(sys, 'pushwire_flush_seconds') : undefined;
       const cpu0 = cpuUs(sys.serverPids);
+      const nodeCpu0 = sys.nodePids.map((p) => cpuUs([p]));
+      const clientCpu0 = cpuUs(clients.pids);
       let pusher;
       const wait = clients.expect(pushes, {
         stallS: 3,
@@ -270,9 +308,14 @@ async function latencyOne(system, nodes, o) {
       // A step may drain for at most its own duration again plus 5 s; later steps are skipped when it did not.
       const end = await wait(() => pusher.running, p.t0 + (2 * o.duration + 5) * 1e6);
       const cpu1 = cpuUs(sys.serverPids);
+      const nodeCpu1 = sys.nodePids.map((p) => cpuUs([p]));
+      const clientCpu1 = cpuUs(clients.pids);
       const delivered = clients.got - got0;
       const secs = (end.t - p.t0) / 1e6;
       const lat = summarize(await clients.hist());
+      const h1 = h0 ? await scrapeHist(sys, 'pushwire_push_to_write_seconds') : undefined;
+      const f1 = f0 ? await scrapeHist(sys, 'pushwire_flush_seconds') : undefined;
+      const pct = (us) => +((us / (secs * 1e6)) * 100).toFixed(0);
       if (!end.complete) saturatedAt = target;
       const step = {
         targetDeliveriesPerSec: target,
@@ -284,11 +327,26 @@ async function latencyOne(system, nodes, o) {
         deliveriesPerSec: Math.round(delivered / secs),
         cpuUsPerDelivery: +((cpu1 - cpu0) / delivered).toFixed(3),
         serverCpuPct: +(((cpu1 - cpu0) / (secs * 1e6)) * 100).toFixed(0),
+        // Per node (100 = one core): a node near 100 % is the bottleneck of its half.
+        nodeCpuPct: nodeCpu1.map((c, i) => pct(c - nodeCpu0[i])),
+        // The load generator shares the 2 cores: its CPU tells how much of the latency is its own queueing.
+        clientProcs: clients.pids.length,
+        clientCpuPct: pct(clientCpu1 - clientCpu0),
+        clientCpuUsPerDelivery: +((clientCpu1 - clientCpu0) / delivered).toFixed(3),
+        // Server side only: push accepted -> its frames handed to every local socket (bucket upper bounds).
+        serverPushToWriteMs: h1 ? histPercentiles(h0, h1) : undefined,
+        // One flush = one write per local recipient socket: the server's write loop per push.
+        serverFlushMs: f1 && f1.size > 0 ? histPercentiles(f0, f1) : undefined,
         latencyMs: lat,
         pushErrors: p.errors,
       };
       steps.push(step);
       log(`  ${L} @${fmtInt(target)}/s: achieved ${fmtInt(step.deliveriesPerSec)}/s, p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms${end.complete ? '' : ' (INCOMPLETE)'}`);
+      log(
+        `  ${L}   CPU: nodes ${step.nodeCpuPct.join(' + ')} %, all servers ${step.serverCpuPct} %, ${step.clientProcs} client processes ${step.clientCpuPct} % (${step.clientCpuUsPerDelivery} µs/delivery)` +
+          (step.serverPushToWriteMs ? `; server push→write p50 ≤${step.serverPushToWriteMs.p50} ms, p99 ≤${step.serverPushToWriteMs.p99} ms` : '') +
+          (step.serverFlushMs ? `; flush p50 ≤${step.serverFlushMs.p50} ms, p99 ≤${step.serverFlushMs.p99} ms` : ''),
+      );
       await sleep(500);
     }
     return { system, nodes, clients: o.clients, payload: o.payload, stepSeconds: o.duration, steps, serverRssMiB: +(rssSum(sys.serverPids) / 2 ** 20).toFixed(1), clientCloses: clients.closed };
@@ -296,6 +354,42 @@ async function latencyOne(system, nodes, o) {
     clients.kill();
     await sys.stop();
   }
+}
+
+/** pushwire_pushes_total{ingress, result="ok"} summed over the nodes. */
+async function scrapeCounter(sys, name, ingress) {
+  let sum = 0;
+  for (const n of sys.nodes) {
+    const text = await (await fetch(`${n.http}/metrics`)).text();
+    for (const m of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} ([0-9.e+]+)$`, 'gm'))) {
+      if (m[1].includes(`ingress="${ingress}"`) && m[1].includes('result="ok"')) sum += Number(m[2]);
+    }
+  }
+  return sum;
+}
+
+/** Cumulative bucket counts of a histogram summed over the nodes' /metrics: Map(le -> count). */
+async function scrapeHist(sys, name) {
+  const sum = new Map();
+  for (const n of sys.nodes) {
+    const text = await (await fetch(`${n.http}/metrics`)).text();
+    for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"[^}]*\\} ([0-9.e+]+)$`, 'gm'))) {
+      sum.set(m[1], (sum.get(m[1]) ?? 0) + Number(m[2]));
+    }
+  }
+  return sum;
+}
+
+/** p50/p99 (ms, as bucket upper bounds) of the observations between two scrapes. */
+function histPercentiles(h0, h1) {
+  const les = [...h1.keys()].sort((a, b) => (a === '+Inf' ? 1 : b === '+Inf' ? -1 : Number(a) - Number(b)));
+  const total = (h1.get('+Inf') ?? 0) - (h0.get('+Inf') ?? 0);
+  const at = (q) => {
+    if (total === 0) return null;
+    for (const le of les) if ((h1.get(le) ?? 0) - (h0.get(le) ?? 0) >= q * total) return le === '+Inf' ? Infinity : Number(le) * 1000;
+    return null;
+  };
+  return { samples: total, p50: at(0.5), p99: at(0.99) };
 }
 
 // ---- defaults and dispatch --------------------------------------------------------------------------------------
@@ -309,7 +403,17 @@ function defaults(name, sizing) {
     case 'idle':
       return { nodes: num(opt.nodes, 1), clients: num(opt.clients, 10_000), settle: num(opt.settle, 3) };
     case 'ingress':
-      return { nodes: num(opt.nodes, 1), duration: num(opt.duration, all ? 6 : 8), pushers: num(opt.pushers, 2), inflight: num(opt.inflight, 128), batchInflight: 8, batchSize: 100, payload: num(opt.payload, 100) };
+      return {
+        nodes: num(opt.nodes, 1),
+        duration: num(opt.duration, all ? 6 : 8),
+        pushers: num(opt.pushers, 2),
+        channels: num(opt.channels, 2),
+        client: opt.client ?? 'raw',
+        inflight: num(opt.inflight, 128),
+        batchInflight: 8,
+        batchSize: 100,
+        payload: num(opt.payload, 100),
+      };
     case 'latency':
       return {
         nodes: num(opt.nodes, 2),
@@ -405,7 +509,7 @@ function printTable(run) {
   const cols = {
     fanout: [['system', (r) => r.system], ['nodes', (r) => r.nodes], ['deliv/s', (r) => fmtInt(r.deliveriesPerSec)], ['µs CPU/deliv', (r) => r.cpuUsPerDelivery], ['p50 ms', (r) => r.latencyMs?.p50], ['p99 ms', (r) => r.latencyMs?.p99], ['p99.9 ms', (r) => r.latencyMs?.p999], ['max ms', (r) => r.latencyMs?.max], ['RSS MiB', (r) => r.serverRssMiB], ['push/s', (r) => fmtInt(r.ingressCallsPerSec)], ['delivered', (r) => (r.delivered === undefined ? '' : `${fmtInt(r.delivered)}/${fmtInt(r.expected)}`)]],
     idle: [['system', (r) => r.system], ['conns', (r) => fmtInt(r.connections)], ['RSS before MiB', (r) => r.rssBeforeMiB], ['RSS after MiB', (r) => r.rssAfterMiB], ['RSS KB/conn', (r) => r.rssPerConnKB], ['heap KB/conn', (r) => r.heapPerConnKB]],
-    ingress: [['system', (r) => r.system], ['api', (r) => r.api], ['calls/s', (r) => fmtInt(r.callsPerSec)], ['pushes/s', (r) => fmtInt(r.pushesPerSec)], ['µs CPU/push', (r) => r.cpuUsPerPush], ['errors', (r) => r.errors]],
+    ingress: [['system', (r) => r.system], ['api', (r) => r.api], ['calls/s', (r) => fmtInt(r.callsPerSec)], ['pushes/s', (r) => fmtInt(r.pushesPerSec)], ['µs CPU/push', (r) => r.cpuUsPerPush], ['node µs/push', (r) => r.nodeCpuUsPerPush], ['node busy %', (r) => r.nodeCpuPct], ['per core/s', (r) => fmtInt(r.impliedPushesPerSecPerCore)], ['errors', (r) => r.errors]],
   };
   cols.private = cols.fanout;
   let rows = run.results;

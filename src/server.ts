@@ -15,7 +15,7 @@ import { PushNode } from './core/node.js';
 import { nodeChannel } from './core/targeting.js';
 import { protoRoot } from './ingress/grpc/proto-files.js';
 import { GrpcIngress } from './ingress/grpc/server.js';
-import { createHttpApp } from './ingress/http/app.js';
+import { createHttpHandler } from './ingress/http/app.js';
 import { WsEdge } from './ingress/ws/edge.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -107,7 +107,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     node,
     maxQueueBytes: config.maxQueueBytes,
   });
-  const app = createHttpApp({
+  const app = createHttpHandler({
     publisher: node.publisher,
     projects,
     metrics,

@@ -11,7 +11,7 @@ const PUSHER = `${benchDir}load/pusher.mjs`;
  * Opens `total` clients of sys.system spread over ceil(total / perProc) processes (perProc ≤ 4000, far below the
  * 20,000 open files per process); client i connects to node i % nodes.
  */
-export function startClients(sys, total, mode, { topic = 'bench', perProc = 2500, concurrency = 100, label = '' } = {}) {
+export function startClients(sys, total, mode, { topic = 'bench', perProc = 2500, concurrency = 100, label = '', impl = 'ws' } = {}) {
   perProc = Math.min(perProc, 4000);
   const nproc = Math.max(1, Math.ceil(total / perProc));
   const kids = [];
@@ -34,13 +34,14 @@ export function startClients(sys, total, mode, { topic = 'bench', perProc = 2500
         lastChange = nowUs();
       } else if (m.type === 'hist') k.hist = m;
     });
-    proc.send({ system: sys.system, urls: sys.nodes.map((x) => x.ws), n, offset, mode, topic, jwtSecret: JWT_SECRET, concurrency });
+    proc.send({ system: sys.system, urls: sys.nodes.map((x) => x.ws), n, offset, mode, topic, jwtSecret: JWT_SECRET, concurrency, impl });
     kids.push(k);
     offset += n;
   }
   const sum = (f) => kids.reduce((a, k) => a + k[f], 0);
   return {
     kids,
+    pids: kids.map((k) => k.proc.pid),
     get got() {
       return sum('got');
     },

@@ -31,7 +31,13 @@ async function startPushwireNode(extra) {
   const proc = track(
     spawn(
       process.execPath,
-      ['--expose-gc', '--import', new URL('./gc-on-signal.mjs', import.meta.url).href, `${root}dist/src/cli.js`, 'serve', '--host', '127.0.0.1', '--ws-port', '0', '--http-port', '0', '--grpc-port', '0', '--ping-timeout', '600s', '--jwt-secret', JWT_SECRET, ...extra],
+      [
+        '--expose-gc',
+        '--import',
+        new URL('./gc-on-signal.mjs', import.meta.url).href,
+        // PUSHWIRE_BENCH_PROF_DIR=<dir>: each node writes a .cpuprofile there when it stops (stop() then ends it with SIGTERM).
+        ...(process.env.PUSHWIRE_BENCH_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.PUSHWIRE_BENCH_PROF_DIR] : []),
+        process.env.PUSHWIRE_CLI ?? `${root}dist/src/cli.js`, 'serve', '--host', '127.0.0.1', '--ws-port', '0', '--http-port', '0', '--grpc-port', '0', '--ping-timeout', '600s', '--jwt-secret', JWT_SECRET, ...extra],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     ),
   );
@@ -98,6 +104,9 @@ export async function startSystem(system, nodes, { redis = nodes > 1 } = {}) {
     nodePids,
     serverPids: [...nodePids, ...(r ? [r.pid] : [])],
     async stop() {
+      if (process.env.PUSHWIRE_BENCH_PROF_DIR && system === 'pushwire') {
+        await Promise.all(list.map((n) => new Promise((r) => (n.proc.once('exit', r), n.proc.kill('SIGTERM')))));
+      }
       for (const n of list) n.proc.kill('SIGKILL');
       r?.proc.kill('SIGKILL');
       await sleep(200);

@@ -41,25 +41,34 @@ const VERSION = 4;
  * Decoding slices the payload without copying.
  */
 export function encodeMessage(m: Message): Buffer {
-  const strings = [m.id, m.uid, m.topic, m.pid].map((s) => Buffer.from(s));
-  const lists = [m.select?.uids ?? [], m.select?.cids ?? [], m.select?.tags ?? []].map((l) => l.map((s) => Buffer.from(s)));
-  const replyTo = m.replyTo === undefined ? undefined : Buffer.from(m.replyTo);
-  let head = 1 + 8;
-  for (const b of strings) head += 2 + b.length;
-  for (const l of lists) for (const b of l) head += 2 + b.length;
-  head += 2 * lists.length;
-  if (replyTo !== undefined) head += 2 + replyTo.length;
-  const out = Buffer.allocUnsafe(head + m.data.length);
-  let o = out.writeUInt8(replyTo === undefined ? 3 : VERSION, 0);
-  o = out.writeDoubleBE(m.publishedAt, o);
-  const put = (b: Buffer): void => {
-    o = out.writeUInt16BE(b.length, o);
-    o += b.copy(out, o);
+  // Sized first, then written in place: no intermediate Buffer per string (this runs once per push).
+  const lists = m.select === undefined ? undefined : [m.select.uids, m.select.cids, m.select.tags];
+  let size = 1 + 8 + 8 + 6 + m.data.length;
+  size += Buffer.byteLength(m.id) + Buffer.byteLength(m.uid) + Buffer.byteLength(m.topic) + Buffer.byteLength(m.pid);
+  if (lists !== undefined) for (const list of lists) for (const s of list) size += 2 + Buffer.byteLength(s);
+  const { replyTo } = m;
+  if (replyTo !== undefined) size += 2 + Buffer.byteLength(replyTo);
+  const out = Buffer.allocUnsafe(size);
+  out[0] = replyTo === undefined ? 3 : VERSION;
+  out.writeDoubleBE(m.publishedAt, 1);
+  let o = 9;
+  const put = (s: string): void => {
+    const n = out.write(s, o + 2);
+    out.writeUInt16BE(n, o);
+    o += 2 + n;
   };
-  for (const b of strings) put(b);
-  for (const l of lists) {
-    o = out.writeUInt16BE(l.length, o);
-    for (const b of l) put(b);
+  put(m.id);
+  put(m.uid);
+  put(m.topic);
+  put(m.pid);
+  if (lists === undefined) {
+    out.fill(0, o, o + 6); // three empty lists
+    o += 6;
+  } else {
+    for (const list of lists) {
+      o = out.writeUInt16BE(list.length, o);
+      for (const s of list) put(s);
+    }
   }
   if (replyTo !== undefined) put(replyTo);
   m.data.copy(out, o);

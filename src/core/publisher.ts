@@ -60,6 +60,23 @@ function selectorOf(req: PushRequest): Selector | undefined {
   return uids.length + cids.length + tags.length > 0 ? { uids, cids, tags } : undefined;
 }
 
+/** The request fields Publisher.push's fast path handles (everything but idempotencyKey/uids/cids/tags). */
+const PLAIN_FIELDS = new Set(['uid', 'topic', 'data', 'pid', 'idempotencyKey', 'uids', 'cids', 'tags']);
+
+/**
+ * A uid/topic push without idempotency key or selector, and with no field the fast path does not
+ * know: any other field set (one added to PushRequest later included) takes the general path.
+ */
+function isPlain(req: PushRequest): boolean {
+  if (req.idempotencyKey || selectorOf(req) !== undefined) return false;
+  for (const key in req) {
+    if (PLAIN_FIELDS.has(key)) continue;
+    const value = (req as unknown as Record<string, unknown>)[key];
+    if (value !== undefined && value !== '' && value !== null) return false;
+  }
+  return true;
+}
+
 /**
  * The one push use case behind every ingress: validate, stamp, publish to the bus.
  * A push the bus does not accept is UNAVAILABLE, never a silent drop.
@@ -83,9 +100,48 @@ export class Publisher {
    * `ingress` names the caller's transport for the pushes metric (grpc, http); `keyPid` is the
    * project of the caller's API key (undefined on an open API).
    */
-  async push(req: PushRequest, ingress: string, keyPid?: string): Promise<PushResult> {
+  push(req: PushRequest, ingress: string, keyPid?: string): Promise<PushResult> {
+    if (!isPlain(req)) return this.pushGeneral(req, ingress, keyPid);
+    // The common case (uid/topic, no idempotency key) without publishAll's arrays, closures and
+    // allSettled: same checks in the same order, same errors and metrics, a third of the promises.
+    let messageId: string;
+    let published: Promise<void>;
+    try {
+      this.validate(req);
+      const pid = this.projects.resolvePid(req.pid ?? '', keyPid);
+      if (!this.bus.isReady()) throw new PushwireError(Code.UNAVAILABLE, 'cluster bus is unavailable');
+      this.checkRate(pid, 1);
+      messageId = `${this.nodeId}-${this.bootTag}-${(++this.seq).toString(36)}`;
+      const data = Buffer.isBuffer(req.data) ? req.data : Buffer.from(req.data.buffer, req.data.byteOffset, req.data.length);
+      const payload = encodeMessage({ id: messageId, pid, uid: req.uid, topic: req.topic, data, publishedAt: Date.now() });
+      published = this.bus.publish(channelOf(pid, targetOf(req.uid, req.topic)), payload);
+    } catch (err) {
+      return Promise.reject(this.countFailure(ingress, 1, err));
+    }
+    return published.then(
+      () => {
+        this.metrics.busPublished.inc(1);
+        this.okCounter(ingress).inc(1);
+        return { messageId, nodeId: this.nodeId, duplicate: false };
+      },
+      (err: unknown) => {
+        this.metrics.busErrors.inc({ op: 'publish' }, 1);
+        const failed = new PushwireError(Code.UNAVAILABLE, `cluster bus rejected the message: ${(err as Error).message}`);
+        throw this.countFailure(ingress, 1, failed);
+      },
+    );
+  }
+
+  private async pushGeneral(req: PushRequest, ingress: string, keyPid: string | undefined): Promise<PushResult> {
     const [result] = await this.counted(ingress, 1, () => this.publishAll([req], '', keyPid));
     return { ...result!, nodeId: this.nodeId };
+  }
+
+  /** Counts `n` failed pushes under the error's code; returns the error for the caller to throw. */
+  private countFailure(ingress: string, n: number, err: unknown): unknown {
+    const code = err instanceof PushwireError ? err.code : Code.INTERNAL;
+    this.metrics.pushes.inc({ ingress, result: CODE_NAMES[code] }, n);
+    return err;
   }
 
   /**
@@ -108,9 +164,7 @@ export class Publisher {
       this.okCounter(ingress).inc(n);
       return result;
     } catch (err) {
-      const code = err instanceof PushwireError ? err.code : Code.INTERNAL;
-      this.metrics.pushes.inc({ ingress, result: CODE_NAMES[code] }, n);
-      throw err;
+      throw this.countFailure(ingress, n, err);
     }
   }
 
@@ -178,12 +232,14 @@ export class Publisher {
   private checkRates(pids: readonly string[]): void {
     const counts = new Map<string, number>();
     for (const pid of pids) counts.set(pid, (counts.get(pid) ?? 0) + 1);
-    for (const [pid, n] of counts) {
-      const rate = this.projects.get(pid)?.limits.pushesPerSecond;
-      if (rate !== undefined && !this.rates.take(pid, rate, n)) {
-        this.metrics.limitRejections.inc({ pid, limit: 'pushes' }, n);
-        throw new PushwireError(Code.RESOURCE_EXHAUSTED, `project "${pid}" is over its push rate (${rate}/s)`);
-      }
+    for (const [pid, n] of counts) this.checkRate(pid, n);
+  }
+
+  private checkRate(pid: string, n: number): void {
+    const rate = this.projects.get(pid)?.limits.pushesPerSecond;
+    if (rate !== undefined && !this.rates.take(pid, rate, n)) {
+      this.metrics.limitRejections.inc({ pid, limit: 'pushes' }, n);
+      throw new PushwireError(Code.RESOURCE_EXHAUSTED, `project "${pid}" is over its push rate (${rate}/s)`);
     }
   }
 

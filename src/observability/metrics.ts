@@ -94,6 +94,12 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  readonly flushDuration = new Histogram({
+    name: 'pushwire_flush_seconds',
+    help: 'Duration of one write-coalescing flush: every socket that got frames in an event-loop turn written once.',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+    registers: [this.registry],
+  });
   readonly httpDuration = new Histogram({
     name: 'pushwire_http_request_duration_seconds',
     help: 'HTTP request duration by method, route and status.',

@@ -5,7 +5,7 @@ import type { Publisher } from '../../core/publisher.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { Data, Empty, ProxyServer } from '../../../gen/order/proxy.js';
-import type { PushServiceServer } from '../../../gen/pushwire/v1/push.js';
+import type { PushDataResponse, PushServiceServer } from '../../../gen/pushwire/v1/push.js';
 
 export interface Deps {
   publisher: Publisher;
@@ -28,20 +28,29 @@ export function bearer(metadata: Metadata): string | undefined {
  */
 export function unary<Req, Res>(method: string, api: ApiMethod, o: Deps, work: (req: Req, keyPid: string | undefined) => Promise<Res>) {
   const ok = o.metrics.grpcDuration.labels({ method, code: 'OK' });
+  const failed = (started: number, err: unknown): { code: number; details: string } => {
+    const known = err instanceof PushwireError;
+    const code = known ? err.code : status.INTERNAL;
+    if (!known) o.logger.error({ err, method }, 'gRPC call failed');
+    o.metrics.grpcDuration.observe({ method, code: status[code] }, (performance.now() - started) / 1000);
+    return { code, details: known ? err.message : 'internal error' };
+  };
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
     const started = performance.now();
-    new Promise<Res>((resolve) => resolve(work(call.request, o.projects.authorize(bearer(call.metadata), api)))).then(
+    // Called directly, not through `new Promise(...)`: one promise and two closures per call fewer.
+    let pending: Promise<Res>;
+    try {
+      pending = work(call.request, o.projects.authorize(bearer(call.metadata), api));
+    } catch (err) {
+      callback(failed(started, err));
+      return;
+    }
+    pending.then(
       (res) => {
         ok.observe((performance.now() - started) / 1000);
         callback(null, res);
       },
-      (err: unknown) => {
-        const known = err instanceof PushwireError;
-        const code = known ? err.code : status.INTERNAL;
-        if (!known) o.logger.error({ err, method }, 'gRPC call failed');
-        o.metrics.grpcDuration.observe({ method, code: status[code] }, (performance.now() - started) / 1000);
-        callback({ code, details: known ? err.message : 'internal error' });
-      },
+      (err: unknown) => callback(failed(started, err)),
     );
   };
 }
@@ -61,4 +70,37 @@ export function legacyProxyService(o: Deps): ProxyServer {
       o.publisher.push(req, 'grpc_gpush', keyPid).then(() => ({})),
     ),
   };
+}
+
+const varintSize = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
+
+/**
+ * PushDataResponse's wire bytes, written straight into one Buffer: the same bytes as the generated
+ * encoder (fields in order, defaults left out), without its BinaryWriter and the copy out of it,
+ * once per unary call.
+ */
+export function encodePushDataResponse(m: PushDataResponse): Buffer {
+  const id = m.messageId === '' ? 0 : Buffer.byteLength(m.messageId);
+  const node = m.nodeId === '' ? 0 : Buffer.byteLength(m.nodeId);
+  const size = (id ? 1 + varintSize(id) + id : 0) + (node ? 1 + varintSize(node) + node : 0) + (m.duplicate ? 2 : 0);
+  const out = Buffer.allocUnsafe(size);
+  let o = 0;
+  const put = (tag: number, s: string, len: number): void => {
+    out[o++] = tag;
+    for (let n = len; ; n >>>= 7) {
+      if (n < 0x80) {
+        out[o++] = n;
+        break;
+      }
+      out[o++] = (n & 0x7f) | 0x80;
+    }
+    o += out.write(s, o);
+  };
+  if (id) put(0x0a, m.messageId, id);
+  if (node) put(0x12, m.nodeId, node);
+  if (m.duplicate) {
+    out[o++] = 0x18;
+    out[o++] = 1;
+  }
+  return out;
 }

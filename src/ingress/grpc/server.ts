@@ -15,7 +15,7 @@ import { OnlineUsersServiceService } from '../../../gen/pushwire/v1/presence.js'
 import { PushServiceService } from '../../../gen/pushwire/v1/push.js';
 import { SubscribeServiceService } from '../../../gen/pushwire/v1/subscribe.js';
 import { clusterService, onlineUsersService } from './presence-service.js';
-import { legacyProxyService, pushService } from './push-service.js';
+import { encodePushDataResponse, legacyProxyService, pushService } from './push-service.js';
 import { createReflection } from './reflection.js';
 import { StreamEnd } from './streams.js';
 import { subscribeService } from './subscribe-service.js';
@@ -58,7 +58,9 @@ export class GrpcIngress {
       'grpc.max_receive_message_length': o.maxPushBytes + 64 * 1024,
       'grpc.enable_channelz': 0,
     });
-    this.server.addService(PushServiceService, pushService(o));
+    // The same service with a hand-written response encoder (byte-identical, cheaper per call).
+    const definition = { ...PushServiceService, pushData: { ...PushServiceService.pushData, responseSerialize: encodePushDataResponse } };
+    this.server.addService(definition, pushService(o));
     this.server.addService(ProxyService, legacyProxyService(o));
     this.server.addService(BackendServiceService, backendService(o));
     const deps = { ...o, online: o.node.online, streams: this.streams };

@@ -13,6 +13,23 @@ export interface FieldSpec {
 
 const jsonName = (name: string): string => name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
+// Each message's fields by JSON name and by proto name, built once per spec: decoding runs per request.
+const indexes = new WeakMap<readonly FieldSpec[], Map<string, FieldSpec>>();
+
+function fieldIndex(fields: readonly FieldSpec[]): Map<string, FieldSpec> {
+  let index = indexes.get(fields);
+  if (index === undefined) {
+    index = new Map();
+    // Later fields first, so that an earlier field wins a shared name, as a linear search would.
+    for (const f of [...fields].reverse()) {
+      index.set(jsonName(f.name), f);
+      index.set(f.name, f);
+    }
+    indexes.set(fields, index);
+  }
+  return index;
+}
+
 /**
  * Strict proto3 JSON decoding of one flat message: lowerCamelCase or original field names,
  * null as the default value, unknown fields and wrong types rejected (INVALID_ARGUMENT),
@@ -24,8 +41,9 @@ export function decodeProtoJson(body: unknown, typeName: string, fields: readonl
   }
   const out: Record<string, unknown> = {};
   const seen = new Set<string>();
+  const index = fieldIndex(fields);
   for (const [key, value] of Object.entries(body)) {
-    const field = fields.find((f) => f.name === key || jsonName(f.name) === key);
+    const field = index.get(key);
     if (field === undefined) throw invalidArgument(`unknown field "${key}" in ${typeName}`);
     if (seen.has(field.name)) throw invalidArgument(`duplicate field "${key}" in ${typeName}`);
     seen.add(field.name);

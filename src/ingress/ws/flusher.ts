@@ -39,9 +39,11 @@ export class Flusher {
     const stamps = this.stamps;
     this.dirty = [];
     this.stamps = [];
+    const started = performance.now();
     let bytes = 0;
     for (const conn of conns) bytes += conn.flush();
     if (bytes > 0) this.metrics.bytesSent.inc(bytes);
+    if (conns.length > 0) this.metrics.flushDuration.observe((performance.now() - started) / 1000);
     const now = Date.now();
     for (const t of stamps) this.metrics.pushToWrite.observe(Math.max(0, now - t) / 1000);
   };

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { PushDataResponse } from '../../gen/pushwire/v1/push.js';
+import { encodeMessage, type Message } from '../../src/core/message.js';
+import { encodePushDataResponse } from '../../src/ingress/grpc/push-service.js';
+
+/** The envelope encoder as it was before it wrote in place: the reference for the byte layout. */
+function referenceEncode(m: Message): Buffer {
+  const strings = [m.id, m.uid, m.topic, m.pid].map((s) => Buffer.from(s));
+  const lists = [m.select?.uids ?? [], m.select?.cids ?? [], m.select?.tags ?? []].map((l) => l.map((s) => Buffer.from(s)));
+  let head = 1 + 8;
+  for (const b of strings) head += 2 + b.length;
+  for (const l of lists) for (const b of l) head += 2 + b.length;
+  head += 2 * lists.length;
+  const out = Buffer.allocUnsafe(head + m.data.length);
+  let o = out.writeUInt8(3, 0);
+  o = out.writeDoubleBE(m.publishedAt, o);
+  const put = (b: Buffer): void => {
+    o = out.writeUInt16BE(b.length, o);
+    o += b.copy(out, o);
+  };
+  for (const b of strings) put(b);
+  for (const l of lists) {
+    o = out.writeUInt16BE(l.length, o);
+    for (const b of l) put(b);
+  }
+  m.data.copy(out, o);
+  return out;
+}
+
+describe('hot-path encoders write the same bytes as the reference encoders', () => {
+  const messages: Array<[string, Message]> = [
+    ['an ordinary push', { id: 'n1-abc-1', pid: 'default', uid: '', topic: 'news', data: Buffer.from('hello'), publishedAt: 1_700_000_000_123 }],
+    ['all strings empty, no data', { id: '', pid: '', uid: '', topic: '', data: Buffer.alloc(0), publishedAt: 0 }],
+    ['multi-byte UTF-8 and a lone surrogate', { id: 'é-1', pid: 'shop', uid: 'ユーザー', topic: 'a\ud800b', data: Buffer.from([0, 255, 1]), publishedAt: -1.5 }],
+    ['long strings', { id: 'x'.repeat(300), pid: 'p', uid: 'u'.repeat(128), topic: 't'.repeat(256), data: Buffer.alloc(70_000, 7), publishedAt: Date.now() }],
+    ['an empty selector', { id: 'i', pid: 'p', uid: '', topic: '', data: Buffer.from('d'), publishedAt: 1, select: { uids: [], cids: [], tags: [] } }],
+    [
+      'a selector with every list',
+      { id: 'i', pid: 'p', uid: '', topic: '', data: Buffer.from('d'), publishedAt: 1, select: { uids: ['a', 'bé'], cids: ['n-1-2'], tags: ['t1', '', 't3'] } },
+    ],
+  ];
+  for (const [name, m] of messages) {
+    it(`envelope: ${name}`, () => {
+      expect(encodeMessage(m).equals(referenceEncode(m))).toBe(true);
+    });
+  }
+
+  const responses: Array<[string, PushDataResponse]> = [
+    ['ordinary', { messageId: 'bench0-mwt29ic9-1', nodeId: 'bench0', duplicate: false }],
+    ['a duplicate', { messageId: 'a-b-c', nodeId: 'a', duplicate: true }],
+    ['all defaults', { messageId: '', nodeId: '', duplicate: false }],
+    ['only duplicate', { messageId: '', nodeId: '', duplicate: true }],
+    ['multi-byte', { messageId: 'é'.repeat(70), nodeId: 'nœud', duplicate: false }],
+    ['lengths around varint boundaries', { messageId: 'x'.repeat(127), nodeId: 'y'.repeat(128), duplicate: true }],
+    ['a two- and a three-byte length', { messageId: 'x'.repeat(16_383), nodeId: 'y'.repeat(16_384), duplicate: false }],
+  ];
+  for (const [name, r] of responses) {
+    it(`PushDataResponse: ${name}`, () => {
+      const reference = Buffer.from(PushDataResponse.encode(r).finish());
+      expect(encodePushDataResponse(r).equals(reference)).toBe(true);
+      expect(PushDataResponse.decode(encodePushDataResponse(r))).toEqual(r);
+    });
+  }
+});
