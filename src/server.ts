@@ -191,6 +191,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       grpc.setServing(false);
       clearInterval(watch);
       const half = Math.max(100, config.shutdownTimeoutMs / 2);
+      // Backends on this node stop taking events first, so the disconnects of the clients
+      // closed below go to consumers on other nodes.
+      await Promise.race([node.backends.detachAll(), new Promise((r) => setTimeout(r, half).unref())]);
       await Promise.all([ws.shutdown(half), grpc.shutdown(half), closeHttp(http, half)]);
       await node.close();
     },

@@ -20,9 +20,10 @@ export interface ConsumerDirectory {
    * (see encodeConsumerFrame) on the consumer's node channel. `sticky` picks the same consumer
    * for the same key while a group's membership is unchanged; without it, groups rotate.
    * Resolves with how many groups it reached (0: no consumer connected); rejects when the
-   * directory cannot be reached.
+   * directory cannot be reached. With `group`, only that group (an event handed back by a
+   * consumer that left: the other groups already have it).
    */
-  dispatch(pid: string, event: Buffer, sticky: number | undefined): Promise<number>;
+  dispatch(pid: string, event: Buffer, sticky: number | undefined, group?: string): Promise<number>;
   /**
    * Called when the directory is reachable again after a disconnect: it may have lost every
    * registration (a Redis restarted empty), so nodes register their consumers again at once.
@@ -33,25 +34,37 @@ export interface ConsumerDirectory {
 
 /**
  * Consumer frames share node channels with message envelopes (versions 1-15): this first byte
- * tells them apart. Layout: marker, u16 consumer-id length, consumer id, event bytes.
+ * tells them apart. Layout: marker, u16 length + consumer id, u16 length + group, event bytes.
  */
 export const CONSUMER_FRAME = 0xb0;
 
-export function encodeConsumerFrame(consumerId: string, event: Buffer): Buffer {
+export function encodeConsumerFrame(consumerId: string, group: string, event: Buffer): Buffer {
   const id = Buffer.from(consumerId);
-  const out = Buffer.allocUnsafe(3 + id.length + event.length);
+  const g = Buffer.from(group);
+  const out = Buffer.allocUnsafe(5 + id.length + g.length + event.length);
   out[0] = CONSUMER_FRAME;
-  out.writeUInt16BE(id.length, 1);
-  id.copy(out, 3);
-  event.copy(out, 3 + id.length);
+  let o = out.writeUInt16BE(id.length, 1);
+  o += id.copy(out, o);
+  o = out.writeUInt16BE(g.length, o);
+  o += g.copy(out, o);
+  event.copy(out, o);
   return out;
 }
 
-export function decodeConsumerFrame(frame: Buffer): { consumerId: string; event: Buffer } {
-  if (frame.length < 3 || frame[0] !== CONSUMER_FRAME) throw new Error('not a consumer frame');
-  const len = frame.readUInt16BE(1);
-  if (3 + len > frame.length) throw new Error('truncated consumer frame');
-  return { consumerId: frame.toString('utf8', 3, 3 + len), event: frame.subarray(3 + len) };
+export function decodeConsumerFrame(frame: Buffer): { consumerId: string; group: string; event: Buffer } {
+  if (frame.length < 5 || frame[0] !== CONSUMER_FRAME) throw new Error('not a consumer frame');
+  let o = 1;
+  const next = (): string => {
+    if (o + 2 > frame.length) throw new Error('truncated consumer frame');
+    const len = frame.readUInt16BE(o);
+    o += 2;
+    if (o + len > frame.length) throw new Error('truncated consumer frame');
+    o += len;
+    return frame.toString('utf8', o - len, o);
+  };
+  const consumerId = next();
+  const group = next();
+  return { consumerId, group, event: frame.subarray(o) };
 }
 
 export const isConsumerFrame = (frame: Buffer): boolean => frame.length > 0 && frame[0] === CONSUMER_FRAME;

@@ -34,10 +34,11 @@ export class MemoryConsumers implements ConsumerDirectory {
     return Promise.resolve();
   }
 
-  async dispatch(pid: string, event: Buffer, sticky: number | undefined): Promise<number> {
+  async dispatch(pid: string, event: Buffer, sticky: number | undefined, only?: string): Promise<number> {
     const now = Date.now();
     let reached = 0;
     for (const [group, members] of this.groups.get(pid) ?? []) {
+      if (only !== undefined && group !== only) continue;
       for (const [m, expires] of members) if (expires <= now) members.delete(m);
       const live = [...members.keys()].sort();
       if (live.length === 0) continue;
@@ -46,7 +47,7 @@ export class MemoryConsumers implements ConsumerDirectory {
       if (sticky === undefined) this.rotation.set(key, turn);
       const member = live[turn % live.length]!;
       const sep = member.indexOf('|');
-      await this.bus.publish(this.nodeChannel(member.slice(0, sep)), encodeConsumerFrame(member.slice(sep + 1), event));
+      await this.bus.publish(this.nodeChannel(member.slice(0, sep)), encodeConsumerFrame(member.slice(sep + 1), group, event));
       reached++;
     }
     return reached;

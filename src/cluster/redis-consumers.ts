@@ -6,11 +6,19 @@ import { CONSUMER_FRAME, type ConsumerDirectory, type ConsumerEntry } from './co
 // "node|consumer-id" scored by expiry ms). Nothing is ever scanned: a dispatch reads one set
 // and one sorted set per group of the project.
 
-// KEYS: groups set. ARGV: prefix, pid, now, ttl, then group/member pairs.
+// Scores are Redis's clock (not the nodes'), so skewed node clocks cannot expire live consumers.
+// Both keys expire with their last registration, so a project whose consumers' nodes all
+// died leaves nothing behind even if no event ever comes again.
+// KEYS: groups set. ARGV: prefix, pid, ttl, then group/member pairs.
 const REGISTER = `
-for i = 5, #ARGV, 2 do
+local t = redis.call('TIME')
+local expires = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[3])
+for i = 4, #ARGV, 2 do
+  local zkey = ARGV[1] .. 'be:' .. ARGV[2] .. ':g:' .. ARGV[i]
   redis.call('SADD', KEYS[1], ARGV[i])
-  redis.call('ZADD', ARGV[1] .. 'be:' .. ARGV[2] .. ':g:' .. ARGV[i], ARGV[3] + ARGV[4], ARGV[i + 1])
+  redis.call('ZADD', zkey, expires, ARGV[i + 1])
+  redis.call('PEXPIRE', zkey, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
 end
 return 0`;
 
@@ -28,13 +36,18 @@ return 0`;
 // never swallows an event. It is also dropped once it has missed a refresh (less than half
 // its ttl left): a fresh registration is kept, since its node may only be resubscribing
 // after a Redis restart.
-// KEYS: groups set. ARGV: prefix, pid, now, sticky ('' = rotate), node channel prefix,
-// marker byte, event, ttl.
+// KEYS: groups set. ARGV: prefix, pid, sticky ('' = rotate), node channel prefix, marker byte,
+// event, ttl, only group ('' = every group). Time is Redis's, like the registrations'.
 const DISPATCH = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local reached = 0
-for _, g in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+local groups
+if ARGV[8] == '' then groups = redis.call('SMEMBERS', KEYS[1]) else groups = { ARGV[8] } end
+local function u16(s) return string.char(math.floor(#s / 256), #s % 256) .. s end
+for _, g in ipairs(groups) do
   local zkey = ARGV[1] .. 'be:' .. ARGV[2] .. ':g:' .. g
-  redis.call('ZREMRANGEBYSCORE', zkey, '-inf', ARGV[3])
+  redis.call('ZREMRANGEBYSCORE', zkey, '-inf', now)
   local flat = redis.call('ZRANGE', zkey, 0, -1, 'WITHSCORES')
   local members, expiry = {}, {}
   for i = 1, #flat, 2 do
@@ -45,17 +58,22 @@ for _, g in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local n = #members
   if n > 0 then
     local start
-    if ARGV[4] == '' then start = redis.call('INCR', zkey .. ':rr') else start = tonumber(ARGV[4]) end
+    if ARGV[3] == '' then
+      start = redis.call('INCR', zkey .. ':rr')
+      redis.call('PEXPIRE', zkey .. ':rr', ARGV[7])
+    else
+      start = tonumber(ARGV[3])
+    end
     for i = 0, n - 1 do
       local m = members[((start + i) % n) + 1]
       local sep = string.find(m, '|', 1, true)
       local id = string.sub(m, sep + 1)
-      local frame = ARGV[6] .. string.char(math.floor(#id / 256), #id % 256) .. id .. ARGV[7]
-      if redis.call('PUBLISH', ARGV[1] .. ARGV[5] .. string.sub(m, 1, sep - 1), frame) > 0 then
+      local frame = ARGV[5] .. u16(id) .. u16(g) .. ARGV[6]
+      if redis.call('PUBLISH', ARGV[1] .. ARGV[4] .. string.sub(m, 1, sep - 1), frame) > 0 then
         reached = reached + 1
         break
       end
-      if expiry[m] - tonumber(ARGV[3]) < tonumber(ARGV[8]) / 2 then redis.call('ZREM', zkey, m) end
+      if expiry[m] - now < tonumber(ARGV[7]) / 2 then redis.call('ZREM', zkey, m) end
     end
   end
   if redis.call('ZCARD', zkey) == 0 then
@@ -124,7 +142,6 @@ export class RedisConsumers implements ConsumerDirectory {
           this.groupsKey(pid),
           this.o.prefix,
           pid,
-          String(Date.now()),
           String(ttlMs),
           ...list.flatMap((e) => [e.group, `${e.node}|${e.id}`]),
         ),
@@ -137,19 +154,19 @@ export class RedisConsumers implements ConsumerDirectory {
     await this.redis.eval(UNREGISTER, 2, this.groupsKey(e.pid), zkey, `${e.node}|${e.id}`, e.group);
   }
 
-  async dispatch(pid: string, event: Buffer, sticky: number | undefined): Promise<number> {
+  async dispatch(pid: string, event: Buffer, sticky: number | undefined, group?: string): Promise<number> {
     const reached = await this.redis.eval(
       DISPATCH,
       1,
       this.groupsKey(pid),
       this.o.prefix,
       pid,
-      String(Date.now()),
       sticky === undefined ? '' : String(sticky),
       this.nodePrefix,
       Buffer.from([CONSUMER_FRAME]),
       event,
       String(this.o.ttlMs),
+      group ?? '',
     );
     return Number(reached);
   }

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ClientEventType } from '../../gen/pushwire/v1/backend.js';
 import { TestConsumer } from '../helpers/backend-client.js';
 import { useTestNode } from '../helpers/fixture.js';
+import { startTestServer } from '../helpers/in-process.js';
 import { pushClient, pushData, restPush, b64 } from '../helpers/grpc-client.js';
 import { unique } from '../helpers/names.js';
 import { sleep } from '../helpers/ports.js';
@@ -272,5 +273,18 @@ describe('ws-cluster online report to server connections', () => {
     expect(report.json).toMatchObject({ chunk: 0, type: 'online' });
     // User connections never get reports.
     expect(user.frames.some((f) => f.json?.type === 'online')).toBe(false);
+  });
+});
+
+describe('shutdown with backend consumers', () => {
+  it('ends Connect streams with UNAVAILABLE instead of waiting on them', async () => {
+    const server = await startTestServer(['--shutdown-timeout', '20s']);
+    const consumer = await TestConsumer.connect(server.grpcAddress);
+    const shutdown = server.shutdown();
+    const ended = await consumer.ended;
+    expect(ended?.code).toBe(status.UNAVAILABLE);
+    expect(ended?.details).toBe('node shutting down');
+    await shutdown;
+    consumer.close();
   });
 });

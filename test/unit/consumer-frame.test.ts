@@ -6,41 +6,45 @@ import { decodeMessage, encodeMessage, type Message } from '../../src/core/messa
 const message: Message = { id: 'n1-1', pid: 'shop', uid: 'alice', topic: 'news', data: Buffer.from('hello'), publishedAt: 1_700_000_000_000 };
 
 describe('consumer frames', () => {
-  it('round-trips a consumer id and event bytes', () => {
+  it('round-trips a consumer id, its group and event bytes', () => {
     const event = encodeEvent({ type: 'connect', id: 'e1', pid: 'shop', uid: '', cid: 'n1-a-1', node: 'n1', time: 1 });
-    const frame = encodeConsumerFrame('kq1.2', event);
+    const frame = encodeConsumerFrame('kq1.2', 'billing', event);
     expect(frame[0]).toBe(CONSUMER_FRAME);
     expect(frame.readUInt16BE(1)).toBe(5);
     const back = decodeConsumerFrame(frame);
     expect(back.consumerId).toBe('kq1.2');
+    expect(back.group).toBe('billing');
     expect(Buffer.compare(back.event, event)).toBe(0);
   });
 
   it('round-trips binary event bytes, an empty event and a unicode id (byte length prefix)', () => {
     const event = Buffer.from([0, 0xb0, 0xff, 1, 2, 3]);
-    const back = decodeConsumerFrame(encodeConsumerFrame('c-😀', event));
+    const back = decodeConsumerFrame(encodeConsumerFrame('c-😀', 'g', event));
     expect(back.consumerId).toBe('c-😀');
     expect([...back.event]).toEqual([...event]);
-    const empty = decodeConsumerFrame(encodeConsumerFrame('x', Buffer.alloc(0)));
-    expect(empty).toEqual({ consumerId: 'x', event: Buffer.alloc(0) });
-    const noId = decodeConsumerFrame(encodeConsumerFrame('', Buffer.from('e')));
+    const empty = decodeConsumerFrame(encodeConsumerFrame('x', 'g', Buffer.alloc(0)));
+    expect(empty).toEqual({ consumerId: 'x', group: 'g', event: Buffer.alloc(0) });
+    const noId = decodeConsumerFrame(encodeConsumerFrame('', 'default', Buffer.from('e')));
     expect(noId.consumerId).toBe('');
     expect(noId.event.toString()).toBe('e');
   });
 
-  it('matches the frame the Redis DISPATCH script builds (marker, u16 BE length, id, event)', () => {
+  it('matches the frame the Redis DISPATCH script builds (marker, u16 BE length + id, u16 BE length + group, event)', () => {
     const id = 'a'.repeat(300);
+    const group = 'orders';
     const event = Buffer.from('{"type":"request"}');
-    const lua = Buffer.concat([Buffer.from([CONSUMER_FRAME, Math.floor(id.length / 256), id.length % 256]), Buffer.from(id), event]);
-    expect(Buffer.compare(encodeConsumerFrame(id, event), lua)).toBe(0);
-    expect(decodeConsumerFrame(lua).consumerId).toBe(id);
+    const u16 = (s: string) => Buffer.concat([Buffer.from([Math.floor(s.length / 256), s.length % 256]), Buffer.from(s)]);
+    const lua = Buffer.concat([Buffer.from([CONSUMER_FRAME]), u16(id), u16(group), event]);
+    expect(Buffer.compare(encodeConsumerFrame(id, group, event), lua)).toBe(0);
+    expect(decodeConsumerFrame(lua)).toMatchObject({ consumerId: id, group });
   });
 
   it('refuses frames that are not consumer frames or are truncated', () => {
     expect(() => decodeConsumerFrame(Buffer.alloc(0))).toThrow(/not a consumer frame/);
     expect(() => decodeConsumerFrame(Buffer.from([CONSUMER_FRAME, 0]))).toThrow(/not a consumer frame/);
     expect(() => decodeConsumerFrame(encodeMessage(message))).toThrow(/not a consumer frame/);
-    expect(() => decodeConsumerFrame(Buffer.from([CONSUMER_FRAME, 0, 10, 0x61]))).toThrow(/truncated/);
+    expect(() => decodeConsumerFrame(Buffer.from([CONSUMER_FRAME, 0, 10, 0x61, 0]))).toThrow(/truncated/);
+    expect(() => decodeConsumerFrame(Buffer.from([CONSUMER_FRAME, 0, 1, 0x61, 0, 5, 0x62]))).toThrow(/truncated/);
   });
 
   it('is told apart from message envelopes (versions 1-4) by its first byte', () => {
@@ -57,7 +61,7 @@ describe('consumer frames', () => {
       fake[0] = version;
       expect(isConsumerFrame(fake)).toBe(false);
     }
-    const frame = encodeConsumerFrame('kq1.1', encodeEvent({ type: 'disconnect', id: 'e', pid: 'p', uid: '', cid: 'c', node: 'n', time: 0 }));
+    const frame = encodeConsumerFrame('kq1.1', 'default', encodeEvent({ type: 'disconnect', id: 'e', pid: 'p', uid: '', cid: 'c', node: 'n', time: 0 }));
     expect(isConsumerFrame(frame)).toBe(true);
     // And the message decoder never mistakes a consumer frame for an envelope.
     expect(() => decodeMessage(frame)).toThrow(/unknown message envelope/);

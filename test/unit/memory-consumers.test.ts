@@ -157,4 +157,13 @@ describe('MemoryConsumers', () => {
     await dir.close();
     expect(await dir.dispatch('blog', event('blog'), undefined)).toBe(0);
   });
+
+  it('a dispatch restricted to one group (an event handed back) reaches only that group', async () => {
+    const { dir, heard, event, settle } = await setup();
+    await dir.register([entry('A', 'b1', 'billing'), entry('B', 'a1', 'audit')], TTL);
+    expect(await dir.dispatch('shop', event(), undefined, 'audit')).toBe(1);
+    await settle();
+    expect(heard.map((h) => h.consumer)).toEqual(['a1']);
+    expect(await dir.dispatch('shop', event(), undefined, 'nope')).toBe(0);
+  });
 });

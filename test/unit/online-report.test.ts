@@ -11,10 +11,19 @@ const projects = new ProjectRegistry({
   apiKeys: new Map(),
 });
 
-function target(pid: string) {
+function target(pid: string, backlog = () => 0) {
   const frames: Array<{ type: string; report_id: string; chunk: number; last: boolean; payload: Array<{ cid: string; uid: string; node: string }> }> = [];
-  return { pid, frames, sendText: (t: string) => frames.push(JSON.parse(t)) };
+  return {
+    pid,
+    frames,
+    sendText: (t: string): void => {
+      frames.push(JSON.parse(t));
+    },
+    backlog,
+  };
 }
+
+const MAX_BACKLOG = 1 << 19;
 
 describe('OnlineReporter (ws-cluster online report)', () => {
   it('sends every logged-in connection of the project in chunks of at most 1000, to each server of the project', async () => {
@@ -26,7 +35,7 @@ describe('OnlineReporter (ws-cluster online report)', () => {
     }
     await presence.add({ pid: 'blog', cid: 'b-x-1', uid: 'other', node: 'b', connectedAt: 1 });
     const [s1, s2, blog] = [target('shop'), target('shop'), target('blog')];
-    const reporter = new OnlineReporter(new OnlineUsers(presence, projects), 'a', 10_000, () => [s1, s2, blog], pino({ level: 'silent' }));
+    const reporter = new OnlineReporter(new OnlineUsers(presence, projects), 'a', 10_000, () => [s1, s2, blog], pino({ level: 'silent' }), MAX_BACKLOG);
     await reporter.round();
 
     expect(s1.frames.map((f) => [f.type, f.chunk, f.last, f.payload.length])).toEqual([
@@ -52,10 +61,32 @@ describe('OnlineReporter (ws-cluster online report)', () => {
   it('an empty project gets one empty last chunk; no servers, no reads', async () => {
     const presence = new MemoryPresence();
     const s = target('shop');
-    const reporter = new OnlineReporter(new OnlineUsers(presence, projects), 'a', 10_000, () => [s], pino({ level: 'silent' }));
+    const reporter = new OnlineReporter(new OnlineUsers(presence, projects), 'a', 10_000, () => [s], pino({ level: 'silent' }), MAX_BACKLOG);
     await reporter.round();
     expect(s.frames.map((f) => [f.chunk, f.last, f.payload])).toEqual([[0, true, []]]);
-    const idle = new OnlineReporter(new OnlineUsers(presence, projects), 'a', 10_000, () => [], pino({ level: 'silent' }));
+    const idle = new OnlineReporter(new OnlineUsers(presence, projects), 'a', 10_000, () => [], pino({ level: 'silent' }), MAX_BACKLOG);
     await expect(idle.round()).resolves.toBeUndefined();
+  });
+
+  it('waits for a server that is behind, and leaves it out of the round when it stays behind', async () => {
+    const presence = new MemoryPresence();
+    for (let i = 0; i < 1500; i++) await presence.add({ pid: 'shop', cid: `a-x-${i.toString(36).padStart(3, '0')}`, uid: 'u', node: 'a', connectedAt: 1 });
+    let slowBacklog = 0;
+    let catchingUp = MAX_BACKLOG * 2;
+    const fast = target('shop');
+    // Behind after the first chunk, and never drains.
+    const slow = target('shop', () => slowBacklog);
+    // Behind after the first chunk, drains a moment later.
+    const late = target('shop', () => (late.frames.length > 0 ? (catchingUp = Math.max(0, catchingUp - MAX_BACKLOG / 2)) : 0));
+    const origSlow = slow.sendText;
+    slow.sendText = (t: string) => {
+      origSlow(t);
+      slowBacklog = MAX_BACKLOG + 1;
+    };
+    const reporter = new OnlineReporter(new OnlineUsers(presence, projects), 'a', 10_000, () => [fast, late, slow], pino({ level: 'silent' }), MAX_BACKLOG, 200);
+    await reporter.round();
+    expect(fast.frames.map((f) => [f.chunk, f.last])).toEqual([[0, false], [1, true]]);
+    expect(late.frames.map((f) => [f.chunk, f.last])).toEqual([[0, false], [1, true]]);
+    expect(slow.frames.map((f) => [f.chunk, f.last])).toEqual([[0, false]]);
   });
 });

@@ -270,18 +270,25 @@ describe('LifecycleOutbox', () => {
     };
     const metrics = new Metrics('outbox-recovery');
     const outbox = new LifecycleOutbox(directory, metrics, createLogger('silent'), 5000);
-    // Outside a recovery window, no consumer is final: counted and dropped.
+    // "shop" has a consumer; "blog" never had one.
+    consumers = 1;
     outbox.push('shop', 1, 'connect', Buffer.from('before'));
-    await waitFor(async () => (await metrics.backendOutbox.get()).values[0]?.value === 0, 5000, 'before settled');
-    expect(sent).toEqual([]);
-    // The directory came back: events wait (in order) until consumers re-registered.
+    await waitFor(() => sent.length === 1, 5000, 'before sent');
+    consumers = 0;
+    // Outside a recovery window, no consumer is final: counted and dropped.
+    outbox.push('shop', 1, 'connect', Buffer.from('lost'));
+    await waitFor(async () => (await metrics.backendOutbox.get()).values[0]?.value === 0, 5000, 'lost settled');
+    // The directory came back: shop's events wait (in order, each sent once) until its consumers
+    // re-registered; a project that never had consumers does not hold anything up.
     outbox.recovered();
+    outbox.push('blog', 1, 'connect', Buffer.from('b1'));
     outbox.push('shop', 1, 'connect', Buffer.from('c1'));
     outbox.push('shop', 1, 'disconnect', Buffer.from('d1'));
+    await waitFor(async () => (await metrics.backendOutbox.get()).values[0]?.value === 2, 5000, 'blog settled, shop waiting');
     await new Promise((r) => setTimeout(r, 700));
-    expect(sent).toEqual([]);
+    expect(sent).toEqual(['before']);
     consumers = 1;
-    await waitFor(() => sent.length === 2, 5000, 'sent once consumers are back');
-    expect(sent).toEqual(['c1', 'd1']);
+    await waitFor(() => sent.length === 3, 5000, 'sent once consumers are back');
+    expect(sent).toEqual(['before', 'c1', 'd1']);
   });
 });

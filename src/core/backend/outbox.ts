@@ -30,6 +30,9 @@ export class LifecycleOutbox {
 
   /** When the directory last came back after failing (ms), or 0. */
   private recoveredAt = 0;
+  /** Projects whose events reached a consumer: only theirs wait for consumers after an outage. */
+  private readonly withConsumers = new Set<string>();
+  private stopped = false;
 
   constructor(
     private readonly directory: ConsumerDirectory,
@@ -55,9 +58,17 @@ export class LifecycleOutbox {
     this.running ??= this.run();
   }
 
-  /** The directory is back after an outage: for a while, "no consumer" means "not yet". */
+  /**
+   * The directory is back after an outage: for a while, "no consumer" for a project that had
+   * consumers means "not registered again yet".
+   */
   recovered(): void {
     this.recoveredAt = Date.now();
+  }
+
+  /** Stops sending (shutdown); what is still pending is dropped with the node. */
+  stop(): void {
+    this.stopped = true;
   }
 
   /** Waits (bounded) for what is pending to be sent; for shutdown. */
@@ -70,8 +81,10 @@ export class LifecycleOutbox {
     let failing = false;
     // The loop's exit check and the clearing of `running` happen in one synchronous step.
     try {
-      while (this.pending.length > 0) {
-        const batch = this.pending.slice(0, BATCH);
+      while (this.pending.length > 0 && !this.stopped) {
+        // While recovering, one at a time: a retried event must not resend the ones after it.
+        const recovering = Date.now() - this.recoveredAt < this.recoveryMs;
+        const batch = this.pending.slice(0, recovering ? 1 : BATCH);
         const droppedBefore = this.dropped;
         const results = await Promise.allSettled(batch.map((p) => this.directory.dispatch(p.pid, p.event, p.sticky)));
         if (failing && results[0]!.status === 'fulfilled') {
@@ -79,11 +92,12 @@ export class LifecycleOutbox {
           this.recovered();
           this.logger.info('client events flowing to the consumer directory again');
         }
-        const recovering = Date.now() - this.recoveredAt < this.recoveryMs;
-        let done = results.findIndex((r) => r.status === 'rejected' || (recovering && r.value === 0));
+        const waitFor = (i: number): boolean => recovering && this.withConsumers.has(batch[i]!.pid);
+        let done = results.findIndex((r, i) => r.status === 'rejected' || (r.value === 0 && waitFor(i)));
         if (done === -1) done = batch.length;
         for (let i = 0; i < done; i++) {
           const r = results[i] as PromiseFulfilledResult<number>;
+          if (r.value > 0) this.withConsumers.add(batch[i]!.pid);
           this.metrics.backendEvents.inc({ type: batch[i]!.type, result: r.value > 0 ? 'delivered' : 'no_consumer' });
         }
         this.pending.splice(0, Math.max(0, done - (this.dropped - droppedBefore)));
@@ -94,7 +108,7 @@ export class LifecycleOutbox {
             this.logger.warn({ err: (failed.reason as Error).message, waiting: this.pending.length }, 'client events wait for the consumer directory');
             failing = true;
           }
-          await new Promise((r) => setTimeout(r, RETRY_MS));
+          await new Promise((r) => setTimeout(r, RETRY_MS).unref());
         }
       }
     } finally {

@@ -59,10 +59,16 @@ export class BackendRouter {
     this.refresher.unref();
   }
 
+  /** Unregisters every local consumer (shutdown starts here, so events go to other nodes). */
+  async detachAll(): Promise<void> {
+    await Promise.all([...this.local.values()].map((c) => this.detach(c)));
+  }
+
   async close(): Promise<void> {
     clearInterval(this.refresher);
     await this.outbox.drain(1000);
-    await Promise.all([...this.local.values()].map((c) => this.detach(c)));
+    this.outbox.stop();
+    await this.detachAll();
   }
 
   nextConsumerId(): string {
@@ -125,25 +131,35 @@ export class BackendRouter {
 
   /** A consumer frame from this node's channel. */
   receive(frame: Buffer): void {
-    const { consumerId, event: bytes } = decodeConsumerFrame(frame);
-    const consumer = this.local.get(consumerId);
-    if (consumer !== undefined) {
-      consumer.deliver(decodeEvent(bytes));
-      return;
-    }
-    // The consumer left between the directory's pick and now: hand the event to another
-    // consumer (once), rather than lose it.
+    const { consumerId, group, event: bytes } = decodeConsumerFrame(frame);
     const event = decodeEvent(bytes);
+    const consumer = this.local.get(consumerId);
+    if (consumer !== undefined) consumer.deliver(event);
+    // The consumer left between the directory's pick and now.
+    else this.handBack(event, group);
+  }
+
+  /**
+   * An event a consumer of `group` cannot take any more (it left, or is closing): it goes to
+   * another consumer of that group only (the other groups have it already), once. A handed-back
+   * connection event may then reach its consumer after a later event of the same connection.
+   */
+  handBack(event: ClientEvent, group: string): void {
     if (event.redispatched) {
       this.o.metrics.backendEvents.inc({ type: event.type, result: 'dropped' });
       return;
     }
-    event.redispatched = true;
+    const again = { ...event, redispatched: true };
     const sticky = event.type === 'request' ? undefined : stickyHash(event.cid);
-    this.o.directory.dispatch(event.pid, encodeEvent(event), sticky).catch((err: unknown) => {
-      this.o.metrics.backendEvents.inc({ type: event.type, result: 'failed' });
-      this.o.logger.warn({ err: (err as Error).message, event: event.id }, 'could not re-dispatch a client event');
-    });
+    this.o.directory.dispatch(event.pid, encodeEvent(again), sticky, group).then(
+      (reached) => {
+        if (reached === 0) this.o.metrics.backendEvents.inc({ type: event.type, result: 'dropped' });
+      },
+      (err: unknown) => {
+        this.o.metrics.backendEvents.inc({ type: event.type, result: 'failed' });
+        this.o.logger.warn({ err: (err as Error).message, event: event.id }, 'could not re-dispatch a client event');
+      },
+    );
   }
 
   private lifecycle(type: ClientEventType, session: Session, uid: string): void {

@@ -1,24 +1,22 @@
-import { Metadata, status, type ServerWritableStream } from '@grpc/grpc-js';
+import { Metadata, type ServerWritableStream } from '@grpc/grpc-js';
 import { DEFAULT_GROUP, GROUP_PATTERN } from '../../core/auth/authenticator.js';
 import type { ClientEvent as CoreEvent } from '../../core/backend/event.js';
 import type { BackendRouter, Consumer } from '../../core/backend/router.js';
 import { Code, PushwireError } from '../../core/errors.js';
-import type { ProjectRegistry } from '../../core/projects/registry.js';
-import type { Logger } from '../../observability/logger.js';
 import { ClientEventType, type BackendServiceServer, type ClientEvent, type ConnectRequest } from '../../../gen/pushwire/v1/backend.js';
-import { bearer } from './push-service.js';
+import { serverStream, type StreamDeps } from './streams.js';
 
-interface Deps {
+interface Deps extends StreamDeps {
   backends: BackendRouter;
-  projects: ProjectRegistry;
-  logger: Logger;
 }
 
 /**
- * Bytes a consumer may leave unread before its stream is ended with RESOURCE_EXHAUSTED: a
+ * Bytes a consumer may leave unsent before its stream is ended with RESOURCE_EXHAUSTED: a
  * backend that stopped reading must not grow the node's memory without bound.
  */
-const MAX_UNREAD_BYTES = 16 * 1024 * 1024;
+export const MAX_UNSENT_BYTES = 16 * 1024 * 1024;
+/** An event's size beyond its payload: ids, names and framing, roughly. */
+const EVENT_OVERHEAD = 256;
 
 const TYPES = {
   request: ClientEventType.CLIENT_EVENT_TYPE_REQUEST,
@@ -39,54 +37,72 @@ const toProto = (e: CoreEvent): ClientEvent => ({
   data: e.data ?? Buffer.alloc(0),
 });
 
-/** pushwire.v1.BackendService: a Connect stream is one backend consumer. */
+/**
+ * A Connect stream as a consumer. grpc-js counts its write queue in messages, so the bytes
+ * not yet handed to HTTP/2 are counted here.
+ */
+class StreamConsumer implements Consumer {
+  private unsent = 0;
+  private dead = false;
+
+  constructor(
+    readonly id: string,
+    readonly pid: string,
+    readonly group: string,
+    private readonly call: ServerWritableStream<ConnectRequest, ClientEvent>,
+    private readonly overflow: () => void,
+    /** Gives an event it can no longer send to another consumer of the group. */
+    private readonly handBack: (event: CoreEvent) => void,
+  ) {}
+
+  /** The stream is ending: events still routed here go elsewhere. */
+  stop(): void {
+    this.dead = true;
+  }
+
+  deliver(event: CoreEvent): void {
+    if (this.dead) return this.handBack(event);
+    const size = (event.data?.length ?? 0) + EVENT_OVERHEAD;
+    if (this.unsent + size > MAX_UNSENT_BYTES) {
+      this.dead = true;
+      this.overflow();
+      return this.handBack(event);
+    }
+    this.unsent += size;
+    this.call.write(toProto(event), () => {
+      this.unsent -= size;
+    });
+  }
+}
+
+/** pushwire.v1.BackendService: a Connect stream is one backend consumer until it ends. */
 export function backendService(o: Deps): BackendServiceServer {
   return {
-    connect(call: ServerWritableStream<ConnectRequest, ClientEvent>): void {
-      let consumer: Consumer;
-      let ended = false;
-      const fail = (code: number, details: string): void => {
-        if (ended) return;
-        ended = true;
-        call.emit('error', { code, details });
-      };
-      try {
-        const keyPid = o.projects.authorize(bearer(call.metadata), 'Connect');
-        const pid = o.projects.resolvePid(call.request.pid, keyPid);
-        const group = call.request.group || DEFAULT_GROUP;
-        if (!GROUP_PATTERN.test(group)) throw new PushwireError(Code.INVALID_ARGUMENT, 'group must be 1-64 of A-Z a-z 0-9 _ . -');
-        consumer = {
-          id: o.backends.nextConsumerId(),
-          pid,
-          group,
-          deliver(event) {
-            if (ended) return;
-            if (call.writableLength > MAX_UNREAD_BYTES) {
-              void o.backends.detach(consumer);
-              return fail(status.RESOURCE_EXHAUSTED, `consumer fell behind by more than ${MAX_UNREAD_BYTES} bytes`);
-            }
-            call.write(toProto(event));
-          },
-        };
-      } catch (err) {
-        const known = err instanceof PushwireError;
-        if (!known) o.logger.error({ err }, 'BackendService.Connect failed');
-        return fail(known ? err.code : status.INTERNAL, known ? err.message : 'internal error');
-      }
-      const leave = (): void => {
-        ended = true;
-        void o.backends.detach(consumer);
-      };
-      call.on('cancelled', leave);
-      call.on('close', leave);
-      o.backends.attach(consumer).then(
-        () => {
-          if (ended || call.cancelled) return void o.backends.detach(consumer);
-          // Headers now tell the backend it is registered: events flow from here on.
-          call.sendMetadata(new Metadata());
-        },
-        (err: unknown) => fail(status.UNAVAILABLE, (err as Error).message),
+    connect: serverStream<ConnectRequest, ClientEvent>('Connect', 'Connect', o, async (call, keyPid, signal, end) => {
+      const pid = o.projects.resolvePid(call.request.pid, keyPid);
+      const group = call.request.group || DEFAULT_GROUP;
+      if (!GROUP_PATTERN.test(group)) throw new PushwireError(Code.INVALID_ARGUMENT, 'group must be 1-64 of A-Z a-z 0-9 _ . -');
+      const consumer = new StreamConsumer(
+        o.backends.nextConsumerId(),
+        pid,
+        group,
+        call,
+        () => end(Code.RESOURCE_EXHAUSTED, `consumer fell behind by more than ${MAX_UNSENT_BYTES} bytes`),
+        (event) => o.backends.handBack(event, group),
       );
-    },
+      await o.backends.attach(consumer);
+      try {
+        // Response headers tell the backend it is registered: events flow from here on.
+        if (!signal.aborted) call.sendMetadata(new Metadata());
+        await new Promise<void>((resolve) => {
+          if (signal.aborted) resolve();
+          else signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+      } finally {
+        // Its share of later events goes to the group's other consumers.
+        consumer.stop();
+        await o.backends.detach(consumer);
+      }
+    }),
   };
 }

@@ -49,7 +49,7 @@ const SERVICES = [
 export class GrpcIngress {
   private readonly server: Server;
   private readonly health = new HealthImplementation(Object.fromEntries(SERVICES.map((s) => [s, 'SERVING'])));
-  /** Open server streams (Subscribe, WatchOnlineUsers), ended at shutdown. */
+  /** Open server streams (Subscribe, WatchOnlineUsers, Connect), ended at shutdown. */
   private readonly streams = new Set<AbortController>();
 
   constructor(o: GrpcServerOptions) {
@@ -62,8 +62,8 @@ export class GrpcIngress {
     const definition = { ...PushServiceService, pushData: { ...PushServiceService.pushData, responseSerialize: encodePushDataResponse } };
     this.server.addService(definition, pushService(o));
     this.server.addService(ProxyService, legacyProxyService(o));
-    this.server.addService(BackendServiceService, backendService(o));
     const deps = { ...o, online: o.node.online, streams: this.streams };
+    this.server.addService(BackendServiceService, backendService(deps));
     this.server.addService(OnlineUsersServiceService, onlineUsersService(deps));
     this.server.addService(ClusterServiceService, clusterService(deps));
     this.server.addService(SubscribeServiceService, subscribeService(deps));

@@ -22,6 +22,8 @@ export class BackendLink {
   private consumer: Consumer | undefined;
   /** Backends were told this client connected, so they must be told when it leaves. */
   private announced = false;
+  /** The connection is closing: events routed to its consumer go to another one. */
+  private closing = false;
 
   constructor(
     private readonly session: Session,
@@ -87,15 +89,24 @@ export class BackendLink {
       id: this.backends.nextConsumerId(),
       pid: this.session.pid,
       group,
-      deliver: (event) => this.sendText(serverEventFrame(event)),
+      deliver: (event) => (this.closing ? this.backends.handBack(event, group) : this.sendText(serverEventFrame(event))),
     };
     await this.backends.attach(consumer);
     if (!stillOpen()) {
       await this.backends.detach(consumer);
       return false;
     }
+    // A user connection turning into a server stops being a client: backends hear it leave.
+    if (this.announced) this.backends.clientDisconnected(this.session, this.session.uid);
+    this.announced = false;
     this.consumer = consumer;
     return true;
+  }
+
+  /** The connection started closing: its consumer stops taking events at once. */
+  closingStarted(): void {
+    this.closing = true;
+    if (this.consumer !== undefined) void this.backends.detach(this.consumer);
   }
 
   /** The client is established (its upgrade login done): backends hear `connect`. */

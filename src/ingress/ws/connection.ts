@@ -148,6 +148,7 @@ export class WsConnection implements Sink {
     if (this.closed) return;
     this.flush();
     this.closed = true;
+    this.link.closingStarted();
     this.closeReason = metricReason;
     this.ws.close(code, reason);
     setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
@@ -160,6 +161,11 @@ export class WsConnection implements Sink {
 
   get pid(): string {
     return this.session.pid;
+  }
+
+  /** Bytes queued here or in the socket, not yet taken by the kernel. */
+  backlog(): number {
+    return this.queued + this.socket.writableLength;
   }
 
   /** Queues a text frame (bounded like every frame: a server that does not read is closed 3008). */
@@ -353,6 +359,7 @@ export class WsConnection implements Sink {
   /** Over --max-queue-bytes: drop what is queued and close; nobody else waits for this client. */
   private closeSlow(): void {
     this.closed = true;
+    this.link.closingStarted();
     this.closeReason = 'slow_consumer';
     this.queue = [];
     this.queued = 0;

@@ -58,7 +58,7 @@ export class WsEdge {
   private draining = false;
 
   constructor(private readonly o: WsEdgeOptions) {
-    this.reporter = new OnlineReporter(o.online, o.nodeId, o.onlineReportIntervalMs, () => this.servers(), o.logger);
+    this.reporter = new OnlineReporter(o.online, o.nodeId, o.onlineReportIntervalMs, () => this.servers(), o.logger, o.maxQueueBytes / 2);
     this.flusher = new Flusher(o.metrics);
     // One encoder for the node: Outbound caches its result, so each message is framed once.
     this.encodeDelivery = (m) => {
