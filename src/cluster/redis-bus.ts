@@ -1,6 +1,7 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Bus, OnceKey } from './bus.js';
+import { logOutages, quit, redisConnection } from './redis-connection.js';
 
 // Claim and publish in one atomic step: a duplicate is never published, and a publish that
 // fails never leaves a claim behind. KEYS: claim key, channel. ARGV: value, ttl ms, payload.
@@ -35,23 +36,13 @@ export class RedisBus implements Bus {
   private handler: (channel: string, payload: Buffer) => void = () => {};
 
   constructor(private readonly options: RedisBusOptions) {
-    const common = {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-    };
     // The PUBLISHes of one event-loop turn go out in one write, in order, through cork() (see
     // batchWrites): ioredis's auto-pipelining does the same with a Pipeline object per turn,
     // which costs more per push than the command itself.
-    this.pub = new Redis(options.url, {
-      ...common,
-      commandTimeout: options.commandTimeoutMs,
-      connectionName: 'pushwire-pub',
-    });
-    this.sub = new Redis(options.url, { ...common, autoResubscribe: false, connectionName: 'pushwire-sub' });
-    this.watch(this.pub, 'publisher');
-    this.watch(this.sub, 'subscriber');
+    this.pub = redisConnection(options.url, 'pushwire-pub', { commandTimeout: options.commandTimeoutMs });
+    this.sub = redisConnection(options.url, 'pushwire-sub', { autoResubscribe: false });
+    logOutages(this.pub, 'publisher', options.logger, () => this.closing);
+    logOutages(this.sub, 'subscriber', options.logger, () => this.closing);
     this.sub.on('ready', () => void this.resubscribe());
     this.sub.on('close', () => {
       this.subscribed = false;
@@ -167,30 +158,5 @@ export class RedisBus implements Bus {
       this.options.logger.warn({ err }, 'redis resubscribe failed; retrying on next reconnect');
     }
   }
-
-  private watch(conn: Redis, role: string): void {
-    let down = false;
-    conn.on('ready', () => {
-      if (down) this.options.logger.info({ role }, 'redis connection restored');
-      down = false;
-    });
-    conn.on('error', (err: Error) => {
-      // ioredis emits an error per failed reconnect attempt; log the first of each outage.
-      if (!down && !this.closing) this.options.logger.warn({ role, err: err.message }, 'redis connection error');
-      down = true;
-    });
-    conn.on('close', () => {
-      if (!down && !this.closing) this.options.logger.warn({ role }, 'redis connection lost');
-      down = true;
-    });
-  }
 }
 
-async function quit(conn: Redis): Promise<void> {
-  try {
-    if (conn.status === 'ready') await conn.quit();
-    else conn.disconnect();
-  } catch {
-    conn.disconnect();
-  }
-}

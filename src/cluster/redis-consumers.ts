@@ -1,6 +1,7 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { CONSUMER_FRAME, type ConsumerDirectory, type ConsumerEntry } from './consumers.js';
+import { logOutages, quit, redisConnection } from './redis-connection.js';
 
 // Keys: <prefix>be:<pid>:groups (SET of group names) and <prefix>be:<pid>:g:<group> (ZSET of
 // "node|consumer-id" scored by expiry ms). Nothing is ever scanned: a dispatch reads one set
@@ -105,26 +106,14 @@ export class RedisConsumers implements ConsumerDirectory {
   private readonly redis: Redis;
   private readonly nodePrefix: string;
   private reconnected: () => void = () => {};
+  private closing = false;
 
   constructor(private readonly o: RedisConsumersOptions) {
     this.nodePrefix = o.nodeChannel('');
-    this.redis = new Redis(o.url, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: o.commandTimeoutMs,
-      enableAutoPipelining: true,
-      connectionName: 'pushwire-consumers',
-      retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-    });
-    let down = false;
+    this.redis = redisConnection(o.url, 'pushwire-consumers', { commandTimeout: o.commandTimeoutMs, enableAutoPipelining: true });
+    logOutages(this.redis, 'consumers', o.logger, () => this.closing);
     let connected = false;
-    this.redis.on('error', (err: Error) => {
-      if (!down) o.logger.warn({ role: 'consumers', err: err.message }, 'redis connection error');
-      down = true;
-    });
     this.redis.on('ready', () => {
-      down = false;
       if (connected) this.reconnected();
       connected = true;
     });
@@ -176,12 +165,8 @@ export class RedisConsumers implements ConsumerDirectory {
   }
 
   async close(): Promise<void> {
-    try {
-      if (this.redis.status === 'ready') await this.redis.quit();
-      else this.redis.disconnect();
-    } catch {
-      this.redis.disconnect();
-    }
+    this.closing = true;
+    await quit(this.redis);
   }
 
   private groupsKey(pid: string): string {

@@ -1,6 +1,7 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { NodeRecord, OnlineUserCount, Presence, PresenceEntry, PresenceEvent, UserConnections, WatchHandlers } from './presence.js';
+import { logOutages, quit, redisConnection } from './redis-connection.js';
 import { COUNT, EXPIRE, LIST_CONNECTIONS, LIST_USERS, NODE_BEAT, NODES, PUT, REMOVE, USERS } from './redis-presence-scripts.js';
 
 export interface RedisPresenceOptions {
@@ -40,9 +41,9 @@ export class RedisPresence implements Presence {
   private closing = false;
 
   constructor(private readonly o: RedisPresenceOptions) {
-    this.cmd = new Redis(o.url, { ...COMMON, commandTimeout: o.commandTimeoutMs, connectionName: 'pushwire-presence' });
+    this.cmd = redisConnection(o.url, 'pushwire-presence', { commandTimeout: o.commandTimeoutMs });
     for (const [name, lua] of Object.entries(SCRIPTS)) this.cmd.defineCommand(name, { numberOfKeys: 0, lua });
-    this.logErrors(this.cmd, 'presence');
+    logOutages(this.cmd, 'presence', this.o.logger, () => this.closing);
   }
 
   async start(): Promise<void> {
@@ -182,9 +183,10 @@ export class RedisPresence implements Presence {
   /** The event subscriber, opened on first use. After a reconnect every watcher is told events may be lost. */
   private async subscriber(): Promise<Redis> {
     if (this.sub === undefined) {
-      const sub = new Redis(this.o.url, { ...COMMON, connectionName: 'pushwire-presence-sub' });
+      // Resubscribing is left to ioredis: watchers re-snapshot after any reconnect anyway.
+      const sub = redisConnection(this.o.url, 'pushwire-presence-sub');
       this.sub = sub;
-      this.logErrors(sub, 'presence-subscriber');
+      logOutages(sub, 'presence-subscriber', this.o.logger, () => this.closing);
       let connectedBefore = false;
       sub.on('ready', () => {
         if (connectedBefore) for (const set of this.watchers.values()) for (const w of set) w.lost();
@@ -204,42 +206,11 @@ export class RedisPresence implements Presence {
     return this.sub;
   }
 
-  private logErrors(conn: Redis, role: string): void {
-    let down = false;
-    conn.on('ready', () => {
-      if (down) this.o.logger.info({ role }, 'redis connection restored');
-      down = false;
-    });
-    conn.on('error', (err: Error) => {
-      if (!down && !this.closing) this.o.logger.warn({ role, err: err.message }, 'redis connection error');
-      down = true;
-    });
-    conn.on('close', () => {
-      if (!down && !this.closing) this.o.logger.warn({ role }, 'redis connection lost');
-      down = true;
-    });
-  }
 }
 
-// As the bus: no offline queue (fail now, the next refresh repairs), reconnect for ever.
-// Resubscribing is left to ioredis here: watchers re-snapshot after any reconnect anyway.
-const COMMON = {
-  lazyConnect: true,
-  enableOfflineQueue: false,
-  maxRetriesPerRequest: 0,
-  retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-};
 
 function entryOf(pid: string, cid: string, json: string): PresenceEntry {
   const [uid, node, connectedAt] = JSON.parse(json) as [string, string, number];
   return { pid, cid, uid, node, connectedAt };
 }
 
-async function quit(conn: Redis): Promise<void> {
-  try {
-    if (conn.status === 'ready') await conn.quit();
-    else conn.disconnect();
-  } catch {
-    conn.disconnect();
-  }
-}
