@@ -101,7 +101,7 @@ export class BackendRouter {
 
   /**
    * Sends a client request to one consumer of each group of its project. Resolves with the
-   * number of groups reached; NOT_FOUND-free: 0 means no backend is connected.
+   * number of groups reached (0: no backend of the project is connected, anywhere).
    * Rejects with UNAVAILABLE when the cluster could not take it.
    */
   async request(session: Session, req: ClientRequest): Promise<number> {
