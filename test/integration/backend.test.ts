@@ -288,3 +288,23 @@ describe('shutdown with backend consumers', () => {
     consumer.close();
   });
 });
+
+describe('server connections and keepalive', () => {
+  const node = useTestNode(['--jwt-secret', SECRET, '--ping-timeout', '1s']);
+
+  it('a silent server connection that answers pings stays; one that does not is closed 3001', async () => {
+    const token = await serverToken('svc');
+    const answering = await node.connect(`${node.server.wsUrl}?token=${token}`);
+    // A peer that never answers pings (a dead TCP peer looks like this).
+    const mute = await node.connect(`${node.server.wsUrl}?token=${token}`, { autoPong: false });
+    await answering.next((f) => f.json?.code === 20003);
+    await mute.next((f) => f.json?.code === 20003);
+    expect((await mute.closed).code).toBe(3001);
+    await sleep(1500);
+    expect(answering.ws.readyState).toBe(answering.ws.OPEN);
+    // Still a consumer: it gets a client's request.
+    const c = await node.connect();
+    expect(await c.request({ code: 7, data: 'still there' })).toMatchObject({ code: 20005 });
+    expect((await answering.next((f) => f.json?.type === 'request')).json).toMatchObject({ payload: 'still there' });
+  });
+});

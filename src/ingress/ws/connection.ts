@@ -66,6 +66,7 @@ const CLOSE_GRACE_MS = 2000;
 export class WsConnection implements Sink {
   readonly session: Session;
   lastSeen = Date.now();
+  private lastPing = 0;
   private queue: Buffer[] = [];
   private queued = 0;
   private scheduled = false;
@@ -173,12 +174,21 @@ export class WsConnection implements Sink {
     this.enqueue(textFrame(text));
   }
 
-  /**
-   * Silent since `cutoff`? A connection whose reading we paused is never idle, and server
-   * connections never expire (ws-cluster's rule; they are asked to send heart frames anyway).
-   */
+  /** Silent since `cutoff`? A connection whose reading we paused is never idle. */
   idleSince(cutoff: number): boolean {
-    return !this.paused && !this.link.isServer && this.lastSeen < cutoff;
+    return !this.paused && this.lastSeen < cutoff;
+  }
+
+  /**
+   * Server connections are not required to send anything (ws-cluster's rule), so the node asks
+   * them: a WebSocket ping once they have been silent since `cutoff`, at most once per `every`
+   * ms. Their pong counts as activity; a dead peer stays silent and times out like a client,
+   * so its consumer does not swallow events forever.
+   */
+  probe(cutoff: number, now: number, every: number): void {
+    if (!this.link.isServer || this.closed || this.lastSeen >= cutoff || now - this.lastPing < every) return;
+    this.lastPing = now;
+    this.ws.ping();
   }
 
   private readonly touch = (): void => {

@@ -165,9 +165,12 @@ export class WsEdge {
   }
 
   private sweep(): void {
-    const cutoff = Date.now() - this.o.pingTimeoutMs;
+    const now = Date.now();
+    const cutoff = now - this.o.pingTimeoutMs;
+    const quiet = now - this.o.pingTimeoutMs / 2;
     for (const conn of this.connections) {
       if (conn.idleSince(cutoff)) conn.close(CloseCode.PING_TIMEOUT, 'ping timeout', 'ping_timeout');
+      else conn.probe(quiet, now, this.o.pingTimeoutMs / 4);
     }
   }
 }
