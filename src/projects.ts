@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError, parseDuration, type Config } from './config.js';
+import { ConfigError, parseDuration, parseOrigins, type Config } from './config.js';
 import { chainAuthenticators, type Authenticator } from './core/auth/authenticator.js';
 import { CallbackAuthenticator } from './core/auth/callback-authenticator.js';
 import { JwtAuthenticator } from './core/auth/jwt-authenticator.js';
@@ -60,7 +60,7 @@ export const hasLogin = (config: Config): boolean =>
   config.jwtSecret !== undefined || config.jwtPublicKey !== undefined || config.authUrl !== undefined;
 
 const TOP_FIELDS = new Set(['projects']);
-const PROJECT_FIELDS = new Set(['pid', 'name', 'login', 'apiKeys', 'limits']);
+const PROJECT_FIELDS = new Set(['pid', 'name', 'login', 'apiKeys', 'limits', 'allowedOrigins']);
 const LIMIT_FIELDS = new Set(['maxConnections', 'pushesPerSecond', 'requestsPerSecond']);
 const LOGIN_FIELDS = new Set(['jwtSecret', 'jwtPublicKeyFile', 'authUrl', 'authTimeout']);
 const KEY_FIELDS = new Set(['key', 'methods']);
@@ -145,7 +145,20 @@ export function loadProjectsFile(file: string, defaultAuthTimeoutMs: number): Pr
     for (const [f, v] of Object.entries(limits)) {
       if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) bad(`${at}.limits.${f}`, 'must be a positive integer');
     }
-    projects.push({ pid, name: (p.name as string | undefined) ?? pid, authenticator, limits: limits as ProjectLimits });
+    let allowedOrigins: string[] | undefined;
+    if (p.allowedOrigins !== undefined) {
+      const origins = p.allowedOrigins;
+      const parsed =
+        Array.isArray(origins) && origins.length > 0 && origins.every((o) => typeof o === 'string' && !o.includes(',')) ? parseOrigins(origins.join(',')) : undefined;
+      allowedOrigins = parsed ?? bad(`${at}.allowedOrigins`, 'must be a non-empty list of origins such as https://app.example.com, https://*.example.com, or ["*"]');
+    }
+    projects.push({
+      pid,
+      name: (p.name as string | undefined) ?? pid,
+      authenticator,
+      limits: limits as ProjectLimits,
+      ...(allowedOrigins === undefined ? {} : { allowedOrigins }),
+    });
   });
   return { projects, apiKeys };
 }

@@ -34,6 +34,11 @@ export interface Project {
   /** Verifies this project's login tokens. */
   authenticator: Authenticator;
   limits: ProjectLimits;
+  /**
+   * Browser origins allowed to open this project's WebSockets (lower-cased, "*" = any);
+   * undefined: the node's --allowed-origins.
+   */
+  allowedOrigins?: readonly string[];
 }
 
 /** What a server-API key grants: one project, and optionally only some methods. */

@@ -50,12 +50,12 @@ export interface ConnectionContext {
 }
 
 /**
- * Requests a connection may have waiting or running. The socket is never paused to hold a
- * flood back: pausing a reader lets its TCP receive window close, and reopening it waits on the
- * sender's persist/retransmit timers (200 ms and doubling), which stalled pipelined floods for
- * seconds (issue 9, defect 5). Instead every frame is read at once and a request beyond either
- * bound is refused with 30004 straight away; replies a client does not read are bounded by
- * --max-queue-bytes (3008).
+ * Requests a connection may have waiting or running. The socket is not paused because requests
+ * are still running: pausing a reader lets its TCP receive window close, and reopening it waits
+ * on the sender's persist/retransmit timers (200 ms and doubling), which stalled pipelined
+ * floods for seconds even though the client read every reply (issue 9, defect 5). Frames are
+ * read at once and a request beyond either bound is refused with 30004 straight away. Reading
+ * stops only while the client leaves replies unread (see holdBackRequests).
  */
 export const MAX_PENDING_REQUESTS = 4096;
 /** Bytes of request frames waiting or running, the same bound in bytes (code-7 data can be large). */
@@ -81,6 +81,8 @@ export class WsConnection implements Sink {
   private closeReason: string | undefined;
   private pending = 0;
   private pendingBytes = 0;
+  /** Reading stopped because the client does not read its replies. */
+  private held = false;
   private chain: Promise<void> = Promise.resolve();
   /** Requests to backends, their replies, and the server role (ws-cluster's type 2). */
   private readonly link: BackendLink;
@@ -102,6 +104,7 @@ export class WsConnection implements Sink {
       this.closeReason ??= errorReason(err.code);
     });
     ws.on('close', (code: number) => this.onClose(code));
+    socket.on('drain', this.releaseRequests);
   }
 
   get cid(): string {
@@ -148,6 +151,7 @@ export class WsConnection implements Sink {
       for (const f of frames) this.socket.write(f);
       this.socket.uncork();
     }
+    if (this.held && this.socket.writableLength === 0) this.releaseRequests();
     return bytes;
   }
 
@@ -183,7 +187,7 @@ export class WsConnection implements Sink {
 
   /** Silent since `cutoff`? A connection with requests still running is never idle. */
   idleSince(cutoff: number): boolean {
-    return this.pending === 0 && this.lastSeen < cutoff;
+    return this.pending === 0 && !this.held && this.lastSeen < cutoff;
   }
 
   /**
@@ -280,8 +284,28 @@ export class WsConnection implements Sink {
         this.pending--;
         this.pendingBytes -= bytes;
         this.lastSeen = Date.now();
+        this.holdBackRequests();
       });
   }
+
+  /**
+   * A client pipelining requests faster than it reads the replies: past half the queue bound,
+   * the node stops reading until the kernel has taken every reply (TCP back-pressure on the
+   * client's own fault), so a flood is slowed to the client's reading pace instead of being
+   * closed 3008. Deliveries never stop reading.
+   */
+  private holdBackRequests(): void {
+    if (this.held || this.closed || this.backlog() <= this.ctx.maxQueueBytes / 2) return;
+    this.held = true;
+    this.ws.pause();
+  }
+
+  private readonly releaseRequests = (): void => {
+    if (!this.held) return;
+    this.held = false;
+    this.lastSeen = Date.now();
+    if (!this.closed) this.ws.resume();
+  };
 
   private async execute(req: Request | WscMessage): Promise<void> {
     if (this.closed) return;
