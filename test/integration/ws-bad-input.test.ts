@@ -197,7 +197,7 @@ describe('bad input on the WebSocket edge (in-process node)', () => {
     ]);
   });
 
-  it('accepts a burst of pipelined requests (read is paused, not refused), in order, and stays open', async () => {
+  it('accepts a burst of pipelined requests (all read at once, none refused), in order, and stays open', async () => {
     const c = await node.connect();
     const N = 200;
     const topics = Array.from({ length: N }, (_, i) => unique(`burst${i}`));

@@ -1,6 +1,7 @@
 import type { RequestListener } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Code } from '../../core/errors.js';
+import { withCors } from './cors.js';
 import { withFastPush } from './fast-push.js';
 import { healthRoutes } from './health-routes.js';
 import type { HttpAppOptions } from './options.js';
@@ -53,5 +54,5 @@ export function createHttpApp(o: HttpAppOptions): express.Express {
 
 /** The HTTP listener: the REST bridge's fast path in front of the express app. */
 export function createHttpHandler(o: HttpAppOptions): RequestListener {
-  return withFastPush(o, createHttpApp(o));
+  return withCors(o.corsOrigins, withFastPush(o, createHttpApp(o)));
 }

@@ -17,4 +17,6 @@ export interface HttpAppOptions {
   node: PushNode;
   /** Unsent bytes a streaming response may have before it is ended as too slow. */
   maxQueueBytes: number;
+  /** Origins answered with CORS headers (--cors-origins); undefined: no CORS. */
+  corsOrigins?: readonly string[];
 }

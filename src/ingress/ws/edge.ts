@@ -17,7 +17,7 @@ import { WsConnection } from './connection.js';
 import { Flusher } from './flusher.js';
 import { OnlineReporter } from './online-report.js';
 import { deliveryFrame } from './frames.js';
-import { originAllowed } from './origin.js';
+import { originAllowed } from '../origin.js';
 
 export interface WsEdgeOptions {
   nodeId: string;
