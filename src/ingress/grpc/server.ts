@@ -16,6 +16,7 @@ import { PushServiceService } from '../../../gen/pushwire/v1/push.js';
 import { SubscribeServiceService } from '../../../gen/pushwire/v1/subscribe.js';
 import { clusterService, onlineUsersService } from './presence-service.js';
 import { encodePushDataResponse, legacyProxyService, pushService } from './push-service.js';
+import { tolerant } from './tolerant-decode.js';
 import { createReflection } from './reflection.js';
 import { StreamEnd } from './streams.js';
 import { subscribeService } from './subscribe-service.js';
@@ -60,13 +61,13 @@ export class GrpcIngress {
     });
     // The same service with a hand-written response encoder (byte-identical, cheaper per call).
     const definition = { ...PushServiceService, pushData: { ...PushServiceService.pushData, responseSerialize: encodePushDataResponse } };
-    this.server.addService(definition, pushService(o));
-    this.server.addService(ProxyService, legacyProxyService(o));
+    this.server.addService(tolerant(definition), pushService(o));
+    this.server.addService(tolerant(ProxyService), legacyProxyService(o));
     const deps = { ...o, online: o.node.online, streams: this.streams };
-    this.server.addService(BackendServiceService, backendService(deps));
-    this.server.addService(OnlineUsersServiceService, onlineUsersService(deps));
-    this.server.addService(ClusterServiceService, clusterService(deps));
-    this.server.addService(SubscribeServiceService, subscribeService(deps));
+    this.server.addService(tolerant(BackendServiceService), backendService(deps));
+    this.server.addService(tolerant(OnlineUsersServiceService), onlineUsersService(deps));
+    this.server.addService(tolerant(ClusterServiceService), clusterService(deps));
+    this.server.addService(tolerant(SubscribeServiceService), subscribeService(deps));
     this.health.addToServer(this.server);
     createReflection().addToServer(this.server);
   }
