@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -88,6 +88,7 @@ describe('fuzz: projects files', () => {
   afterAll(async () => {
     tally.report();
     await server?.shutdown();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('loads or refuses (ConfigError) every file, and a node reloading them keeps serving', async () => {
