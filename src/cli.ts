@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, helpText, parseConfig } from './config.js';
 import { createLogger } from './observability/logger.js';
 import { startServer } from './server.js';
+import { runPrimary } from './workers/primary.js';
+import { workerContext } from './workers/worker.js';
 
 const version = (): string =>
   (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -35,10 +37,16 @@ async function main(argv: string[]): Promise<void> {
     if (err instanceof ConfigError) fail(err.message);
     throw err;
   }
+  const worker = workerContext();
+  if (worker !== undefined) config.nodeId = worker.nodeId;
   const logger = createLogger(config.logLevel);
+  if (config.workers > 1 && worker === undefined) {
+    runPrimary(config, logger);
+    return;
+  }
   let server;
   try {
-    server = await startServer(config, logger);
+    server = await startServer(config, logger, worker);
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message);
     logger.fatal({ err }, 'node failed to start');

@@ -5,6 +5,9 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RedisBus } from './cluster/redis-bus.js';
 import { MemoryBus } from './cluster/memory-bus.js';
+import { IpcBus } from './cluster/ipc-bus.js';
+import { IpcConsumers } from './cluster/ipc-consumers.js';
+import { IpcPresence } from './cluster/ipc-presence.js';
 import { MemoryConsumers } from './cluster/memory-consumers.js';
 import { RedisConsumers } from './cluster/redis-consumers.js';
 import { MemoryPresence } from './cluster/memory-presence.js';
@@ -20,6 +23,7 @@ import { WsEdge } from './ingress/ws/edge.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { defaultProjects, hasLogin, loadProjectsFile } from './projects.js';
+import type { WorkerContext } from './workers/worker.js';
 
 export interface RunningServer {
   nodeId: string;
@@ -37,9 +41,19 @@ const UNSUBSCRIBE_DELAY_MS = 500;
 /** A Redis publish unanswered for this long fails the push with UNAVAILABLE. */
 const BUS_COMMAND_TIMEOUT_MS = 5000;
 
-/** Builds one node from its config and starts all three listeners. */
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+/**
+ * Builds one node from its config and starts all three listeners. A `serve --workers` worker
+ * passes its context: without --redis its bus, presence and consumer directory are the
+ * primary's (over IPC), and /metrics answers for every worker of the machine.
+ */
+export async function startServer(config: Config, logger: Logger, worker?: WorkerContext): Promise<RunningServer> {
   const metrics = new Metrics(config.nodeId);
+  if (worker !== undefined) {
+    metrics.registry.setDefaultLabels({ node: config.nodeId, worker: String(worker.index) });
+    worker.link.on('collect', (m) => {
+      void metrics.registry.getMetricsAsJSON().then((json) => worker.link.send({ pw: 'collected', id: m.id, metrics: json }).catch(() => {}));
+    });
+  }
   const projects = new ProjectRegistry(loadProjects(config));
   if (projects.open) {
     logger.warn('server API is OPEN: no API keys configured, any caller can push to any project (configure keys with --projects)');
@@ -49,7 +63,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   }
   const bus = config.redis
     ? new RedisBus({ url: config.redis, prefix: config.redisPrefix, commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS, logger })
-    : new MemoryBus();
+    : worker !== undefined
+      ? new IpcBus(worker.link)
+      : new MemoryBus();
   const consumers = config.redis
     ? new RedisConsumers({
         url: config.redis,
@@ -59,10 +75,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         ttlMs: config.consumerTtlMs,
         logger,
       })
-    : new MemoryConsumers(bus, nodeChannel);
+    : worker !== undefined
+      ? new IpcConsumers(worker.link)
+      : new MemoryConsumers(bus, nodeChannel);
   const presence = config.redis
     ? new RedisPresence({ url: config.redis, prefix: config.redisPrefix, ttlMs: config.presenceTtlMs, commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS, logger })
-    : new MemoryPresence();
+    : worker !== undefined
+      ? new IpcPresence(worker.link)
+      : new MemoryPresence();
   const node = new PushNode({
     nodeId: config.nodeId,
     bus,
@@ -116,6 +136,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     isReady,
     node,
     maxQueueBytes: config.maxQueueBytes,
+    metricsText: worker === undefined ? undefined : () => worker.link.request('metrics', []) as Promise<string>,
   });
 
   const ports = { ws: 0, http: 0, grpc: 0 };
@@ -164,6 +185,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     { nodeId: config.nodeId, host: config.host, wsPort: ports.ws, httpPort: ports.http, grpcPort: ports.grpc, redis: config.redis !== undefined },
     'pushwire node listening',
   );
+  void worker?.link.send({ pw: 'ready', ports }).catch(() => {});
 
   const reloadProjects = (): boolean => {
     try {

@@ -23,6 +23,8 @@ export interface HttpAppOptions {
   node: PushNode;
   /** Unsent bytes a streaming response may have before it is ended as too slow. */
   maxQueueBytes: number;
+  /** `serve --workers`: the machine's metrics, every worker's (else this node's registry). */
+  metricsText?: () => Promise<string>;
 }
 
 /**
@@ -89,7 +91,7 @@ export function createHttpApp(o: HttpAppOptions): express.Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready' });
   });
   app.get('/metrics', async (_req, res) => {
-    res.type(o.metrics.registry.contentType).send(await o.metrics.registry.metrics());
+    res.type(o.metrics.registry.contentType).send(await (o.metricsText ?? (() => o.metrics.registry.metrics()))());
   });
 
   app.use((_req, res) => {
