@@ -7,6 +7,12 @@ import { StreamEnd, type StreamDeps } from './streams.js';
 
 /** Pushes a stream may have unanswered; past it the server stops reading the stream. */
 export const MAX_UNANSWERED = 1024;
+/**
+ * Answers handed to grpc-js and not yet written out; past it the server stops reading too. Counted
+ * by write callbacks, not by write()'s return value: grpc-js's objectMode buffer says "full" at 16,
+ * and pausing there turns a fast stream into stop-and-go.
+ */
+export const MAX_UNWRITTEN = 1024;
 
 type Call = ServerDuplexStream<PushDataRequest, PushStreamResponse>;
 
@@ -36,9 +42,8 @@ function answerOf(nodeId: string, r: PushResult): PushStreamResponse {
  * pushwire.v1.PushService/PushStream: every request goes through Publisher.push exactly as a
  * PushData call does, and is answered in request order. Answers are written as soon as the
  * oldest unanswered push settles. Memory per stream is bounded: at MAX_UNANSWERED pushes in
- * flight, or while grpc-js holds answers the client has not read (write() returned false),
- * the stream is paused, which stops grpc-js reading it, which lets HTTP/2 flow control
- * stop the client.
+ * flight, or MAX_UNWRITTEN answers the client has not taken, the stream is paused, which
+ * stops grpc-js reading it, which lets HTTP/2 flow control stop the client.
  */
 export function pushStreamHandler(o: Deps & StreamDeps, nodeId: string) {
   const failureOf = (err: unknown): PushStreamResponse => {
@@ -76,7 +81,7 @@ export function pushStreamHandler(o: Deps & StreamDeps, nodeId: string) {
     let head = 0;
     let received = 0;
     let unanswered = 0;
-    let blocked = false;
+    let unwritten = 0;
     let halfClosed = false;
     let finished = false;
     /** Set at shutdown: read nothing more, answer what is in flight, then end with this. */
@@ -92,9 +97,13 @@ export function pushStreamHandler(o: Deps & StreamDeps, nodeId: string) {
       else call.emit('error', { code, details });
     };
     const flow = (): void => {
-      const stop = unanswered >= MAX_UNANSWERED || blocked || closing !== undefined;
+      const stop = unanswered >= MAX_UNANSWERED || unwritten >= MAX_UNWRITTEN || closing !== undefined;
       if (stop && !call.isPaused()) call.pause();
       else if (!stop && call.isPaused() && !halfClosed) call.resume();
+    };
+    const written = (): void => {
+      unwritten--;
+      if (unwritten === MAX_UNWRITTEN - 1) flow();
     };
     const pump = (): void => {
       if (finished) return;
@@ -102,7 +111,8 @@ export function pushStreamHandler(o: Deps & StreamDeps, nodeId: string) {
         const answer = slots[head]!;
         slots[head++] = undefined;
         unanswered--;
-        if (!call.write(answer)) blocked = true;
+        unwritten++;
+        call.write(answer, written);
       }
       // Written slots are dropped now and then, so the array stays as long as what is in flight.
       if (head === slots.length || head >= MAX_UNANSWERED) {
@@ -136,10 +146,6 @@ export function pushStreamHandler(o: Deps & StreamDeps, nodeId: string) {
         (r) => settle(answerOf(nodeId, r)),
         (err: unknown) => settle(failureOf(err)),
       );
-      flow();
-    });
-    call.on('drain', () => {
-      blocked = false;
       flow();
     });
     call.on('end', () => {
