@@ -56,7 +56,7 @@ describe.each(modes)('serve --workers 2, $name', ({ redis: useRedis }) => {
       const r = (await (await fetch(`${node.httpUrl}/v1/nodes`)).json()) as { nodes: Array<{ nodeId: string }> };
       return r.nodes.length === 2 ? r.nodes : undefined;
     }, 10_000, 'two node records');
-    expect(nodes.map((n) => n.nodeId).sort()).toEqual([`${base()}-0`, `${base()}-1`]);
+    expect(nodes!.map((n) => n.nodeId).sort()).toEqual([`${base()}-0`, `${base()}-1`]);
   });
 
   it('a broadcast, a topic push and a cid-targeted push reach clients of both workers', async () => {
