@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { LOG_LEVELS } from './observability/logger.js';
 
 /** Everything a node needs to start. Produced only by `parseConfig` (or tests building one). */
@@ -51,6 +52,11 @@ export interface Config {
   /** pino level. @default "info" */
   logLevel: string;
   /**
+   * Worker processes sharing the three ports, each a node of its own (`serve --workers`);
+   * "auto" is the machine's available cores. 1 runs the node in this process. @default 1
+   */
+  workers: number;
+  /**
    * WebSocket connections this node accepts; the next upgrade gets HTTP 503. Absent: the
    * process's open-file limit minus a reserve for HTTP, gRPC and Redis (see fd-limit.ts).
    */
@@ -71,11 +77,14 @@ export interface Config {
   requestTimeoutMs: number;
 }
 
+/** Most workers one `serve` starts. */
+export const MAX_WORKERS = 256;
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'count' | 'origins';
+type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'workers' | 'count' | 'origins';
 
 interface OptionSpec {
   key: keyof Config;
@@ -108,6 +117,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'onlineReportIntervalMs', flag: 'online-report-interval', kind: 'duration', default: '10s', help: 'how often server WebSocket connections receive the online report' },
   { key: 'maxQueueBytes', flag: 'max-queue-bytes', kind: 'size', default: '1MiB', help: 'outbound bytes pending per connection before it is closed as slow' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout', kind: 'duration', default: '10s', help: 'bound on graceful shutdown' },
+  { key: 'workers', flag: 'workers', kind: 'workers', default: '1', help: 'worker processes sharing the ports, each a cluster node (auto = available cores)' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
   { key: 'maxConnections', flag: 'max-connections', kind: 'count', default: undefined, help: 'WebSocket connections per node, then HTTP 503 (default: open-file limit minus a reserve)' },
   { key: 'maxSubscriptions', flag: 'max-subscriptions', kind: 'count', default: '128', help: 'topics one WebSocket connection may hold (more: 30007)' },
@@ -170,6 +180,12 @@ function convert(o: OptionSpec, value: string): unknown {
     case 'url':
       if (!URL.canParse(value)) bad('must be a URL');
       return value;
+    case 'workers': {
+      if (value === 'auto') return availableParallelism();
+      const n = Number(value);
+      if (!/^\d+$/.test(value) || n < 1 || n > MAX_WORKERS) bad(`must be "auto" or a number 1-${MAX_WORKERS}`);
+      return n;
+    }
     case 'count': {
       const n = Number(value);
       if (!/^\d+$/.test(value) || n < 1 || !Number.isSafeInteger(n)) bad('must be a positive integer');

@@ -16,7 +16,11 @@ export function decodeFailure(request: unknown): PushwireError | undefined {
   return request instanceof Undecodable ? new PushwireError(Code.INVALID_ARGUMENT, `request could not be decoded: ${request.reason}`) : undefined;
 }
 
-/** `definition` with every request deserializer made tolerant (see Undecodable). */
+/**
+ * `definition` with every request deserializer made tolerant (see Undecodable). For a client
+ * stream (PushStream) each message is decoded on its own: an Undecodable one is answered in
+ * its slot by the handler, and the stream goes on.
+ */
 export function tolerant<D extends ServiceDefinition>(definition: D): D {
   const out: Record<string, unknown> = {};
   for (const [name, method] of Object.entries(definition)) {

@@ -19,4 +19,6 @@ export interface HttpAppOptions {
   maxQueueBytes: number;
   /** Origins answered with CORS headers (--cors-origins); undefined: no CORS. */
   corsOrigins?: readonly string[];
+  /** `serve --workers`: the machine's metrics, every worker's (else this node's registry). */
+  metricsText?: () => Promise<string>;
 }
