@@ -121,7 +121,9 @@ describe('fuzz: gRPC raw bytes for every method', async () => {
       );
       const md = fc.option(fc.string({ maxLength: 30 }).filter((k) => /^[\x20-\x7e]*$/.test(k)), { freq: 3 });
       await check(
-        fc.asyncProperty(fc.array(fc.tuple(bytes, md), batch(1, 32)), async (cases) => {
+        // Streams one at a time: cancelling many at once trips node:http2's rapid-reset guard, which
+        // closes the whole session (our client's doing, not an answer to the bytes).
+        fc.asyncProperty(fc.array(fc.tuple(bytes, md), m.responseStream ? { minLength: 1, maxLength: 1 } : batch(1, 32)), async (cases) => {
           await Promise.all(
             cases.map(async ([b, key]) => {
               const metadata = new Metadata();
@@ -136,7 +138,7 @@ describe('fuzz: gRPC raw bytes for every method', async () => {
         tally,
         m.responseStream ? 40 : 120,
         // Accepted streams linger STREAM_LINGER_MS each: a smaller share of the long run.
-        m.responseStream ? 0.001 : 0.0025,
+        m.responseStream ? 0.0005 : 0.0025,
       );
     });
   }

@@ -111,7 +111,7 @@ describe('fuzz: projects files', () => {
       }),
       tally,
       120,
-      0.006,
+      0.003,
     );
     writeFileSync(path, GOOD);
     expect(server.reloadProjects()).toBe(true);

@@ -26,7 +26,14 @@ export const longMode = LONG_INPUTS > 0;
 export async function check<T>(property: fc.IAsyncPropertyWithHooks<T>, tally: Tally, runs: number, share: number): Promise<void> {
   if (!longMode) return fc.assert(property, { numRuns: runs });
   const target = Math.ceil(LONG_INPUTS * share);
-  while (tally.inputs < target) await fc.assert(property, { numRuns: runs * 10, endOnFailure: true });
+  let done = 0;
+  let numRuns = runs;
+  while (tally.inputs < target) {
+    await fc.assert(property, { numRuns, endOnFailure: true });
+    done += numRuns;
+    // The next chunk: about what is left, at the inputs per run seen so far.
+    numRuns = Math.max(1, Math.ceil((target - tally.inputs) / Math.max(1, tally.inputs / done)));
+  }
 }
 
 /** Inputs one run sends together: a few in `npm test`, batches in long mode (amortises each run). */
