@@ -1,6 +1,7 @@
 import { ConfigError, helpText, parseConfig, type Config } from '../config.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { startServer, type RunningServer } from '../server.js';
+import { ListenError } from '../startup/listeners.js';
 import { fail, wantsHelp, type Command } from './command.js';
 
 export const serve: Command = {
@@ -24,9 +25,15 @@ export const serve: Command = {
       server = await startServer(config, logger);
     } catch (err) {
       if (err instanceof ConfigError) fail(err.message);
+      if (err instanceof ListenError) {
+        logger.fatal({ err: err.message }, 'node failed to start');
+        fail(err.message);
+      }
       logger.fatal({ err }, 'node failed to start');
       process.exit(1);
     }
+    // For the person at the terminal; the JSON line above is for log pipelines.
+    process.stderr.write(`${listeningLine(config, server)}\n`);
     handleSignals(server, config, logger);
   },
 };
@@ -60,4 +67,14 @@ function handleSignals(server: RunningServer, config: Config, logger: Logger): v
   });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** "pushwire: node a1b2 listening on ws://127.0.0.1:8812/ws, http://127.0.0.1:8912, grpc 127.0.0.1:9912" */
+export function listeningLine(config: Config, server: RunningServer): string {
+  // A wildcard bind is reachable on loopback too, which is what a local reader wants to paste.
+  const wildcard = config.host === '0.0.0.0' || config.host === '::';
+  const host = wildcard ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  const { ws, http, grpc } = server.ports;
+  const where = wildcard ? ` (all interfaces, ${config.host})` : '';
+  return `pushwire: node ${server.nodeId} listening on ws://${host}:${ws}/ws, http://${host}:${http}, grpc ${host}:${grpc}${where}`;
 }
