@@ -81,8 +81,11 @@ async function pushHttp(base: string, req: PushDataRequest, key: string | undefi
       signal: AbortSignal.timeout(10_000),
     });
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code;
-    throw new OperationError(`${url.origin}: ${cause ?? (err as Error).message}`);
+    // undici hides the socket error in `cause` (an AggregateError when several addresses were tried).
+    const cause = (err as { cause?: { code?: string; errors?: Array<{ code?: string }> } }).cause;
+    const code = cause?.code ?? cause?.errors?.[0]?.code;
+    const text = code === 'ECONNREFUSED' ? 'connection refused (is a node listening there? see --http)' : (code ?? (err as Error).message);
+    throw new OperationError(`${url.origin}: ${text}`);
   }
   const body = (await res.json().catch(() => undefined)) as { code?: number; message?: string } | undefined;
   if (!res.ok) {

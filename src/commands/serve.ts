@@ -1,3 +1,4 @@
+import { setLogger } from '@grpc/grpc-js';
 import { ConfigError, helpText, parseConfig, type Config } from '../config.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { startServer, type RunningServer } from '../server.js';
@@ -20,6 +21,9 @@ export const serve: Command = {
       throw err;
     }
     const logger = createLogger(config.logLevel);
+    // grpc-js writes its own errors to stderr as "E <text>"; in the JSON log they can be searched,
+    // and a failed bind is reported once, as the one line below.
+    setLogger({ error: (...args: unknown[]) => logger.warn({ component: 'grpc-js' }, args.map(String).join(' ')) });
     let server;
     try {
       server = await startServer(config, logger);
