@@ -50,6 +50,10 @@ export class PushNode {
   private readonly interest: Interest;
   private readonly tracker: PresenceTracker;
 
+  get nodeId(): string {
+    return this.o.nodeId;
+  }
+
   constructor(private readonly o: PushNodeOptions) {
     this.interest = new Interest(o.bus, o.unsubscribeDelayMs);
     this.hub = new Hub(this.interest);

@@ -63,6 +63,7 @@ export async function startListeners(config: Config, d: ListenerDeps): Promise<L
     isReady: d.isReady,
     node,
     maxQueueBytes: config.maxQueueBytes,
+    adminKey: config.adminKey,
   });
 
   const ports = { ws: 0, http: 0, grpc: 0 };

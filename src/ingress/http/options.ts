@@ -17,4 +17,6 @@ export interface HttpAppOptions {
   node: PushNode;
   /** Unsent bytes a streaming response may have before it is ended as too slow. */
   maxQueueBytes: number;
+  /** Key of the admin page (/admin); undefined: the page is off (404). */
+  adminKey?: string;
 }
