@@ -13,6 +13,16 @@ import { Cluster } from './support.js';
  * delivers through the cluster and the push rate moves.
  */
 
+/** What the functions run in the page use of its DOM (the tests' TypeScript has no DOM lib). */
+interface PageElement {
+  textContent: string | null;
+  cells: ArrayLike<PageElement>;
+}
+declare const document: {
+  querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): Iterable<PageElement>;
+};
+
 const ADMIN_KEY = 'admin-page-test-key';
 const SECRET = 'admin-page-secret';
 const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url);
