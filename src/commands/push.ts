@@ -11,17 +11,20 @@ export const push = defineCommand(
   'push a message to a topic, a user or everyone, over gRPC or the REST bridge',
   {
     usage:
-      'pushwire push (--topic TOPIC [--uid UID] | --uid UID | --broadcast) [--pid PID] [--data TEXT | --file FILE]\n' +
-      '                     [--grpc HOST:PORT | --http URL] [--key KEY]',
+      'pushwire push (--topic TOPIC [--uid UID] | --uid UID | --cid CID | --broadcast) [--reply-to ID] [--pid PID]\n' +
+      '                     [--data TEXT | --file FILE] [--grpc HOST:PORT | --http URL] [--key KEY]',
     description:
       'Sends one PushData request and prints the response (message_id, node_id) as proto3 JSON.\n' +
       'The target is as in PushDataRequest: --topic alone is a public topic (code 1 subscribers),\n' +
       '--topic with --uid that user\'s private topic (code 5), --uid alone every connection of the\n' +
-      'user, --broadcast every connection of the project.',
+      'user, --cid those connections (comma-separated ids), --broadcast every connection of the project.\n' +
+      '--reply-to answers a client request (code 7) with that id: the client gets a 20006 reply frame.',
     flags: [
       { name: 'topic', value: 'TOPIC', help: 'the topic' },
       { name: 'uid', value: 'UID', help: 'the user' },
+      { name: 'cid', value: 'CID', help: 'connection ids, comma-separated (a targeted push)' },
       { name: 'broadcast', help: 'no topic and no uid: every connection of the project' },
+      { name: 'reply-to', value: 'ID', help: "the client request this push answers (with --cid, the requester's cid)" },
       { name: 'pid', value: 'PID', help: 'the project (default: the API key\'s, or "default")' },
       { name: 'data', value: 'TEXT', help: 'the payload, as UTF-8 text' },
       { name: 'file', value: 'FILE', help: 'the payload, read from a file ("-" for stdin), bytes as they are' },
@@ -33,8 +36,9 @@ export const push = defineCommand(
   async (parsed) => {
     const topic = option(parsed, 'topic') ?? '';
     const uid = option(parsed, 'uid') ?? '';
-    if (parsed.has('broadcast') !== (topic === '' && uid === '')) {
-      throw new UsageError(parsed.has('broadcast') ? '--broadcast takes no --topic or --uid' : 'give --topic, --uid or --broadcast');
+    const cids = (option(parsed, 'cid') ?? '').split(',').filter((c) => c !== '');
+    if (parsed.has('broadcast') !== (topic === '' && uid === '' && cids.length === 0)) {
+      throw new UsageError(parsed.has('broadcast') ? '--broadcast takes no --topic, --uid or --cid' : 'give --topic, --uid, --cid or --broadcast');
     }
     const text = option(parsed, 'data');
     const file = option(parsed, 'file');
@@ -42,7 +46,7 @@ export const push = defineCommand(
     const http = option(parsed, 'http');
     if (http !== undefined && parsed.has('grpc')) throw new UsageError('give at most one of --grpc and --http');
     const data = file !== undefined ? readPayload(file) : Buffer.from(text ?? '', 'utf8');
-    const req = PushDataRequest.fromPartial({ topic, uid, pid: option(parsed, 'pid') ?? '', data });
+    const req = PushDataRequest.fromPartial({ topic, uid, cids, replyTo: option(parsed, 'reply-to') ?? '', pid: option(parsed, 'pid') ?? '', data });
     const key = option(parsed, 'key');
     const res = http !== undefined ? await pushHttp(http, req, key) : await pushGrpc(parsed, req);
     process.stdout.write(`${JSON.stringify(res)}\n`);

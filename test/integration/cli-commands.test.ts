@@ -129,6 +129,10 @@ describe('pushwire token / push / consume / online against one node', () => {
       const request = events.find((e) => e.type === 'CLIENT_EVENT_TYPE_REQUEST')!;
       expect(request).toMatchObject({ uid: 'dave', cid: c.cid, requestId: '5', topic: 'orders.create', nodeId: node.nodeId });
       expect(JSON.parse(Buffer.from(request.data!, 'base64').toString())).toEqual({ item: 'book' });
+
+      // The backend's answer: a push to the requester's cid carrying reply_to.
+      await ok(['push', '--cid', request.cid!, '--reply-to', request.requestId!, '--data', '{"ok":true}', '--grpc', node.grpcAddress]);
+      expect((await c.next((f) => f.json?.code === 20006)).json).toEqual({ code: 20006, message: 'reply', id: 5, data: { ok: true } });
     } finally {
       const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
       proc.kill('SIGINT');
@@ -210,7 +214,7 @@ describe('operator commands: arguments and failures', () => {
       [['token', '--secret', 's'], 'pushwire: token: --sub is required; try "pushwire token --help"\n'],
       [['token', '--sub', 'u', '--secret', 's', '--key', 'f'], 'pushwire: token: give exactly one of --secret and --key; try "pushwire token --help"\n'],
       [['token', '--sub', 'u', '--secret', 's', '--ttl', 'soon'], 'pushwire: token: --ttl must be a positive duration such as 30m or 1h; try "pushwire token --help"\n'],
-      [['push', '--data', 'x'], 'pushwire: push: give --topic, --uid or --broadcast; try "pushwire push --help"\n'],
+      [['push', '--data', 'x'], 'pushwire: push: give --topic, --uid, --cid or --broadcast; try "pushwire push --help"\n'],
       [['push', '--topic', 't', '--data', 'x', '--file', 'f'], 'pushwire: push: give at most one of --data and --file; try "pushwire push --help"\n'],
       [['push', '--topic', 't', '--bogus'], 'pushwire: push: unknown option --bogus; try "pushwire push --help"\n'],
       [['consume'], 'pushwire: consume: --pid is required; try "pushwire consume --help"\n'],
