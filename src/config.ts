@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { ConfigError } from './config-error.js';
 import { readConfigFile } from './config-file.js';
 import { LOG_LEVELS } from './observability/logger.js';
@@ -52,13 +53,21 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** pino level. @default "info" */
   logLevel: string;
+  /**
+   * Worker processes sharing the three ports, each a node of its own (`serve --workers`);
+   * "auto" is the machine's available cores. 1 runs the node in this process. @default 1
+   */
+  workers: number;
   /** Key of the admin page (/admin on the HTTP port); absent: the page is off. */
   adminKey: string | undefined;
 }
 
+/** Most workers one `serve` starts. */
+export const MAX_WORKERS = 256;
+
 export { ConfigError };
 
-type Kind = 'string' | 'port' | 'size' | 'duration' | 'url';
+type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'workers';
 
 export interface OptionSpec {
   key: keyof Config;
@@ -93,6 +102,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'onlineReportIntervalMs', flag: 'online-report-interval', kind: 'duration', default: '10s', help: 'how often server WebSocket connections receive the online report' },
   { key: 'maxQueueBytes', flag: 'max-queue-bytes', kind: 'size', default: '1MiB', help: 'outbound bytes pending per connection before it is closed as slow' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout', kind: 'duration', default: '10s', help: 'bound on graceful shutdown' },
+  { key: 'workers', flag: 'workers', kind: 'workers', value: 'N|auto', default: '1', help: 'worker processes sharing the ports, each a cluster node (auto = available cores)' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', value: 'LEVEL', default: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
   { key: 'adminKey', flag: 'admin-key', kind: 'string', value: 'KEY', default: undefined, help: 'key of the admin page /admin on the HTTP port (absent: the page is off)' },
 ];
@@ -100,7 +110,7 @@ export const OPTIONS: readonly OptionSpec[] = [
 /** `--config FILE` (env PUSHWIRE_CONFIG): a YAML or JSON file of the options above, by flag name. */
 export const CONFIG_FLAG = 'config';
 
-const PLACEHOLDERS: Record<Kind, string> = { string: 'VALUE', port: 'PORT', size: 'SIZE', duration: 'DURATION', url: 'URL' };
+const PLACEHOLDERS: Record<Kind, string> = { string: 'VALUE', port: 'PORT', size: 'SIZE', duration: 'DURATION', url: 'URL', workers: 'N' };
 
 export const placeholder = (o: OptionSpec): string => o.value ?? PLACEHOLDERS[o.kind];
 
@@ -164,6 +174,12 @@ function convert(o: OptionSpec, value: string, where: string): unknown {
     case 'url':
       if (!URL.canParse(value)) bad('must be a URL');
       return value;
+    case 'workers': {
+      if (value === 'auto') return availableParallelism();
+      const n = Number(value);
+      if (!/^\d+$/.test(value) || n < 1 || n > MAX_WORKERS) bad(`must be "auto" or a number 1-${MAX_WORKERS}`);
+      return n;
+    }
   }
 }
 

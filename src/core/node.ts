@@ -50,10 +50,6 @@ export class PushNode {
   private readonly interest: Interest;
   private readonly tracker: PresenceTracker;
 
-  get nodeId(): string {
-    return this.o.nodeId;
-  }
-
   constructor(private readonly o: PushNodeOptions) {
     this.interest = new Interest(o.bus, o.unsubscribeDelayMs);
     this.hub = new Hub(this.interest);
@@ -85,6 +81,10 @@ export class PushNode {
   /** Starts the presence refresh and heartbeat, once the node knows its addresses. */
   startHeartbeat(describe: () => NodeDescription): void {
     this.tracker.start(describe);
+  }
+
+  get nodeId(): string {
+    return this.o.nodeId;
   }
 
   isBusReady(): boolean {

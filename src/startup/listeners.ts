@@ -16,6 +16,8 @@ export interface ListenerDeps {
   logger: Logger;
   /** Whether the node should take traffic (bus up, not draining): /readyz. */
   isReady: () => boolean;
+  /** `serve --workers`: /metrics answers for every worker of the machine. */
+  metricsText?: () => Promise<string>;
 }
 
 /** The three ingresses, bound. */
@@ -64,6 +66,7 @@ export async function startListeners(config: Config, d: ListenerDeps): Promise<L
     node,
     maxQueueBytes: config.maxQueueBytes,
     adminKey: config.adminKey,
+    metricsText: d.metricsText,
   });
 
   const ports = { ws: 0, http: 0, grpc: 0 };

@@ -51,6 +51,7 @@ describe('parseConfig with a config file', () => {
         'shutdown-timeout: 4s',
         'log-level: warn',
         'admin-key: admin-from-file',
+        'workers: 3',
       ].join('\n'),
     );
     const c = parseConfig(['--config', path], {});
@@ -76,13 +77,14 @@ describe('parseConfig with a config file', () => {
       shutdownTimeoutMs: 4000,
       logLevel: 'warn',
       adminKey: 'admin-from-file',
+      workers: 3,
     });
   });
 
   it('the test above sets every option but the two that exclude others (projects, jwt-public-key)', () => {
     const set = ['host', 'ws-port', 'http-port', 'grpc-port', 'node-id', 'redis', 'redis-prefix', 'jwt-secret', 'auth-url', 'auth-timeout',
       'ping-timeout', 'max-message-bytes', 'max-push-bytes', 'consumer-ttl', 'idempotency-window', 'presence-ttl', 'online-report-interval',
-      'max-queue-bytes', 'shutdown-timeout', 'log-level', 'admin-key'];
+      'max-queue-bytes', 'shutdown-timeout', 'log-level', 'admin-key', 'workers'];
     expect(OPTIONS.map((o) => o.flag).filter((f) => !set.includes(f)).sort()).toEqual(['jwt-public-key', 'projects']);
   });
 

@@ -3,7 +3,9 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { Code } from '../../core/errors.js';
 import { adminRoutes } from './admin-routes.js';
 import { withFastPush } from './fast-push.js';
+import { docsRoutes } from './docs-routes.js';
 import { healthRoutes } from './health-routes.js';
+import { openapiRoutes } from './openapi-routes.js';
 import type { HttpAppOptions } from './options.js';
 import { presenceRoutes } from './presence-routes.js';
 import { bodyLimit, failureStatus } from './push-api.js';
@@ -40,6 +42,8 @@ export function createHttpApp(o: HttpAppOptions): express.Express {
   pushRoutes(app, o, limit);
   presenceRoutes(app, o);
   healthRoutes(app, o);
+  openapiRoutes(app);
+  docsRoutes(app);
   if (o.adminKey !== undefined) adminRoutes(app, o, o.adminKey);
 
   app.use((_req, res) => {

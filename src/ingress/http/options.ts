@@ -19,4 +19,6 @@ export interface HttpAppOptions {
   maxQueueBytes: number;
   /** Key of the admin page (/admin); undefined: the page is off (404). */
   adminKey?: string;
+  /** `serve --workers`: the machine's metrics, every worker's (else this node's registry). */
+  metricsText?: () => Promise<string>;
 }
