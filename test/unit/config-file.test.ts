@@ -52,6 +52,12 @@ describe('parseConfig with a config file', () => {
         'log-level: warn',
         'admin-key: admin-from-file',
         'workers: 3',
+        'max-connections: 900',
+        'max-subscriptions: 64',
+        'allowed-origins: "https://a.example, https://*.b.example"',
+        'cors-origins: "*"',
+        'header-timeout: 5s',
+        'request-timeout: 20s',
       ].join('\n'),
     );
     const c = parseConfig(['--config', path], {});
@@ -78,13 +84,20 @@ describe('parseConfig with a config file', () => {
       logLevel: 'warn',
       adminKey: 'admin-from-file',
       workers: 3,
+      maxConnections: 900,
+      maxSubscriptions: 64,
+      allowedOrigins: ['https://a.example', 'https://*.b.example'],
+      corsOrigins: ['*'],
+      headerTimeoutMs: 5000,
+      requestTimeoutMs: 20_000,
     });
   });
 
   it('the test above sets every option but the two that exclude others (projects, jwt-public-key)', () => {
     const set = ['host', 'ws-port', 'http-port', 'grpc-port', 'node-id', 'redis', 'redis-prefix', 'jwt-secret', 'auth-url', 'auth-timeout',
       'ping-timeout', 'max-message-bytes', 'max-push-bytes', 'consumer-ttl', 'idempotency-window', 'presence-ttl', 'online-report-interval',
-      'max-queue-bytes', 'shutdown-timeout', 'log-level', 'admin-key', 'workers'];
+      'max-queue-bytes', 'shutdown-timeout', 'log-level', 'admin-key', 'workers', 'max-connections', 'max-subscriptions', 'allowed-origins',
+      'cors-origins', 'header-timeout', 'request-timeout'];
     expect(OPTIONS.map((o) => o.flag).filter((f) => !set.includes(f)).sort()).toEqual(['jwt-public-key', 'projects']);
   });
 
