@@ -50,16 +50,21 @@ export interface ConnectionContext {
 }
 
 /**
- * Requests a connection may have waiting or running. The socket is not paused because requests
- * are still running: pausing a reader lets its TCP receive window close, and reopening it waits
- * on the sender's persist/retransmit timers (200 ms and doubling), which stalled pipelined
- * floods for seconds even though the client read every reply (issue 9, defect 5). Frames are
- * read at once and a request beyond either bound is refused with 30004 straight away. Reading
- * stops only while the client leaves replies unread (see holdBackRequests).
+ * Requests (or request bytes) waiting or running at which the socket stops being read, until
+ * half remain. High on purpose: pausing a reader lets its TCP receive window close, and
+ * reopening it waits on the sender's persist/retransmit timers (200 ms and doubling). At the old
+ * 64/32 a pipelined flood paused and resumed hundreds of times and stalled for seconds though the
+ * client read every reply (issue 9, defect 5); now a flood of fast requests never pauses (each
+ * read chunk is answered before the next) and slow ones (logins) pause a few times.
  */
-export const MAX_PENDING_REQUESTS = 4096;
-/** Bytes of request frames waiting or running, the same bound in bytes (code-7 data can be large). */
-export const MAX_PENDING_REQUEST_BYTES = 4 * 1024 * 1024;
+export const PAUSE_AT_REQUESTS = 4096;
+export const PAUSE_AT_BYTES = 1024 * 1024;
+/**
+ * Safety net: ws still emits frames it had already read when paused. Beyond twice the pause
+ * bounds a request is refused with 30004 instead of queued without bound.
+ */
+export const MAX_PENDING_REQUESTS = 2 * PAUSE_AT_REQUESTS;
+export const MAX_PENDING_REQUEST_BYTES = 4 * PAUSE_AT_BYTES;
 /** Bytes above which a flush hands the frames to writev instead of copying them into one buffer. */
 const CONCAT_LIMIT = 64 * 1024;
 /** How long a closing client gets to answer our close frame. */
@@ -83,6 +88,8 @@ export class WsConnection implements Sink {
   private pendingBytes = 0;
   /** Reading stopped because the client does not read its replies. */
   private held = false;
+  /** Reading stopped because PAUSE_AT_* requests are pending. */
+  private busy = false;
   private chain: Promise<void> = Promise.resolve();
   /** Requests to backends, their replies, and the server role (ws-cluster's type 2). */
   private readonly link: BackendLink;
@@ -187,7 +194,7 @@ export class WsConnection implements Sink {
 
   /** Silent since `cutoff`? A connection with requests still running is never idle. */
   idleSince(cutoff: number): boolean {
-    return this.pending === 0 && !this.held && this.lastSeen < cutoff;
+    return this.pending === 0 && !this.held && !this.busy && this.lastSeen < cutoff;
   }
 
   /**
@@ -277,6 +284,10 @@ export class WsConnection implements Sink {
   private run(work: () => Promise<void>, bytes = 0): void {
     this.pending++;
     this.pendingBytes += bytes;
+    if (!this.busy && (this.pending >= PAUSE_AT_REQUESTS || this.pendingBytes >= PAUSE_AT_BYTES)) {
+      this.busy = true;
+      this.readState();
+    }
     this.chain = this.chain
       .then(work)
       .catch((err: unknown) => this.ctx.logger.error({ err, cid: this.cid }, 'request failed'))
@@ -284,8 +295,19 @@ export class WsConnection implements Sink {
         this.pending--;
         this.pendingBytes -= bytes;
         this.lastSeen = Date.now();
+        if (this.busy && this.pending <= PAUSE_AT_REQUESTS / 2 && this.pendingBytes <= PAUSE_AT_BYTES / 2) {
+          this.busy = false;
+          this.readState();
+        }
         this.holdBackRequests();
       });
+  }
+
+  /** Reads while neither reason to stop (busy, held) holds. */
+  private readState(): void {
+    if (this.closed) return;
+    if (this.busy || this.held) this.ws.pause();
+    else this.ws.resume();
   }
 
   /**
@@ -297,14 +319,14 @@ export class WsConnection implements Sink {
   private holdBackRequests(): void {
     if (this.held || this.closed || this.backlog() <= this.ctx.maxQueueBytes / 2) return;
     this.held = true;
-    this.ws.pause();
+    this.readState();
   }
 
   private readonly releaseRequests = (): void => {
     if (!this.held) return;
     this.held = false;
     this.lastSeen = Date.now();
-    if (!this.closed) this.ws.resume();
+    this.readState();
   };
 
   private async execute(req: Request | WscMessage): Promise<void> {
