@@ -46,6 +46,16 @@ export interface Config {
   onlineReportIntervalMs: number;
   /** Outbound bytes a connection may have pending before it is closed as a slow consumer. @default 1048576 */
   maxQueueBytes: number;
+  /**
+   * A bus publish (Redis) not confirmed within this long is answered DEADLINE_EXCEEDED: sent,
+   * outcome unknown. Also bounds every other Redis command's wait, ms. @default 5000
+   */
+  busTimeoutMs: number;
+  /**
+   * Most bus publishes sent to Redis and not yet confirmed, per node; over it a push is
+   * refused at once (UNAVAILABLE), so a stalled Redis cannot grow the node's memory. @default 10000
+   */
+  busMaxInFlight: number;
   /** Longest a graceful shutdown may take before the process exits anyway, ms. @default 10000 */
   shutdownTimeoutMs: number;
   /** pino level. @default "info" */
@@ -56,7 +66,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-type Kind = 'string' | 'port' | 'size' | 'duration' | 'url';
+type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'count';
 
 interface OptionSpec {
   key: keyof Config;
@@ -88,6 +98,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'presenceTtlMs', flag: 'presence-ttl', kind: 'duration', default: '30s', help: 'a dead node drops out of presence and the node list after this (refreshed every ttl/3)' },
   { key: 'onlineReportIntervalMs', flag: 'online-report-interval', kind: 'duration', default: '10s', help: 'how often server WebSocket connections receive the online report' },
   { key: 'maxQueueBytes', flag: 'max-queue-bytes', kind: 'size', default: '1MiB', help: 'outbound bytes pending per connection before it is closed as slow' },
+  { key: 'busTimeoutMs', flag: 'bus-timeout', kind: 'duration', default: '5s', help: 'a push Redis has not confirmed by then answers DEADLINE_EXCEEDED (outcome unknown)' },
+  { key: 'busMaxInFlight', flag: 'bus-max-in-flight', kind: 'count', default: '10000', help: 'most unconfirmed Redis publishes per node; beyond, pushes answer UNAVAILABLE at once' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout', kind: 'duration', default: '10s', help: 'bound on graceful shutdown' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
 ];
@@ -145,6 +157,11 @@ function convert(o: OptionSpec, value: string): unknown {
     case 'url':
       if (!URL.canParse(value)) bad('must be a URL');
       return value;
+    case 'count': {
+      const n = Number(value);
+      if (!/^\d+$/.test(value) || n < 1 || !Number.isSafeInteger(n)) bad('must be a positive whole number');
+      return n;
+    }
   }
 }
 

@@ -34,8 +34,6 @@ export interface RunningServer {
 
 /** How long a channel's bus subscription outlives its last local holder. */
 const UNSUBSCRIBE_DELAY_MS = 500;
-/** A Redis publish unanswered for this long fails the push with UNAVAILABLE. */
-const BUS_COMMAND_TIMEOUT_MS = 5000;
 
 /** Builds one node from its config and starts all three listeners. */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
@@ -48,20 +46,21 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     logger.warn('no login method configured: WebSocket logins (code 3) will fail with 30003');
   }
   const bus = config.redis
-    ? new RedisBus({ url: config.redis, prefix: config.redisPrefix, commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS, logger })
+    ? new RedisBus({ url: config.redis, prefix: config.redisPrefix, commandTimeoutMs: config.busTimeoutMs, maxInFlight: config.busMaxInFlight, logger })
     : new MemoryBus();
+  if (bus instanceof RedisBus) metrics.busInFlightSource = () => bus.window.size;
   const consumers = config.redis
     ? new RedisConsumers({
         url: config.redis,
         prefix: config.redisPrefix,
         nodeChannel,
-        commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS,
+        commandTimeoutMs: config.busTimeoutMs,
         ttlMs: config.consumerTtlMs,
         logger,
       })
     : new MemoryConsumers(bus, nodeChannel);
   const presence = config.redis
-    ? new RedisPresence({ url: config.redis, prefix: config.redisPrefix, ttlMs: config.presenceTtlMs, commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS, logger })
+    ? new RedisPresence({ url: config.redis, prefix: config.redisPrefix, ttlMs: config.presenceTtlMs, commandTimeoutMs: config.busTimeoutMs, logger })
     : new MemoryPresence();
   const node = new PushNode({
     nodeId: config.nodeId,

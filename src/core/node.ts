@@ -66,6 +66,14 @@ export class PushNode {
       consumerTtlMs: o.consumerTtlMs,
     });
     o.bus.onMessage((channel, payload) => this.receive(channel, payload));
+    o.bus.onGap((channels) => {
+      o.metrics.busGaps.inc();
+      o.metrics.busGapChannels.inc(channels.length);
+      o.logger.warn(
+        { channels: channels.length, sample: channels.slice(0, 10) },
+        'bus resubscribed after a lost connection: messages published on these channels meanwhile were not received by this node',
+      );
+    });
   }
 
   /**
