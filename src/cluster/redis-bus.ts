@@ -2,7 +2,7 @@ import { ReplyError, type Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { BusRefusedError, type Bus, type OnceKey } from './bus.js';
 import { PublishWindow } from './publish-window.js';
-import { logOutages, quit, redisConnection } from './redis-connection.js';
+import { NOT_CONNECTED, logOutages, quit, redisConnection } from './redis-connection.js';
 
 // Claim and publish in one atomic step: a duplicate is never published, and a publish that
 // fails never leaves a claim behind. KEYS: claim key, channel. ARGV: value, ttl ms, payload.
@@ -24,8 +24,6 @@ export interface RedisBusOptions {
   logger: Logger;
 }
 
-/** The refusal while a connection is not usable; callers see it in UNAVAILABLE messages. */
-export const NOT_CONNECTED = 'redis is not connected';
 
 /**
  * Redis pub/sub bus. One connection publishes, one subscribes (a subscriber connection

@@ -2,6 +2,12 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 
 /**
+ * Why a command was not sent: the connection is not ready. Callers see it inside UNAVAILABLE
+ * messages, so it names the situation, not ioredis's connection states.
+ */
+export const NOT_CONNECTED = 'redis is not connected';
+
+/**
  * How every pushwire Redis connection behaves: connected on demand, reconnecting for ever
  * (100 ms doubling to 2 s), and never queueing commands while disconnected, so a caller fails
  * at once instead of waiting in memory.

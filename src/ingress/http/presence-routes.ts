@@ -76,7 +76,7 @@ export function presenceRoutes(app: Express, o: HttpAppOptions): void {
 
   app.get('/v1/projects/:pid/online-users\\:watch', authorize(o.projects, 'WatchOnlineUsers'), async (req, res) => {
     const pid = pidOf(o, req, res);
-    const stream = new NdjsonStream(req, res);
+    const stream = new NdjsonStream(res);
     o.metrics.presenceWatchers.inc();
     try {
       await watchOnlineUsers(online.presence, pid, (item) => stream.write(WatchOnlineUsersResponse.toJSON(watchResponse(item))), stream.signal, {
@@ -100,7 +100,7 @@ export function presenceRoutes(app: Express, o: HttpAppOptions): void {
       { name: 'uid', kind: 'string' },
       { name: 'private_topics', kind: 'strings' },
     ]);
-    const stream = new NdjsonStream(req, res);
+    const stream = new NdjsonStream(res);
     const sink: Sink = {
       deliver: (out: Outbound) => {
         if (res.writableLength > o.maxQueueBytes) {
@@ -162,16 +162,13 @@ class NdjsonStream {
   readonly signal = this.abort.signal;
   readonly closed: Promise<void>;
 
-  constructor(
-    req: Request,
-    private readonly res: Response,
-  ) {
+  constructor(private readonly res: Response) {
     this.closed = new Promise((resolve) => {
       this.signal.addEventListener('abort', () => resolve(), { once: true });
+      // The response's 'close' is the client going away (or the stream ending). The request's
+      // is not: it fires as soon as the request body has been read (a POST's, by the body
+      // parser, before the stream even starts), which ended every REST Subscribe at once.
       res.on('close', () => this.abort.abort());
-      req.on('close', () => {
-        if (req.destroyed && !res.writableEnded) this.abort.abort();
-      });
     });
   }
 
