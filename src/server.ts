@@ -55,6 +55,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         prefix: config.redisPrefix,
         nodeChannel,
         commandTimeoutMs: config.busTimeoutMs,
+        maxInFlight: config.busMaxInFlight,
         ttlMs: config.consumerTtlMs,
         logger,
       })
