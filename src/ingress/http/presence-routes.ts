@@ -13,7 +13,8 @@ import {
 } from '../../../gen/pushwire/v1/presence.js';
 import { SubscribeResponse } from '../../../gen/pushwire/v1/subscribe.js';
 import { nodeInfo, onlineUser, subscribeResponse, userPresence, watchResponse } from '../presence-messages.js';
-import { authorize, jsonBody, send, type HttpAppOptions } from './app.js';
+import type { HttpAppOptions } from './options.js';
+import { authorize, jsonBody, send } from './route-helpers.js';
 import { decodeProtoJson } from './proto-json.js';
 import { statusBody } from './status.js';
 
@@ -165,9 +166,8 @@ class NdjsonStream {
   constructor(private readonly res: Response) {
     this.closed = new Promise((resolve) => {
       this.signal.addEventListener('abort', () => resolve(), { once: true });
-      // The response's 'close' is the client going away (or the stream ending). The request's
-      // is not: it fires as soon as the request body has been read (a POST's, by the body
-      // parser, before the stream even starts), which ended every REST Subscribe at once.
+      // The response's close is the client going away (or the stream ending). Not the request's:
+      // once a handler has read the body (subscribe), the request closes at once, client or not.
       res.on('close', () => this.abort.abort());
     });
   }
