@@ -30,6 +30,7 @@ describe('Redis stalls (SIGSTOP/SIGCONT): truthful push outcomes, bounded in fli
   let A: NodeProcess;
   let grpc: PushServiceClient;
   let watcher: TestClient;
+  let requester: TestClient;
   const outcomes = new Map<string, Outcome>();
 
   const grpcPush = async (text: string): Promise<void> => {
@@ -56,6 +57,7 @@ describe('Redis stalls (SIGSTOP/SIGCONT): truthful push outcomes, bounded in fli
     A = await cluster.node(redis, ['--bus-timeout', `${TIMEOUT_MS}ms`, '--bus-max-in-flight', String(MAX_IN_FLIGHT)]);
     grpc = cluster.grpcClient(A);
     watcher = await cluster.connect(A);
+    requester = await cluster.connect(A);
     expect((await watcher.subscribe('stall')).code).toBe(20001);
     await grpcPush('warm-up');
     await watcher.next((f) => f.text === 'warm-up');
@@ -68,6 +70,8 @@ describe('Redis stalls (SIGSTOP/SIGCONT): truthful push outcomes, bounded in fli
 
   it('while stalled: sent pushes answer DEADLINE_EXCEEDED / 504 within the timeout, the excess UNAVAILABLE / 503 at once', async () => {
     redis.pause();
+    // A client request (code 7) is dispatched through Redis too: sent, never confirmed.
+    const request = requester.request({ code: 7, id: 'r1', data: { n: 1 } }, ANSWER_BOUND_MS + 5000);
     // Up to the bound: sent, never confirmed.
     const sent = [
       ...Array.from({ length: MAX_IN_FLIGHT / 2 }, (_, i) => grpcPush(`g${i}`)),
@@ -88,6 +92,8 @@ describe('Redis stalls (SIGSTOP/SIGCONT): truthful push outcomes, bounded in fli
       }
     }
     expect(outcomes.get('g0')!.detail).toMatch(/^4 push outcome unknown: redis did not confirm the publish within 1500 ms; .*idempotency_key/);
+    expect(await request).toMatchObject({ code: 30008, message: 'outcome unknown', id: 'r1' });
+    expect(String((await request).detail)).toMatch(/^outcome unknown: /);
     // Timed out, but Redis still holds them: they count against the bound until it answers.
     expect(await A.metric('pushwire_bus_in_flight')).toBe(MAX_IN_FLIGHT);
   });
