@@ -2,7 +2,7 @@
 // every push's outcome and every delivery. Real parts only: redis-server, two nodes through the CLI, WebSocket
 // clients over loopback, gRPC and REST pushes.
 //
-//   npm run chaos [-- --rate 1000 --observers 4 --port-base 22000 --out bench/results/chaos.json]
+//   npm run chaos [-- --rate 1000 --observers 4 --max-in-flight N --port-base 22000 --out bench/results/chaos.json]
 //
 // Faults, in order, each followed by a settle period under the same stream: Redis SIGSTOP (8 s) then SIGCONT;
 // CLIENT KILL of every client connection; Redis SIGKILL (3 s down) then restart on the same port; node A SIGKILL
@@ -31,6 +31,8 @@ const { values: args } = parseArgs({
     observers: { type: 'string', default: '4' },
     'port-base': { type: 'string', default: '22000' },
     out: { type: 'string', default: 'bench/results/chaos.json' },
+    // Passed to both nodes as --bus-max-in-flight (default: the node's default, 10000).
+    'max-in-flight': { type: 'string' },
   },
 });
 const RATE = Number(args.rate);
@@ -81,7 +83,8 @@ async function startNode(n) {
   const proc = spawn(
     process.execPath,
     [`${root}/dist/src/cli.js`, 'serve', '--host', '127.0.0.1', '--node-id', n.id, '--ws-port', String(n.ws), '--http-port', String(n.http), '--grpc-port', String(n.grpc),
-      '--redis', `redis://127.0.0.1:${redisPort}`, '--ping-timeout', '600s', '--log-level', 'info'],
+      '--redis', `redis://127.0.0.1:${redisPort}`, '--ping-timeout', '600s', '--log-level', 'info',
+      ...(args['max-in-flight'] ? ['--bus-max-in-flight', args['max-in-flight']] : [])],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   children.add(proc);
@@ -199,13 +202,14 @@ function send() {
 
 // ---- run -------------------------------------------------------------------------------------------------------
 const load0 = loadavg().map((v) => v.toFixed(2)).join(', ');
+const startedAt = new Date().toISOString();
 await startRedis();
 await Promise.all([startNode(nodes.A), startNode(nodes.B)]);
 const observersA = Array.from({ length: OBSERVERS }, () => new Observer(nodes.A));
 const observersB = Array.from({ length: OBSERVERS }, () => new Observer(nodes.B));
 while (![...observersA, ...observersB].every((o) => o.ready)) await sleep(20);
 
-const phases = [{ name: 'baseline', faultEnd: 0 }];
+const phases = [{ name: 'baseline', faultEnd: 0, start: performance.now() }];
 const samples = []; // { t, phase, rssA, rssB, inflightA, inflightB }
 const sampler = setInterval(async () => {
   const s = { phase, rssA: rssMiB(nodes.A.proc), rssB: rssMiB(nodes.B.proc) };
@@ -224,7 +228,7 @@ const pusher = setInterval(() => {
 
 const begin = (name) => {
   phase = phases.length;
-  phases.push({ name, faultEnd: 0 });
+  phases.push({ name, faultEnd: 0, start: performance.now() });
   console.error(`[chaos] ${name}`);
 };
 const faultEnded = () => (phases[phase].faultEnd = performance.now());
@@ -268,6 +272,7 @@ faultEnded();
 await sleep(6000);
 
 clearInterval(pusher);
+phases.push({ name: 'end', start: performance.now() });
 stopping = true;
 const total = seq;
 // Stragglers: answers within the 30 s client deadline, deliveries shortly after.
@@ -277,7 +282,7 @@ clearInterval(sampler);
 const gaps = { A: await metric(nodes.A, 'pushwire_bus_gaps_total'), B: await metric(nodes.B, 'pushwire_bus_gaps_total') };
 
 // ---- report ----------------------------------------------------------------------------------------------------
-const rows = phases.map((p, i) => {
+const rows = phases.slice(0, -1).map((p, i) => {
   const r = { phase: p.name, sent: 0, ok: 0, refused: 0, unknown: 0, transport: 0, other: 0, pending: 0, delivered: 0, okLost: 0, refusedDelivered: 0, unknownDelivered: 0, maxAnswerMs: 0, resumeMs: null };
   for (let k = 0; k < total; k++) {
     if (phaseOf[k] !== i) continue;
@@ -306,12 +311,20 @@ const rows = phases.map((p, i) => {
   r.peakRssA = Math.round(Math.max(0, ...s.map((x) => x.rssA).filter(Number.isFinite)));
   r.peakRssB = Math.round(Math.max(0, ...s.map((x) => x.rssB).filter(Number.isFinite)));
   r.maxAnswerMs = Math.round(r.maxAnswerMs);
+  const seconds = (phases[i + 1].start - p.start) / 1000;
+  r.seconds = Number(seconds.toFixed(1));
+  r.ratePerSecond = Math.round(r.sent / seconds);
+  // When the unknown outcomes of this phase were sent, relative to its start (a push sent at the end of one phase can
+  // reach a loaded node after the next phase's fault began).
+  const unknownAt = [];
+  for (let k = 0; k < total; k++) if (phaseOf[k] === i && outcome[k] === 3) unknownAt.push(Math.round(sentAt[k] - p.start));
+  r.unknownSentAtMs = unknownAt.length ? [Math.min(...unknownAt), Math.max(...unknownAt)] : null;
   return r;
 });
 const load1 = loadavg().map((v) => v.toFixed(2)).join(', ');
 const result = {
-  startedAt: new Date().toISOString(),
-  command: `npm run chaos -- --rate ${RATE} --observers ${OBSERVERS}`,
+  startedAt,
+  command: `npm run chaos -- --rate ${RATE} --observers ${OBSERVERS}${args['max-in-flight'] ? ` --max-in-flight ${args['max-in-flight']}` : ''}`,
   loadavgBefore: load0,
   loadavgAfter: load1,
   rate: RATE,
@@ -323,11 +336,11 @@ const result = {
 mkdirSync(new URL('../bench/results', import.meta.url), { recursive: true });
 writeFileSync(new URL(`../${args.out}`, import.meta.url), JSON.stringify(result, null, 2));
 
-const head = '| phase | sent | ok | refused (UNAVAILABLE) | unknown (DEADLINE_EXCEEDED) | transport error | delivered to all B observers | **ok, never delivered** | **refused, delivered** | unknown, delivered | max answer ms | resume ms | peak in flight | peak RSS A / B MiB |';
+const head = '| phase | s | pushes/s | sent | ok | refused (UNAVAILABLE) | unknown (DEADLINE_EXCEEDED) | transport error | delivered to all B observers | **ok, never delivered** | **refused, delivered** | unknown, delivered | max answer ms | resume ms | peak in flight | peak RSS A / B MiB |';
 console.log(head);
 console.log(`|${head.split('|').slice(1, -1).map(() => '---').join('|')}|`);
 for (const r of rows) {
-  console.log(`| ${r.phase} | ${r.sent} | ${r.ok} | ${r.refused} | ${r.unknown} | ${r.transport + r.other + r.pending} | ${r.delivered} | ${r.okLost} | ${r.refusedDelivered} | ${r.unknownDelivered} | ${r.maxAnswerMs} | ${r.resumeMs ?? '—'} | ${r.peakInFlight} | ${r.peakRssA} / ${r.peakRssB} |`);
+  console.log(`| ${r.phase} | ${r.seconds} | ${r.ratePerSecond} | ${r.sent} | ${r.ok} | ${r.refused} | ${r.unknown} | ${r.transport + r.other + r.pending} | ${r.delivered} | ${r.okLost} | ${r.refusedDelivered} | ${r.unknownDelivered} | ${r.maxAnswerMs} | ${r.resumeMs ?? '—'} | ${r.peakInFlight} | ${r.peakRssA} / ${r.peakRssB} |`);
 }
 console.log(`\nloadavg before ${load0}, after ${load1}; bus gaps A=${gaps.A} B=${gaps.B}; warnings ${JSON.stringify(result.warnings)}`);
 for (const o of [...observersA, ...observersB]) o.ws.close();
