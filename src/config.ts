@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { LOG_LEVELS } from './observability/logger.js';
 
 /** Everything a node needs to start. Produced only by `parseConfig` (or tests building one). */
@@ -60,13 +61,21 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** pino level. @default "info" */
   logLevel: string;
+  /**
+   * Worker processes sharing the three ports, each a node of its own (`serve --workers`);
+   * "auto" is the machine's available cores. 1 runs the node in this process. @default 1
+   */
+  workers: number;
 }
+
+/** Most workers one `serve` starts. */
+export const MAX_WORKERS = 256;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'count';
+type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'count' | 'workers';
 
 interface OptionSpec {
   key: keyof Config;
@@ -101,6 +110,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'busTimeoutMs', flag: 'bus-timeout', kind: 'duration', default: '5s', help: 'a push Redis has not confirmed by then answers DEADLINE_EXCEEDED (outcome unknown)' },
   { key: 'busMaxInFlight', flag: 'bus-max-in-flight', kind: 'count', default: '10000', help: 'most unconfirmed Redis publishes per node; beyond, pushes answer UNAVAILABLE at once' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout', kind: 'duration', default: '10s', help: 'bound on graceful shutdown' },
+  { key: 'workers', flag: 'workers', kind: 'workers', default: '1', help: 'worker processes sharing the ports, each a cluster node (auto = available cores)' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
 ];
 
@@ -160,6 +170,12 @@ function convert(o: OptionSpec, value: string): unknown {
     case 'count': {
       const n = Number(value);
       if (!/^\d+$/.test(value) || n < 1 || !Number.isSafeInteger(n)) bad('must be a positive whole number');
+      return n;
+    }
+    case 'workers': {
+      if (value === 'auto') return availableParallelism();
+      const n = Number(value);
+      if (!/^\d+$/.test(value) || n < 1 || n > MAX_WORKERS) bad(`must be "auto" or a number 1-${MAX_WORKERS}`);
       return n;
     }
   }
