@@ -122,7 +122,7 @@ export const OPTIONS: readonly OptionSpec[] = [
 /** `--config FILE` (env PUSHWIRE_CONFIG): a YAML or JSON file of the options above, by flag name. */
 export const CONFIG_FLAG = 'config';
 
-const PLACEHOLDERS: Record<Kind, string> = { string: 'VALUE', port: 'PORT', size: 'SIZE', duration: 'DURATION', url: 'URL', workers: 'N' };
+const PLACEHOLDERS: Record<Kind, string> = { string: 'VALUE', port: 'PORT', size: 'SIZE', duration: 'DURATION', url: 'URL', count: 'N', workers: 'N' };
 
 export const placeholder = (o: OptionSpec): string => o.value ?? PLACEHOLDERS[o.kind];
 
