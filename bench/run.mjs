@@ -28,6 +28,7 @@ const { values: opt, positionals } = parseArgs({
     channels: { type: 'string' }, // ingress: gRPC connections per pusher process
     client: { type: 'string' }, // ingress: gRPC client of the pushers, h2 (lean node:http2) or grpc-js
     'per-proc': { type: 'string' }, // clients per load process (≤ 4000)
+    'push-api': { type: 'string' }, // fanout/latency: pushwire over grpc (default) or rest
     'client-impl': { type: 'string' }, // fanout/latency: ws (default) or raw (lean WebSocket client; pushwire and ws)
     settle: { type: 'string' }, // idle: s to wait before measuring
     'no-latest': { type: 'boolean' },
@@ -46,6 +47,7 @@ if (opt.help || !scenario || ![...SCENARIOS, 'all', 'report'].includes(scenario)
   --channels C --client raw|h2|grpc-js  ingress: gRPC connections per pusher, gRPC client (raw: hand-written HTTP/2
                                    frames, unary only; h2: lean node:http2; grpc-js)
   --per-proc N                     clients per load-generator process (max 4000)
+  --push-api grpc|rest             fanout/latency: how pushwire is pushed (default grpc); results carry ackMs (answer times)
   --client-impl ws|raw             fanout/latency: raw = lean WebSocket client (pushwire, ws) to size the load generator's share
   --no-latest                      do not update bench/results/latest.json
 `);
@@ -81,7 +83,8 @@ async function warmUp(sys, clients, api, topic, pushes = 20) {
 }
 
 const targetsOf = (sys, api) => sys.nodes.map((n) => (api === 'grpc' || api === 'batch' ? n.grpc : n.http));
-const pushApi = (system) => (system === 'pushwire' ? 'grpc' : 'http');
+// pushwire is pushed over gRPC unless --push-api rest (the REST bridge); the baselines over HTTP.
+const pushApi = (system) => (system === 'pushwire' ? (opt['push-api'] ?? 'grpc') : 'http');
 
 async function fanoutOne(system, nodes, o) {
   const L = label(system, nodes);
@@ -136,6 +139,7 @@ async function measured(sys, clients, got0, cpu0, p, end) {
     latencyMs: summarize(await clients.hist()),
     serverRssMiB: +(rssSum(sys.serverPids) / 2 ** 20).toFixed(1),
     ingressCallsPerSec: Math.round(p.acked / ((p.t1 - p.t0) / 1e6)),
+    ackMs: p.ackMs,
     pushErrors: p.errors,
     lastPushError: p.lastError || undefined,
     clientCloses: clients.closed,

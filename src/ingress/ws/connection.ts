@@ -135,7 +135,7 @@ export class WsConnection implements Sink {
     // Once ws has sent a close frame (the client started closing), no data frame may follow it.
     if (this.ws.readyState !== WebSocket.OPEN) return 0;
     if (frames.length === 1) this.socket.write(frames[0]!);
-    else if (bytes <= CONCAT_LIMIT) this.socket.write(Buffer.concat(frames, bytes));
+    else if (bytes <= CONCAT_LIMIT) this.socket.write(this.ctx.flusher.combine(frames, bytes));
     else {
       this.socket.cork();
       for (const f of frames) this.socket.write(f);
