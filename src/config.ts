@@ -56,7 +56,12 @@ export interface Config {
    * "auto" is the machine's available cores. 1 runs the node in this process. @default 1
    */
   workers: number;
+  /** Default write delay of a project's deliveries, ms; 0 = none (see Project.writeDelayMs). @default 0 */
+  writeDelayMs: number;
 }
+
+/** Longest write delay a project may have. */
+export const MAX_WRITE_DELAY_MS = 1000;
 
 /** Most workers one `serve` starts. */
 export const MAX_WORKERS = 256;
@@ -65,7 +70,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'workers';
+type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'workers' | 'delay';
 
 interface OptionSpec {
   key: keyof Config;
@@ -99,6 +104,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'maxQueueBytes', flag: 'max-queue-bytes', kind: 'size', default: '1MiB', help: 'outbound bytes pending per connection before it is closed as slow' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout', kind: 'duration', default: '10s', help: 'bound on graceful shutdown' },
   { key: 'workers', flag: 'workers', kind: 'workers', default: '1', help: 'worker processes sharing the ports, each a cluster node (auto = available cores)' },
+  { key: 'writeDelayMs', flag: 'write-delay', kind: 'delay', default: '0', help: `how long deliveries may wait to share one socket write, 0-${MAX_WRITE_DELAY_MS}ms (projects without writeDelay)` },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
 ];
 
@@ -155,6 +161,10 @@ function convert(o: OptionSpec, value: string): unknown {
     case 'url':
       if (!URL.canParse(value)) bad('must be a URL');
       return value;
+    case 'delay': {
+      const d = parseDelay(value);
+      return d !== undefined && d <= MAX_WRITE_DELAY_MS ? d : bad(`must be a duration 0-${MAX_WRITE_DELAY_MS}ms such as 0, 5ms or 20ms`);
+    }
     case 'workers': {
       if (value === 'auto') return availableParallelism();
       const n = Number(value);
@@ -175,6 +185,11 @@ export function parseSize(value: string): number | undefined {
 }
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Like parseDuration, but 0 is allowed (a delay that can be off). */
+export function parseDelay(value: string): number | undefined {
+  return /^0+(\.0+)?\s*(ms|s|m|h)?$/i.test(value.trim()) ? 0 : parseDuration(value);
+}
 
 /** "250ms", "30s", "2m", "1h"; a bare number is milliseconds. */
 export function parseDuration(value: string): number | undefined {

@@ -27,6 +27,8 @@ export class Flusher {
   private dirty: Flushable[] = [];
   private armed = false;
   private stamps: number[] = [];
+  /** Connections waiting for a write delay, by due time (ms): one timer per due millisecond. */
+  private readonly delayed = new Map<number, Flushable[]>();
   private lastFrames: readonly Buffer[] | undefined;
   private lastCombined: Buffer | undefined;
 
@@ -35,6 +37,25 @@ export class Flusher {
   schedule(conn: Flushable): void {
     this.dirty.push(conn);
     this.arm();
+  }
+
+  /**
+   * Flushes `conn` in about `delayMs` (a project's write delay), with every other connection
+   * due in the same millisecond. A connection flushed earlier meanwhile (a reply) is flushed
+   * again for nothing, which writes nothing.
+   */
+  scheduleAfter(conn: Flushable, delayMs: number): void {
+    const due = Math.ceil(performance.now() + delayMs);
+    let batch = this.delayed.get(due);
+    if (batch === undefined) {
+      this.delayed.set(due, (batch = []));
+      setTimeout(() => {
+        this.delayed.delete(due);
+        for (const c of batch!) this.dirty.push(c);
+        this.arm();
+      }, delayMs).unref();
+    }
+    batch.push(conn);
   }
 
   /** Notes a message's publish time; observed as push-to-write latency once every socket that has it is written. */
