@@ -299,6 +299,7 @@ async function latencyOne(system, nodes, o) {
       clients.reset();
       const h0 = system === 'pushwire' ? await scrapeHist(sys, 'pushwire_push_to_write_seconds') : undefined;
       const f0 = system === 'pushwire' ? await scrapeHist(sys, 'pushwire_flush_seconds') : undefined;
+      const w0 = system === 'pushwire' ? await scrapeSum(sys, 'pushwire_socket_writes_total') : 0;
       const cpu0 = cpuUs(sys.serverPids);
       const nodeCpu0 = sys.nodePids.map((p) => cpuUs([p]));
       const clientCpu0 = cpuUs(clients.pids);
@@ -319,6 +320,7 @@ async function latencyOne(system, nodes, o) {
       const lat = summarize(await clients.hist());
       const h1 = h0 ? await scrapeHist(sys, 'pushwire_push_to_write_seconds') : undefined;
       const f1 = f0 ? await scrapeHist(sys, 'pushwire_flush_seconds') : undefined;
+      const writes = system === 'pushwire' ? (await scrapeSum(sys, 'pushwire_socket_writes_total')) - w0 : 0;
       const pct = (us) => +((us / (secs * 1e6)) * 100).toFixed(0);
       if (!end.complete) saturatedAt = target;
       const step = {
@@ -330,6 +332,8 @@ async function latencyOne(system, nodes, o) {
         complete: end.complete,
         deliveriesPerSec: Math.round(delivered / secs),
         cpuUsPerDelivery: +((cpu1 - cpu0) / delivered).toFixed(3),
+        // Deliveries per socket write (pushwire_socket_writes_total): what write coalescing achieved.
+        framesPerWrite: writes > 0 ? +(delivered / writes).toFixed(2) : undefined,
         serverCpuPct: +(((cpu1 - cpu0) / (secs * 1e6)) * 100).toFixed(0),
         // Per node (100 = one core): a node near 100 % is the bottleneck of its half.
         nodeCpuPct: nodeCpu1.map((c, i) => pct(c - nodeCpu0[i])),
@@ -345,7 +349,7 @@ async function latencyOne(system, nodes, o) {
         pushErrors: p.errors,
       };
       steps.push(step);
-      log(`  ${L} @${fmtInt(target)}/s: achieved ${fmtInt(step.deliveriesPerSec)}/s, p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms${end.complete ? '' : ' (INCOMPLETE)'}`);
+      log(`  ${L} @${fmtInt(target)}/s: achieved ${fmtInt(step.deliveriesPerSec)}/s, ${step.cpuUsPerDelivery} µs CPU/delivery, ${step.framesPerWrite ?? '-'} frames/write, p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms${end.complete ? '' : ' (INCOMPLETE)'}`);
       log(
         `  ${L}   CPU: nodes ${step.nodeCpuPct.join(' + ')} %, all servers ${step.serverCpuPct} %, ${step.clientProcs} client processes ${step.clientCpuPct} % (${step.clientCpuUsPerDelivery} µs/delivery)` +
           (step.serverPushToWriteMs ? `; server push→write p50 ≤${step.serverPushToWriteMs.p50} ms, p99 ≤${step.serverPushToWriteMs.p99} ms` : '') +
@@ -358,6 +362,16 @@ async function latencyOne(system, nodes, o) {
     clients.kill();
     await sys.stop();
   }
+}
+
+/** A counter without labels (apart from node), summed over the nodes. */
+async function scrapeSum(sys, name) {
+  let sum = 0;
+  for (const n of sys.nodes) {
+    const text = await (await fetch(`${n.http}/metrics`)).text();
+    for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'gm'))) sum += Number(m[1]);
+  }
+  return sum;
 }
 
 /** pushwire_pushes_total{ingress, result="ok"} summed over the nodes. */

@@ -42,6 +42,12 @@ export interface PushNodeOptions {
  * handed out at once they are one turn of seconds in which no ingress request is answered.
  */
 export const DELIVERIES_PER_TURN = 50_000;
+/**
+ * Bus messages held at most. Past it the node hands out the backlog at once, as it did before
+ * turns were bounded: the event loop then blocks, which slows what feeds it (ingress, the bus
+ * socket) instead of growing memory without bound.
+ */
+export const MAX_HELD_MESSAGES = 100_000;
 
 /**
  * The transport-agnostic node: the bus, the local hub fed by it, and the publisher that
@@ -61,6 +67,7 @@ export class PushNode {
   private backlog: Array<[string, Buffer]> = [];
   private spent = 0;
   private turnArmed = false;
+  private busy: () => boolean = () => false;
 
   constructor(private readonly o: PushNodeOptions) {
     this.interest = new Interest(o.bus, o.unsubscribeDelayMs);
@@ -99,6 +106,11 @@ export class PushNode {
     return this.o.nodeId;
   }
 
+  /** While `busy()` (the transports are still writing an earlier turn's frames), bus messages wait. */
+  holdDeliveriesWhile(busy: () => boolean): void {
+    this.busy = busy;
+  }
+
   isBusReady(): boolean {
     return this.o.bus.isReady();
   }
@@ -118,9 +130,10 @@ export class PushNode {
   private receive(channel: string, payload: Buffer): void {
     // Once this turn's budget is spent, messages wait (in order) until the next turn, after
     // the event loop has read and answered ingress requests and written the turn's frames.
-    if (this.backlog.length > 0 || this.spent >= DELIVERIES_PER_TURN) {
+    if (this.backlog.length > 0 || this.spent >= DELIVERIES_PER_TURN || this.busy()) {
       this.backlog.push([channel, payload]);
-      this.armTurn();
+      if (this.backlog.length >= MAX_HELD_MESSAGES) this.drain(Infinity);
+      else this.armTurn();
       return;
     }
     this.spent += this.handle(channel, payload);
@@ -136,14 +149,20 @@ export class PushNode {
   private readonly nextTurn = (): void => {
     this.turnArmed = false;
     this.spent = 0;
+    if (this.backlog.length > 0 && this.busy()) return this.armTurn();
+    this.drain(DELIVERIES_PER_TURN);
+    if (this.backlog.length > 0 || this.spent > 0) this.armTurn();
+  };
+
+  /** Hands out held messages, in order, until `budget` deliveries are spent this turn. */
+  private drain(budget: number): void {
     let i = 0;
-    while (i < this.backlog.length && this.spent < DELIVERIES_PER_TURN) {
+    while (i < this.backlog.length && this.spent < budget) {
       const [channel, payload] = this.backlog[i++]!;
       this.spent += this.handle(channel, payload);
     }
     this.backlog = i === this.backlog.length ? [] : this.backlog.slice(i);
-    if (this.backlog.length > 0 || this.spent > 0) this.armTurn();
-  };
+  }
 
   /** Decodes one bus message and hands it to the hub (or the backend router); returns the deliveries. */
   private handle(channel: string, payload: Buffer): number {

@@ -49,8 +49,7 @@ describe('Flusher', () => {
   });
 });
 
-describe('PushNode: deliveries per turn', () => {
-  it(`hands out at most ${DELIVERIES_PER_TURN} deliveries per turn, the rest in later turns, in order`, async () => {
+async function budgetNode(): Promise<PushNode> {
     const authenticator = { authenticate: (): Promise<Identity> => Promise.reject(new Error('no login')) };
     const projects = new ProjectRegistry({ projects: [{ pid: 'default', name: 'default', authenticator, limits: {} }], apiKeys: new Map() } as ProjectSet);
     const bus = new MemoryBus();
@@ -69,6 +68,30 @@ describe('PushNode: deliveries per turn', () => {
       presenceTtlMs: 30_000,
     });
     await node.start();
+    return node;
+}
+
+describe('PushNode: deliveries per turn', () => {
+  it('holds bus messages while the transports are behind, then hands them out in order', async () => {
+    const node = await budgetNode();
+    const got: string[] = [];
+    const session = new Session('budget-y-1', 'default', { deliver: (out: Outbound) => got.push(Buffer.from(out.message.data).toString()) });
+    await node.hub.add(session);
+    await node.hub.subscribe(session, 'h');
+    let behind = true;
+    node.holdDeliveriesWhile(() => behind);
+    await node.publisher.push({ uid: '', topic: 'h', data: Buffer.from('a') }, 'test');
+    await node.publisher.push({ uid: '', topic: 'h', data: Buffer.from('b') }, 'test');
+    for (let t = 0; t < 5; t++) await turn();
+    expect(got).toEqual([]);
+    behind = false;
+    for (let t = 0; t < 5 && got.length < 2; t++) await turn();
+    expect(got).toEqual(['a', 'b']);
+    await node.close();
+  });
+
+  it(`hands out at most ${DELIVERIES_PER_TURN} deliveries per turn, the rest in later turns, in order`, async () => {
+    const node = await budgetNode();
     const got: string[] = [];
     const sinks = 100;
     for (let s = 0; s < sinks; s++) {

@@ -26,6 +26,7 @@ const CLOCK_EVERY = 32;
 export class Flusher {
   private dirty: Flushable[] = [];
   private armed = false;
+  private leftover = false;
   private stamps: number[] = [];
   /** Connections waiting for a write delay, by due time (ms): one timer per due millisecond. */
   private readonly delayed = new Map<number, Flushable[]>();
@@ -87,6 +88,11 @@ export class Flusher {
     return combined;
   }
 
+  /** A flush yielded with sockets left to write: delivering more now would only grow their queues. */
+  get behind(): boolean {
+    return this.leftover;
+  }
+
   private arm(): void {
     if (!this.armed) {
       this.armed = true;
@@ -100,16 +106,23 @@ export class Flusher {
     this.dirty = [];
     const started = performance.now();
     let bytes = 0;
+    let writes = 0;
     let i = 0;
     while (i < conns.length) {
-      bytes += conns[i++]!.flush();
+      const n = conns[i++]!.flush();
+      bytes += n;
+      if (n > 0) writes++;
       if (i % CLOCK_EVERY === 0 && i < conns.length && performance.now() - started >= FLUSH_SLICE_MS) break;
     }
     this.lastFrames = undefined;
     this.lastCombined = undefined;
-    if (bytes > 0) this.metrics.bytesSent.inc(bytes);
+    if (bytes > 0) {
+      this.metrics.bytesSent.inc(bytes);
+      this.metrics.socketWrites.inc(writes);
+    }
     if (conns.length > 0) this.metrics.flushDuration.observe((performance.now() - started) / 1000);
-    if (i < conns.length) {
+    this.leftover = i < conns.length;
+    if (this.leftover) {
       // The rest go first next turn; they are still marked scheduled, so frames they get
       // meanwhile join their queue instead of adding them again.
       this.dirty = conns.slice(i).concat(this.dirty);
