@@ -28,6 +28,7 @@ const { values: opt, positionals } = parseArgs({
     channels: { type: 'string' }, // ingress: gRPC connections per pusher process
     client: { type: 'string' }, // ingress: gRPC client of the pushers, h2 (lean node:http2) or grpc-js
     'per-proc': { type: 'string' }, // clients per load process (≤ 4000)
+    pin: { type: 'boolean' }, // latency: servers and load generator on their own cores (taskset), when there are ≥ 4
     'push-api': { type: 'string' }, // fanout/latency: pushwire over grpc (default) or rest
     'client-impl': { type: 'string' }, // fanout/latency: ws (default) or raw (lean WebSocket client; pushwire and ws)
     settle: { type: 'string' }, // idle: s to wait before measuring
@@ -47,6 +48,8 @@ if (opt.help || !scenario || ![...SCENARIOS, 'all', 'report'].includes(scenario)
   --channels C --client raw|h2|grpc-js  ingress: gRPC connections per pusher, gRPC client (raw: hand-written HTTP/2
                                    frames, unary only; h2: lean node:http2; grpc-js)
   --per-proc N                     clients per load-generator process (max 4000)
+  --pin                            latency: servers on the first half of the cores, load generator on the other (taskset);
+                                   with fewer than 4 cores the run says so and shares them
   --push-api grpc|rest             fanout/latency: how pushwire is pushed (default grpc); results carry ackMs (answer times)
   --client-impl ws|raw             fanout/latency: raw = lean WebSocket client (pushwire, ws) to size the load generator's share
   --no-latest                      do not update bench/results/latest.json
@@ -277,11 +280,37 @@ async function ingressOne(system, nodes, api, o) {
   }
 }
 
+/**
+ * --pin: the load generator (this process, and the clients and pushers it forks, which inherit
+ * its affinity) on the upper half of the cores, the servers (nodes, redis-server) on the lower
+ * half. Returns what was done, for the results.
+ */
+function pinning() {
+  const cores = os.availableParallelism();
+  if (!opt.pin) return { mode: 'shared', cores };
+  if (cores < 4) {
+    log(`--pin: only ${cores} cores, so servers and load generator share them (a shared-core figure)`);
+    return { mode: 'shared', cores, asked: true };
+  }
+  const half = Math.floor(cores / 2);
+  const servers = `0-${half - 1}`;
+  const load = `${half}-${cores - 1}`;
+  execFileSync('taskset', ['-a', '-p', '-c', load, String(process.pid)], { stdio: 'ignore' });
+  return { mode: 'pinned', cores, servers, load };
+}
+
+function pinServers(pin, sys) {
+  if (pin.mode !== 'pinned') return;
+  for (const pid of sys.serverPids) execFileSync('taskset', ['-a', '-p', '-c', pin.servers, String(pid)], { stdio: 'ignore' });
+}
+
 async function latencyOne(system, nodes, o) {
   const L = label(system, nodes);
   checkPerNode(o.clients, nodes);
   log(`${L} latency: ${o.clients} clients on one topic, steps ${o.rates.join(', ')} deliveries/s, ${o.duration} s each`);
+  const pin = pinning();
   const sys = await startSystem(system, nodes);
+  pinServers(pin, sys);
   const clients = startClients(sys, o.clients, 'public', { topic: 'bench', perProc, label: L, impl: clientImpl });
   const steps = [];
   try {
@@ -357,7 +386,7 @@ async function latencyOne(system, nodes, o) {
       );
       await sleep(500);
     }
-    return { system, nodes, clients: o.clients, payload: o.payload, stepSeconds: o.duration, steps, serverRssMiB: +(rssSum(sys.serverPids) / 2 ** 20).toFixed(1), clientCloses: clients.closed };
+    return { system, nodes, clients: o.clients, payload: o.payload, stepSeconds: o.duration, pinning: pin, steps, serverRssMiB: +(rssSum(sys.serverPids) / 2 ** 20).toFixed(1), clientCloses: clients.closed };
   } finally {
     clients.kill();
     await sys.stop();
