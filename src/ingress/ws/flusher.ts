@@ -11,6 +11,12 @@ export interface Flushable {
  * or answered (REST and gRPC answers waited behind the whole fan-out).
  */
 export const FLUSH_SLICE_MS = 8;
+/**
+ * Slices in a row a flush may stay behind before the node holds back further deliveries. A few
+ * let a burst keep coalescing (sockets still waiting collect more frames per write); more would
+ * let socket queues grow without bound under sustained overload.
+ */
+export const BEHIND_SLICES = 8;
 /** How many connections are written between two looks at the clock. */
 const CLOCK_EVERY = 32;
 
@@ -26,7 +32,7 @@ const CLOCK_EVERY = 32;
 export class Flusher {
   private dirty: Flushable[] = [];
   private armed = false;
-  private leftover = false;
+  private behindSlices = 0;
   private stamps: number[] = [];
   /** Connections waiting for a write delay, by due time (ms): one timer per due millisecond. */
   private readonly delayed = new Map<number, Flushable[]>();
@@ -88,9 +94,9 @@ export class Flusher {
     return combined;
   }
 
-  /** A flush yielded with sockets left to write: delivering more now would only grow their queues. */
+  /** The flush has yielded BEHIND_SLICES times in a row: delivering more now would only grow socket queues. */
   get behind(): boolean {
-    return this.leftover;
+    return this.behindSlices >= BEHIND_SLICES;
   }
 
   private arm(): void {
@@ -121,8 +127,8 @@ export class Flusher {
       this.metrics.socketWrites.inc(writes);
     }
     if (conns.length > 0) this.metrics.flushDuration.observe((performance.now() - started) / 1000);
-    this.leftover = i < conns.length;
-    if (this.leftover) {
+    this.behindSlices = i < conns.length ? this.behindSlices + 1 : 0;
+    if (i < conns.length) {
       // The rest go first next turn; they are still marked scheduled, so frames they get
       // meanwhile join their queue instead of adding them again.
       this.dirty = conns.slice(i).concat(this.dirty);
