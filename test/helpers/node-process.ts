@@ -33,7 +33,7 @@ export class NodeProcess {
   }
 
   /** Spawns `pushwire serve` with ephemeral ports plus `args`; resolves once it logs its ports. */
-  static async start(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<NodeProcess> {
+  static async start(args: string[] = [], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Promise<NodeProcess> {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" (npm test does) first`);
     const proc = spawn(
       process.execPath,
@@ -42,7 +42,7 @@ export class NodeProcess {
     );
     const node = new NodeProcess(proc);
     // Generous: on a loaded machine (8 helpers sharing 2 cores) a start can take several seconds.
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       const ready = node.logs.find((l) => l.msg === 'pushwire node listening');
       if (ready) {
