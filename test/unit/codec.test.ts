@@ -47,6 +47,7 @@ describe('codes', () => {
       NO_BACKEND: 30005,
       UNAVAILABLE: 30006,
       TOO_MANY_SUBSCRIPTIONS: 30007,
+      OUTCOME_UNKNOWN: 30008,
     });
     // The logged-out code is distinct from every other reply and error code.
     const all = [...Object.values(ReplyCode), ...Object.values(ErrorCode)];

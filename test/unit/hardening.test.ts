@@ -80,7 +80,7 @@ describe('parseOrigins and the new options', () => {
     expect(d).toMatchObject({ maxConnections: undefined, maxSubscriptions: 128, allowedOrigins: undefined, corsOrigins: undefined, headerTimeoutMs: 10_000, requestTimeoutMs: 30_000 });
     const c = parseConfig(['--max-connections', '500', '--max-subscriptions=7', '--allowed-origins', '*', '--cors-origins', 'https://a.example', '--header-timeout', '2s', '--request-timeout', '5s'], {});
     expect(c).toMatchObject({ maxConnections: 500, maxSubscriptions: 7, allowedOrigins: ['*'], corsOrigins: ['https://a.example'], headerTimeoutMs: 2000, requestTimeoutMs: 5000 });
-    expect(() => parseConfig(['--max-connections', '0'], {})).toThrow(/--max-connections \(PUSHWIRE_MAX_CONNECTIONS\): must be a positive integer, got "0"/);
+    expect(() => parseConfig(['--max-connections', '0'], {})).toThrow(/--max-connections \(PUSHWIRE_MAX_CONNECTIONS\): must be a positive whole number, got "0"/);
     expect(() => parseConfig(['--allowed-origins', 'nope'], {})).toThrow(ConfigError);
     expect(() => parseConfig(['--header-timeout', '40s'], {})).toThrow(/--request-timeout .* must not be shorter than --header-timeout/);
   });

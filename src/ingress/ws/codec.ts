@@ -40,6 +40,8 @@ export const ErrorCode = {
   UNAVAILABLE: 30006,
   /** The connection already holds --max-subscriptions topics. */
   TOO_MANY_SUBSCRIPTIONS: 30007,
+  /** Sent to Redis but not confirmed within --bus-timeout: it may or may not have gone out. */
+  OUTCOME_UNKNOWN: 30008,
 } as const;
 
 const MESSAGES: Record<number, string> = {
@@ -57,6 +59,7 @@ const MESSAGES: Record<number, string> = {
   30005: 'no backend connected',
   30006: 'cluster unavailable',
   30007: 'too many subscriptions',
+  30008: 'outcome unknown',
 };
 
 export const MAX_ID_LENGTH = 64;
