@@ -4,6 +4,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RedisBus } from './cluster/redis-bus.js';
+import { RedisClusterBus } from './cluster/redis-cluster-bus.js';
+import type { ShardObserver } from './cluster/redis-connection.js';
+import { parseRedisTarget } from './cluster/redis-target.js';
 import { MemoryBus } from './cluster/memory-bus.js';
 import { MemoryConsumers } from './cluster/memory-consumers.js';
 import { RedisConsumers } from './cluster/redis-consumers.js';
@@ -47,21 +50,40 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   if (config.projects === undefined && !hasLogin(config)) {
     logger.warn('no login method configured: WebSocket logins (code 3) will fail with 30003');
   }
-  const bus = config.redis
-    ? new RedisBus({ url: config.redis, prefix: config.redisPrefix, commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS, logger })
-    : new MemoryBus();
-  const consumers = config.redis
+  const target = config.redis === undefined ? undefined : parseRedisTarget(config.redis);
+  const observer = (role: string): ShardObserver => ({
+    state: (shard, up) => {
+      if (up === undefined) metrics.redisShardUp.remove({ shard, role });
+      else metrics.redisShardUp.set({ shard, role }, up ? 1 : 0);
+    },
+    publishError: (shard) => metrics.redisShardPublishErrors.inc({ shard }),
+  });
+  const bus =
+    target === undefined
+      ? new MemoryBus()
+      : target.mode === 'cluster'
+        ? new RedisClusterBus({ target, prefix: config.redisPrefix, commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS, logger, observer: observer('bus') })
+        : new RedisBus({ url: target.url, prefix: config.redisPrefix, commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS, logger });
+  const consumers = target
     ? new RedisConsumers({
-        url: config.redis,
+        target,
         prefix: config.redisPrefix,
         nodeChannel,
         commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS,
         ttlMs: config.consumerTtlMs,
         logger,
+        observer: observer('consumers'),
       })
     : new MemoryConsumers(bus, nodeChannel);
-  const presence = config.redis
-    ? new RedisPresence({ url: config.redis, prefix: config.redisPrefix, ttlMs: config.presenceTtlMs, commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS, logger })
+  const presence = target
+    ? new RedisPresence({
+        target,
+        prefix: config.redisPrefix,
+        ttlMs: config.presenceTtlMs,
+        commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS,
+        logger,
+        observer: observer('presence'),
+      })
     : new MemoryPresence();
   const node = new PushNode({
     nodeId: config.nodeId,

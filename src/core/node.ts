@@ -66,6 +66,7 @@ export class PushNode {
       consumerTtlMs: o.consumerTtlMs,
     });
     o.bus.onMessage((channel, payload) => this.receive(channel, payload));
+    o.consumers.onFrame((frame) => this.receive('consumer frames', frame));
   }
 
   /**

@@ -22,6 +22,7 @@ function setup() {
       return Promise.resolve(1);
     },
     onReconnect: () => {},
+    onFrame: () => {},
     close: () => Promise.resolve(),
   };
   const router = new BackendRouter({ nodeId: 'n1', directory, metrics: new Metrics('router-test'), logger: createLogger('silent'), consumerTtlMs: 15_000 });
