@@ -1,0 +1,58 @@
+import type { Bus } from '../cluster/bus.js';
+import type { ConsumerDirectory } from '../cluster/consumers.js';
+import { MemoryBus } from '../cluster/memory-bus.js';
+import { MemoryConsumers } from '../cluster/memory-consumers.js';
+import { MemoryPresence } from '../cluster/memory-presence.js';
+import type { Presence } from '../cluster/presence.js';
+import { RedisBus } from '../cluster/redis-bus.js';
+import { RedisClusterBus } from '../cluster/redis-cluster-bus.js';
+import type { ShardObserver } from '../cluster/redis-connection.js';
+import { RedisConsumers } from '../cluster/redis-consumers.js';
+import { RedisPresence } from '../cluster/redis-presence.js';
+import { parseRedisTarget } from '../cluster/redis-target.js';
+import type { Config } from '../config.js';
+import { nodeChannel } from '../core/targeting.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+
+/** A Redis command unanswered for this long fails its caller (a push: UNAVAILABLE). */
+const BUS_COMMAND_TIMEOUT_MS = 5000;
+
+/** The node's shared state: the bus, the backend consumer registry and presence. */
+export interface Stores {
+  bus: Bus;
+  consumers: ConsumerDirectory;
+  presence: Presence;
+}
+
+/**
+ * Redis implementations with --redis (one Redis, or a Redis Cluster with sharded pub/sub),
+ * in-process ones without (a single node).
+ */
+export function createStores(config: Config, logger: Logger, metrics: Metrics): Stores {
+  if (config.redis === undefined) {
+    const bus = new MemoryBus();
+    return { bus, consumers: new MemoryConsumers(bus, nodeChannel), presence: new MemoryPresence() };
+  }
+  const target = parseRedisTarget(config.redis);
+  const redis = { target, prefix: config.redisPrefix, commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS, logger };
+  return {
+    bus:
+      target.mode === 'cluster'
+        ? new RedisClusterBus({ ...redis, target, observer: shardMetrics(metrics, 'bus') })
+        : new RedisBus({ ...redis, url: target.url }),
+    consumers: new RedisConsumers({ ...redis, nodeChannel, ttlMs: config.consumerTtlMs, observer: shardMetrics(metrics, 'consumers') }),
+    presence: new RedisPresence({ ...redis, ttlMs: config.presenceTtlMs, observer: shardMetrics(metrics, 'presence') }),
+  };
+}
+
+/** Per-master state for an operator (cluster mode): subscriber connection up/down, publish errors. */
+function shardMetrics(metrics: Metrics, role: string): ShardObserver {
+  return {
+    state: (shard, up) => {
+      if (up === undefined) metrics.redisShardUp.remove({ shard, role });
+      else metrics.redisShardUp.set({ shard, role }, up ? 1 : 0);
+    },
+    publishError: (shard) => metrics.redisShardPublishErrors.inc({ shard }),
+  };
+}
