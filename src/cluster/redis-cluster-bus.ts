@@ -1,4 +1,4 @@
-import type { Cluster } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Bus, OnceKey } from './bus.js';
 import { logOutages, quit, redisClusterConnection, type ShardObserver } from './redis-connection.js';
@@ -15,6 +15,15 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return false
 end
 return redis.call('GET', KEYS[1])`;
+
+/**
+ * How long a master that newly took over slots (a promoted replica, or resharding) is refused
+ * publishes: the other nodes' subscribers notice the new topology on their own (their
+ * reconnect attempts re-read the slot map every few hundred ms) and SSUBSCRIBE there, and a
+ * publish that reached the new master before they did would be answered OK and heard by no
+ * one. Refused pushes are UNAVAILABLE (nothing sent), so the client retries instead.
+ */
+export const TAKEOVER_SETTLE_MS = 1500;
 
 export interface RedisClusterBusOptions {
   target: Extract<RedisTarget, { mode: 'cluster' }>;
@@ -39,11 +48,20 @@ export class RedisClusterBus implements Bus {
   private closing = false;
   private handler: (channel: string, payload: Buffer) => void = () => {};
   private gap: (channels: readonly string[]) => void = () => {};
+  /** Master "host:port" → when it was first seen owning slots (0: in the first slot map, settled). */
+  private readonly owners = new Map<string, number>();
+  /** Master "host:port" → the client's connection to it. */
+  private masters = new Map<string, Redis>();
 
   constructor(private readonly o: RedisClusterBusOptions) {
     this.keys = new RedisKeys(o.prefix, true);
-    this.pub = redisClusterConnection(o.target, 'pushwire-pub', { commandTimeout: o.commandTimeoutMs });
+    // No redirections: a publish that met a failover (connection closed, MOVED, CLUSTERDOWN)
+    // fails instead of being resent by ioredis to a new master that subscribers may not have
+    // reached yet (see TAKEOVER_SETTLE_MS); the MOVED still updates the slot map for the next one.
+    this.pub = redisClusterConnection(o.target, 'pushwire-pub', { commandTimeout: o.commandTimeoutMs }, { maxRedirections: 0 });
     logOutages(this.pub, 'publisher', o.logger, () => this.closing);
+    this.pub.on('refresh', () => this.noteOwners());
+    for (const event of ['refresh', '+node', '-node']) this.pub.on(event, () => this.noteMasters());
     this.sub = new ShardedSubscriber({
       cluster: this.pub,
       name: 'pushwire-sub',
@@ -55,8 +73,9 @@ export class RedisClusterBus implements Bus {
   }
 
   publish(channel: string, payload: Buffer): Promise<void> {
-    if (this.pub.status !== 'ready') return Promise.reject(new Error(`redis cluster publisher is ${this.pub.status}`));
     const redisChannel = this.keys.busChannel(channel);
+    const refusal = this.refusal(redisChannel);
+    if (refusal !== undefined) return Promise.reject(new Error(refusal));
     return this.pub.spublish(redisChannel, payload).then(
       () => undefined,
       (err: unknown) => this.failed(redisChannel, err),
@@ -64,8 +83,9 @@ export class RedisClusterBus implements Bus {
   }
 
   async publishOnce(channel: string, payload: Buffer, once: OnceKey): Promise<string | undefined> {
-    if (this.pub.status !== 'ready') throw new Error(`redis cluster publisher is ${this.pub.status}`);
     const redisChannel = this.keys.busChannel(channel);
+    const refusal = this.refusal(redisChannel);
+    if (refusal !== undefined) throw new Error(refusal);
     const prior = (await this.pub
       .eval(PUBLISH_ONCE, 2, this.keys.onceKey(channel, once.key), redisChannel, once.value, String(once.ttlMs), payload)
       .catch((err: unknown) => this.failed(redisChannel, err))) as string | null;
@@ -88,8 +108,13 @@ export class RedisClusterBus implements Bus {
     this.gap = handler;
   }
 
+  /**
+   * The cluster is reachable. A master that is down does not make the node unready: pushes to
+   * the other masters' channels go on, its own are refused one by one (publish), and
+   * pushwire_redis_shard_up shows it.
+   */
   isReady(): boolean {
-    return this.pub.status === 'ready' && this.sub.isReady();
+    return this.pub.status === 'ready';
   }
 
   async start(): Promise<void> {
@@ -103,8 +128,47 @@ export class RedisClusterBus implements Bus {
     await quit(this.pub);
   }
 
+  /** Why a publish on this channel is not sent now, or undefined. */
+  private refusal(redisChannel: string): string | undefined {
+    if (this.pub.status !== 'ready') return 'redis cluster is not connected';
+    const owner = this.pub.slots[slotOf(redisChannel)]?.[0];
+    if (owner === undefined) return 'redis cluster has no master for this channel';
+    // A master's connection queues while it reconnects; nothing is handed to it then. (One not
+    // used yet, 'wait', connects on this first command.)
+    const status = this.masters.get(owner)?.status;
+    if (status === 'reconnecting' || status === 'close' || status === 'end') return `redis cluster master ${owner} is not connected`;
+    let since = this.owners.get(owner);
+    // A MOVED reply updates the client's map without a refresh: a new owner seen here first.
+    if (since === undefined) this.owners.set(owner, (since = Date.now()));
+    if (since > 0 && Date.now() - since < TAKEOVER_SETTLE_MS) {
+      return `redis cluster master ${owner} took over this channel's slot ${Date.now() - since} ms ago; subscribers are moving to it`;
+    }
+    return undefined;
+  }
+
+  private noteMasters(): void {
+    this.masters = new Map(this.pub.nodes('master').map((r) => [`${r.options.host}:${r.options.port}`, r]));
+  }
+
+  private noteOwners(): void {
+    const first = this.owners.size === 0;
+    const now = Date.now();
+    for (const nodes of this.pub.slots) {
+      const owner = nodes?.[0];
+      if (owner !== undefined && !this.owners.has(owner)) this.owners.set(owner, first ? 0 : now);
+    }
+  }
+
   private failed(redisChannel: string, err: unknown): never {
-    this.o.observer.publishError(this.pub.slots[slotOf(redisChannel)]?.[0] ?? 'unknown');
+    const slot = slotOf(redisChannel);
+    this.o.observer.publishError(this.pub.slots[slot]?.[0] ?? 'unknown');
+    // With no redirections ioredis leaves its map as it was on a MOVED: applied here (as its
+    // own redirect handler would), and the whole map re-read, so the next push goes to the new owner.
+    const moved = / MOVED (\d+) (\S+)/.exec((err as Error).message ?? '');
+    if (moved !== null && Number(moved[1]) === slot) {
+      this.pub.slots[slot] = [moved[2]!];
+      this.pub.refreshSlotsCache();
+    }
     throw err;
   }
 }

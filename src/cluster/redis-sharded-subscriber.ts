@@ -1,6 +1,6 @@
 import { Redis, type Cluster } from 'ioredis';
 import type { Logger } from 'pino';
-import { retryDelay, type ShardObserver } from './redis-connection.js';
+import type { ShardObserver } from './redis-connection.js';
 import { slotOf } from './redis-slot.js';
 
 export interface ShardedSubscriberOptions {
@@ -153,11 +153,13 @@ export class ShardedSubscriber {
       autoResubscribe: false,
       maxRetriesPerRequest: 0,
       connectionName: this.o.name,
-      // While reconnecting, ask the cluster who owns the slots now: after a failover the
-      // channels move to the promoted replica and this shard is dropped.
+      // While reconnecting, ask the cluster who owns the slots now, every few hundred ms
+      // (a CLUSTER SLOTS each): after a failover the channels move to the promoted replica
+      // and this shard is dropped. Publishers hold off a new master for TAKEOVER_SETTLE_MS
+      // (redis-cluster-bus.ts) on the assumption that subscribers follow this fast.
       retryStrategy: (times: number) => {
         this.o.cluster.refreshSlotsCache();
-        return retryDelay(times);
+        return Math.min(100 * times, 300);
       },
     });
     const shard = new Shard(key, conn);

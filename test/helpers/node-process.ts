@@ -41,7 +41,8 @@ export class NodeProcess {
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
     );
     const node = new NodeProcess(proc);
-    const deadline = Date.now() + 10_000;
+    // Generous: eight worktrees share two cores, and a node's start is mostly module loading.
+    const deadline = Date.now() + 30_000;
     for (;;) {
       const ready = node.logs.find((l) => l.msg === 'pushwire node listening');
       if (ready) {

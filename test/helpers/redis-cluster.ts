@@ -29,7 +29,8 @@ export interface NodeInfo {
  * A private Redis Cluster: `masters` masters with `replicas` replicas each, every redis-server
  * on ephemeral ports (client port and cluster-bus port, so nothing collides with another
  * test), joined with `redis-cli --cluster create`, and a short node timeout so a failover
- * takes a couple of seconds. Everything lives in a temporary directory removed by stop().
+ * takes a couple of seconds. cluster-require-full-coverage is off (as docs/configuration.md
+ * recommends): while one master is down, the other masters keep serving their slots. Everything lives in a temporary directory removed by stop().
  */
 export class TestRedisCluster {
   private readonly nodes: ClusterNode[] = [];
@@ -46,7 +47,7 @@ export class TestRedisCluster {
         [
           '--port', String(port), '--cluster-port', String(busPort), '--bind', '127.0.0.1',
           '--cluster-enabled', 'yes', '--cluster-config-file', join(c.dir, `nodes-${port}.conf`),
-          '--cluster-node-timeout', String(nodeTimeoutMs), '--dir', c.dir, '--save', '', '--appendonly', 'no',
+          '--cluster-node-timeout', String(nodeTimeoutMs), '--cluster-require-full-coverage', 'no', '--dir', c.dir, '--save', '', '--appendonly', 'no',
         ],
         { stdio: 'ignore' },
       );
