@@ -2,7 +2,9 @@ import type { RequestListener } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Code } from '../../core/errors.js';
 import { withFastPush } from './fast-push.js';
+import { docsRoutes } from './docs-routes.js';
 import { healthRoutes } from './health-routes.js';
+import { openapiRoutes } from './openapi-routes.js';
 import type { HttpAppOptions } from './options.js';
 import { presenceRoutes } from './presence-routes.js';
 import { bodyLimit, failureStatus } from './push-api.js';
@@ -39,6 +41,8 @@ export function createHttpApp(o: HttpAppOptions): express.Express {
   pushRoutes(app, o, limit);
   presenceRoutes(app, o);
   healthRoutes(app, o);
+  openapiRoutes(app);
+  docsRoutes(app);
 
   app.use((_req, res) => {
     send(res, Code.NOT_FOUND, 'Not Found');
