@@ -59,13 +59,12 @@ describe('Redis Cluster failover under a push stream', () => {
       if (m === victim) doomed ??= t;
       else steady ??= t;
     }
-    [A, B] = await Promise.all(
-      [0, 1].map(async () => {
-        const n = await NodeProcess.start(['--redis', rc.url, '--jwt-secret', cluster.secret]);
-        cluster.nodes.push(n);
-        return n;
-      }),
-    );
+    const node = async (): Promise<NodeProcess> => {
+      const n = await NodeProcess.start(['--redis', rc.url, '--jwt-secret', cluster.secret]);
+      cluster.nodes.push(n);
+      return n;
+    };
+    [A, B] = await Promise.all([node(), node()]);
     grpcA = cluster.grpcClient(A);
     subDoomed = await cluster.connect(B);
     subSteady = await cluster.connect(B);
