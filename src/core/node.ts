@@ -4,6 +4,7 @@ import { Interest } from '../cluster/interest.js';
 import type { Presence } from '../cluster/presence.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { isSignalFrame, SIGNAL_CHANNEL } from './backend/consumer-signal.js';
 import { BackendRouter } from './backend/router.js';
 import { CidSource } from './cids.js';
 import { Hub } from './hub.js';
@@ -64,6 +65,7 @@ export class PushNode {
       metrics: o.metrics,
       logger: o.logger,
       consumerTtlMs: o.consumerTtlMs,
+      publish: (channel, payload) => o.bus.publish(channel, payload),
     });
     o.bus.onMessage((channel, payload) => this.receive(channel, payload));
     o.consumers.onFrame((frame) => this.receive('consumer frames', frame));
@@ -75,7 +77,7 @@ export class PushNode {
    */
   async start(): Promise<void> {
     await Promise.all([this.o.bus.start(), this.o.presence.start()]);
-    await this.interest.acquire(nodeChannel(this.o.nodeId));
+    await Promise.all([this.interest.acquire(nodeChannel(this.o.nodeId)), this.interest.acquire(SIGNAL_CHANNEL)]);
     this.backends.start();
   }
 
@@ -105,6 +107,7 @@ export class PushNode {
     let delivered: number;
     try {
       if (isConsumerFrame(payload)) return this.backends.receive(payload);
+      if (isSignalFrame(payload)) return this.backends.signal.receive(payload);
       delivered = this.hub.deliver(decodeMessage(payload));
     } catch (err) {
       this.o.metrics.busErrors.inc({ op: 'decode' });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientEventType } from '../../gen/pushwire/v1/backend.js';
 import type { PushServiceClient } from '../../gen/pushwire/v1/push.js';
 import { slotOf } from '../../src/cluster/redis-slot.js';
+import { SIGNAL_CHANNEL } from '../../src/core/backend/consumer-signal.js';
 import { broadcastChannel, nodeChannel, topicChannel } from '../../src/core/targeting.js';
 import { TestConsumer } from '../helpers/backend-client.js';
 import { pushData } from '../helpers/grpc-client.js';
@@ -72,8 +73,8 @@ describe('pushwire on a Redis Cluster', () => {
 
   it('subscribes each channel on the master of its slot, and each master carries only its own channels', async () => {
     const expected = new Map<number, string[]>(masters.map((m) => [m.port, []]));
-    // B's clients hear the project's broadcasts and their topics; each node its own channel (pushes to cids).
-    for (const ch of [...topics.map((t) => topicChannel('default', t)), broadcastChannel('default'), nodeChannel(A.nodeId), nodeChannel(B.nodeId)]) {
+    // B's clients hear the project's broadcasts and their topics; each node its own channel (pushes to cids) and the consumer signal.
+    for (const ch of [...topics.map((t) => topicChannel('default', t)), broadcastChannel('default'), nodeChannel(A.nodeId), nodeChannel(B.nodeId), SIGNAL_CHANNEL]) {
       expected.get(ownerOf(ch).port)!.push(busChannel(ch));
     }
     const actual = async (): Promise<Record<number, string[]>> =>
