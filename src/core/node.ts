@@ -66,6 +66,7 @@ export class PushNode {
       logger: o.logger,
       consumerTtlMs: o.consumerTtlMs,
       publish: (channel, payload) => o.bus.publish(channel, payload),
+      busReady: () => o.bus.isReady(),
     });
     o.bus.onMessage((channel, payload) => this.receive(channel, payload));
     o.consumers.onFrame((frame) => this.receive('consumer frames', frame));

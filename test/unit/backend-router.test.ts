@@ -25,7 +25,7 @@ function setup() {
     onFrame: () => {},
     close: () => Promise.resolve(),
   };
-  const router = new BackendRouter({ nodeId: 'n1', directory, metrics: new Metrics('router-test'), logger: createLogger('silent'), consumerTtlMs: 15_000, publish: () => Promise.resolve() });
+  const router = new BackendRouter({ nodeId: 'n1', directory, metrics: new Metrics('router-test'), logger: createLogger('silent'), consumerTtlMs: 15_000, publish: () => Promise.resolve(), busReady: () => true });
   return { router, dispatched };
 }
 

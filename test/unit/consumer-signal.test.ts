@@ -20,7 +20,7 @@ describe('ConsumerSignal', () => {
 
   it('assumes consumers everywhere for one ttl after start, then only for announced projects until ttl after the last announcement', () => {
     const c = clock();
-    const s = new ConsumerSignal(15_000, c.now);
+    const s = new ConsumerSignal(15_000, () => true, c.now);
     expect(s.mayHaveConsumers('shop')).toBe(true);
     c.advance(5000);
     s.receive(encodeSignal(['shop']));
@@ -33,12 +33,19 @@ describe('ConsumerSignal', () => {
     expect(s.mayHaveConsumers('shop')).toBe(false);
   });
 
-  it('after a gap every project counts as having consumers for one ttl', () => {
+  it('after a gap, and while the bus is down (and one ttl after), every project counts as having consumers', () => {
     const c = clock();
-    const s = new ConsumerSignal(1000, c.now);
+    let ready = true;
+    const s = new ConsumerSignal(1000, () => ready, c.now);
     c.advance(1000);
     expect(s.mayHaveConsumers('blog')).toBe(false);
     s.gap();
+    expect(s.mayHaveConsumers('blog')).toBe(true);
+    c.advance(1000);
+    expect(s.mayHaveConsumers('blog')).toBe(false);
+    ready = false;
+    expect(s.mayHaveConsumers('blog')).toBe(true);
+    ready = true;
     expect(s.mayHaveConsumers('blog')).toBe(true);
     c.advance(1000);
     expect(s.mayHaveConsumers('blog')).toBe(false);

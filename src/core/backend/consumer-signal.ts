@@ -8,8 +8,8 @@
  * first local consumer and on every registration refresh (--consumer-ttl/3); every node
  * listens. A project is "with consumers" until --consumer-ttl after its last announcement.
  * Conservative where it cannot know: for the first --consumer-ttl after start (announcements
- * made before it subscribed), and for a --consumer-ttl after the bus may have lost
- * announcements (gap), every project counts as having consumers. A consumer attached on
+ * made before it subscribed), while the bus is down and for a --consumer-ttl after it may
+ * have lost announcements (gap), every project counts as having consumers. A consumer attached on
  * another node gets connection events from about one bus hop after its attach call returned.
  */
 export const SIGNAL_CHANNEL = 'c:consumers';
@@ -41,6 +41,8 @@ export class ConsumerSignal {
 
   constructor(
     private readonly ttlMs: number,
+    /** While the bus is down announcements cannot arrive: every project counts as having consumers. */
+    private readonly busReady: () => boolean = () => true,
     private readonly now: () => number = Date.now,
   ) {
     this.unsureUntil = now() + ttlMs;
@@ -50,6 +52,10 @@ export class ConsumerSignal {
   mayHaveConsumers(pid: string): boolean {
     const t = this.now();
     if (t < this.unsureUntil) return true;
+    if (!this.busReady()) {
+      this.unsureUntil = t + this.ttlMs;
+      return true;
+    }
     const until = this.known.get(pid);
     if (until === undefined) return false;
     if (until > t) return true;

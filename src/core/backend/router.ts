@@ -26,6 +26,7 @@ export interface BackendRouterOptions {
   consumerTtlMs: number;
   /** Publishes on a bus channel (the consumer signal's announcements). */
   publish: (channel: string, payload: Buffer) => Promise<void>;
+  busReady: () => boolean;
 }
 
 /** What a client request carries to the backend. */
@@ -51,7 +52,7 @@ export class BackendRouter {
   readonly signal: ConsumerSignal;
 
   constructor(private readonly o: BackendRouterOptions) {
-    this.signal = new ConsumerSignal(o.consumerTtlMs);
+    this.signal = new ConsumerSignal(o.consumerTtlMs, o.busReady);
     // A refresh period and a bit: by then every live node has registered its consumers again.
     this.outbox = new LifecycleOutbox(o.directory, o.metrics, o.logger, o.consumerTtlMs / 3 + 1000);
     o.directory.onReconnect(() => {
