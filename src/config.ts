@@ -1,5 +1,6 @@
 import { parseRedisTarget, type RedisTarget } from './cluster/redis-target.js';
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { LOG_LEVELS } from './observability/logger.js';
 
 /** Everything a node needs to start. Produced only by `parseConfig` (or tests building one). */
@@ -51,13 +52,21 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** pino level. @default "info" */
   logLevel: string;
+  /**
+   * Worker processes sharing the three ports, each a node of its own (`serve --workers`);
+   * "auto" is the machine's available cores. 1 runs the node in this process. @default 1
+   */
+  workers: number;
 }
+
+/** Most workers one `serve` starts. */
+export const MAX_WORKERS = 256;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-type Kind = 'string' | 'port' | 'size' | 'duration' | 'url';
+type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'workers';
 
 interface OptionSpec {
   key: keyof Config;
@@ -90,6 +99,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'onlineReportIntervalMs', flag: 'online-report-interval', kind: 'duration', default: '10s', help: 'how often server WebSocket connections receive the online report' },
   { key: 'maxQueueBytes', flag: 'max-queue-bytes', kind: 'size', default: '1MiB', help: 'outbound bytes pending per connection before it is closed as slow' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout', kind: 'duration', default: '10s', help: 'bound on graceful shutdown' },
+  { key: 'workers', flag: 'workers', kind: 'workers', default: '1', help: 'worker processes sharing the ports, each a cluster node (auto = available cores)' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
 ];
 
@@ -146,6 +156,12 @@ function convert(o: OptionSpec, value: string): unknown {
     case 'url':
       if (!URL.canParse(value)) bad('must be a URL');
       return value;
+    case 'workers': {
+      if (value === 'auto') return availableParallelism();
+      const n = Number(value);
+      if (!/^\d+$/.test(value) || n < 1 || n > MAX_WORKERS) bad(`must be "auto" or a number 1-${MAX_WORKERS}`);
+      return n;
+    }
   }
 }
 
