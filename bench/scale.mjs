@@ -90,6 +90,14 @@ async function countOnline(node) {
   return { users: Number(j.users ?? 0), connections: Number(j.connections ?? 0) };
 }
 
+/** RSS of each node after a forced GC (the nodes run with bench/lib/gc-on-signal.mjs: SIGUSR2 → gc()). */
+async function gcRss(nodes) {
+  await sleep(1000);
+  for (const n of nodes) n.proc.kill('SIGUSR2');
+  await sleep(1500);
+  return nodes.map((n) => rssBytes(n.pid));
+}
+
 /** One push (broadcast when topic is '') to every client; returns its figures. */
 async function pushToAll(sys, clients, topic, L) {
   clients.reset();
@@ -121,8 +129,7 @@ async function scaleOne(mode, o) {
   const redis = await startRedisMode(mode);
   const nodes = await startNodes(redis.url, o.nodes);
   const sys = { system: 'pushwire', nodes, serverPids: [...nodes.map((n) => n.pid), ...redis.pids] };
-  await sleep(1000);
-  const rssBefore = nodes.map((n) => rssBytes(n.pid));
+  const rssBefore = await gcRss(nodes);
   const clients = startClients(sys, o.clients, 'public', { topic: 'scale', perProc: o.perProc, label: L, concurrency: o.concurrency });
   const t0 = Date.now();
   try {
@@ -136,8 +143,7 @@ async function scaleOne(mode, o) {
     }
     const connectS = (Date.now() - t0) / 1000;
     const live = clients.kids.reduce((a, k) => a + k.subscribed, 0);
-    await sleep(2000);
-    const rssAfter = nodes.map((n) => rssBytes(n.pid));
+    const rssAfter = await gcRss(nodes);
     const perNodeMiB = rssAfter.map((b) => +(b / 2 ** 20).toFixed(1));
     const rssPerConnKB = +((rssAfter.reduce((a, b) => a + b, 0) - rssBefore.reduce((a, b) => a + b, 0)) / live / 1024).toFixed(2);
     log(`  ${L} ${fmtInt(live)} subscribed in ${connectS.toFixed(1)} s; node RSS ${perNodeMiB.join(', ')} MiB; ${rssPerConnKB} KB RSS per connection`);
