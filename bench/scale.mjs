@@ -274,5 +274,7 @@ export async function main(scenario, argv) {
   mkdirSync(`${benchDir}results`, { recursive: true });
   const file = `${benchDir}results/${scenario}-${started.replace(/[:.]/g, '-')}.json`;
   writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
-  log(`wrote ${file}`);
+  // The committed copy BENCHMARKS.md is generated from (bench/report-scale.mjs).
+  writeFileSync(`${benchDir}results/${scenario}-latest.json`, `${JSON.stringify(out, null, 2)}\n`);
+  log(`wrote ${file} and bench/results/${scenario}-latest.json`);
 }
