@@ -1,7 +1,7 @@
 import { Redis, type Cluster } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ShardObserver } from './redis-connection.js';
-import { slotOf } from './redis-slot.js';
+import { SLOTS, slotOf } from './redis-slot.js';
 
 export interface ShardedSubscriberOptions {
   /** The command client: its slot map (refreshed on MOVED, on errors and periodically) says who owns a channel. */
@@ -48,6 +48,8 @@ export class ShardedSubscriber {
   /** Every wanted channel → the shard (master "host:port") it is assigned to, if the slot map knows one. */
   private readonly wanted = new Map<string, Shard | undefined>();
   private readonly shards = new Map<string, Shard>();
+  /** The slot → master map as of the last rebalance: a refresh that changed nothing costs 16384 comparisons, not a pass over every channel. */
+  private owners: Array<string | undefined> = [];
   private closing = false;
 
   constructor(private readonly o: ShardedSubscriberOptions) {
@@ -116,6 +118,11 @@ export class ShardedSubscriber {
   /** After every slot-map refresh: channels whose slot has a new master move there. */
   private rebalance(): void {
     if (this.closing) return;
+    const slots = this.o.cluster.slots;
+    let changed = this.owners.length === 0;
+    for (let i = 0; i < SLOTS && !changed; i++) changed = slots[i]?.[0] !== this.owners[i];
+    if (!changed) return;
+    this.owners = Array.from({ length: SLOTS }, (_, i) => slots[i]?.[0]);
     let moved = 0;
     const kick = new Set<Shard>();
     for (const [channel, current] of this.wanted) {
