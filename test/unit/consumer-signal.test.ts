@@ -33,7 +33,7 @@ describe('ConsumerSignal', () => {
     expect(s.mayHaveConsumers('shop')).toBe(false);
   });
 
-  it('after a gap, and while the bus is down (and one ttl after), every project counts as having consumers', () => {
+  it('after a gap, and while the bus is down (and one ttl after it is back), every project counts as having consumers', () => {
     const c = clock();
     let ready = true;
     const s = new ConsumerSignal(1000, () => ready, c.now);
@@ -44,10 +44,14 @@ describe('ConsumerSignal', () => {
     c.advance(1000);
     expect(s.mayHaveConsumers('blog')).toBe(false);
     ready = false;
+    c.advance(5000);
     expect(s.mayHaveConsumers('blog')).toBe(true);
+    c.advance(5000);
     ready = true;
     expect(s.mayHaveConsumers('blog')).toBe(true);
-    c.advance(1000);
+    c.advance(999);
+    expect(s.mayHaveConsumers('blog')).toBe(true);
+    c.advance(1);
     expect(s.mayHaveConsumers('blog')).toBe(false);
   });
 });

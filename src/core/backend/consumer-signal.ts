@@ -8,8 +8,8 @@
  * first local consumer and on every registration refresh (--consumer-ttl/3); every node
  * listens. A project is "with consumers" until --consumer-ttl after its last announcement.
  * Conservative where it cannot know: for the first --consumer-ttl after start (announcements
- * made before it subscribed), while the bus is down and for a --consumer-ttl after it may
- * have lost announcements (gap), every project counts as having consumers. A consumer attached on
+ * made before it subscribed), while the bus is down and for a --consumer-ttl after it is back
+ * or may have lost announcements (gap), every project counts as having consumers. A consumer attached on
  * another node gets connection events from about one bus hop after its attach call returned.
  */
 export const SIGNAL_CHANNEL = 'c:consumers';
@@ -38,6 +38,7 @@ export class ConsumerSignal {
   private readonly known = new Map<string, number>();
   /** Until when every project counts as having consumers (start, gap). */
   private unsureUntil: number;
+  private wasDown = false;
 
   constructor(
     private readonly ttlMs: number,
@@ -53,6 +54,12 @@ export class ConsumerSignal {
     const t = this.now();
     if (t < this.unsureUntil) return true;
     if (!this.busReady()) {
+      this.wasDown = true;
+      return true;
+    }
+    if (this.wasDown) {
+      // Back from an outage: announcements made meanwhile were lost; they come again within a refresh.
+      this.wasDown = false;
       this.unsureUntil = t + this.ttlMs;
       return true;
     }
