@@ -1,6 +1,7 @@
-import type { Cluster, Redis } from 'ioredis';
+import { ReplyError, type Cluster, type Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Bus, OnceKey } from './bus.js';
+import { BusRefusedError, type Bus, type OnceKey } from './bus.js';
+import { PublishWindow } from './publish-window.js';
 import { logOutages, quit, redisClusterConnection, type ShardObserver } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
 import { ShardedSubscriber } from './redis-sharded-subscriber.js';
@@ -28,7 +29,10 @@ export const TAKEOVER_SETTLE_MS = 1500;
 export interface RedisClusterBusOptions {
   target: Extract<RedisTarget, { mode: 'cluster' }>;
   prefix: string;
+  /** A publish not confirmed within this many ms is answered unconfirmed (DEADLINE_EXCEEDED). */
   commandTimeoutMs: number;
+  /** Most publishes sent and not yet confirmed; over it a publish is refused at once (UNAVAILABLE). */
+  maxInFlight: number;
   logger: Logger;
   observer: ShardObserver;
 }
@@ -47,7 +51,9 @@ export class RedisClusterBus implements Bus {
   private readonly keys: RedisKeys;
   private closing = false;
   private handler: (channel: string, payload: Buffer) => void = () => {};
-  private gap: (channels: readonly string[]) => void = () => {};
+  private readonly gapHandlers: Array<(channels: readonly string[]) => void> = [];
+  /** Every publish (plain and once) goes through it: bounded, and answered within the timeout (as RedisBus's). */
+  readonly window: PublishWindow;
   /** Master "host:port" → when it was first seen owning slots (0: in the first slot map, settled). */
   private readonly owners = new Map<string, number>();
   /** Master "host:port" → the client's connection to it. */
@@ -55,10 +61,18 @@ export class RedisClusterBus implements Bus {
 
   constructor(private readonly o: RedisClusterBusOptions) {
     this.keys = new RedisKeys(o.prefix, true);
+    this.window = new PublishWindow({
+      maxInFlight: o.maxInFlight,
+      timeoutMs: o.commandTimeoutMs,
+      // An error reply (MOVED, CLUSTERDOWN, a failed script) means the master did not run it; with no
+      // redirections ioredis hands it back wrapped ("Too many Cluster redirections. Last error: ReplyError: …").
+      refusedByServer: (err) => err instanceof ReplyError || /Last error: ReplyError/.test((err as Error).message ?? ''),
+    });
     // No redirections: a publish that met a failover (connection closed, MOVED, CLUSTERDOWN)
     // fails instead of being resent by ioredis to a new master that subscribers may not have
     // reached yet (see TAKEOVER_SETTLE_MS); the MOVED still updates the slot map for the next one.
-    this.pub = redisClusterConnection(o.target, 'pushwire-pub', { commandTimeout: o.commandTimeoutMs }, { maxRedirections: 0 });
+    // No ioredis commandTimeout either: the window times publishes out (see RedisBus).
+    this.pub = redisClusterConnection(o.target, 'pushwire-pub', {}, { maxRedirections: 0 });
     logOutages(this.pub, 'publisher', o.logger, () => this.closing);
     this.pub.on('refresh', () => this.noteOwners());
     for (const event of ['refresh', '+node', '-node']) this.pub.on(event, () => this.noteMasters());
@@ -68,27 +82,34 @@ export class RedisClusterBus implements Bus {
       logger: o.logger,
       observer: o.observer,
       onMessage: (channel, payload) => this.handler(this.keys.channelOfBus(channel), payload),
-      onLost: (channels) => this.gap(channels.map((c) => this.keys.channelOfBus(Buffer.from(c)))),
+      onLost: (channels) => {
+        const lost = channels.map((c) => this.keys.channelOfBus(Buffer.from(c)));
+        for (const h of this.gapHandlers) h(lost);
+      },
     });
   }
 
   publish(channel: string, payload: Buffer): Promise<void> {
     const redisChannel = this.keys.busChannel(channel);
-    const refusal = this.refusal(redisChannel);
-    if (refusal !== undefined) return Promise.reject(new Error(refusal));
-    return this.pub.spublish(redisChannel, payload).then(
-      () => undefined,
-      (err: unknown) => this.failed(redisChannel, err),
-    );
+    return this.window.run(() => {
+      const refusal = this.refusal(redisChannel);
+      if (refusal !== undefined) throw new BusRefusedError(refusal);
+      return this.pub.spublish(redisChannel, payload).then(
+        () => undefined,
+        (err: unknown) => this.failed(redisChannel, err),
+      );
+    });
   }
 
   async publishOnce(channel: string, payload: Buffer, once: OnceKey): Promise<string | undefined> {
     const redisChannel = this.keys.busChannel(channel);
-    const refusal = this.refusal(redisChannel);
-    if (refusal !== undefined) throw new Error(refusal);
-    const prior = (await this.pub
-      .eval(PUBLISH_ONCE, 2, this.keys.onceKey(channel, once.key), redisChannel, once.value, String(once.ttlMs), payload)
-      .catch((err: unknown) => this.failed(redisChannel, err))) as string | null;
+    const prior = (await this.window.run(() => {
+      const refusal = this.refusal(redisChannel);
+      if (refusal !== undefined) throw new BusRefusedError(refusal);
+      return this.pub
+        .eval(PUBLISH_ONCE, 2, this.keys.onceKey(channel, once.key), redisChannel, once.value, String(once.ttlMs), payload)
+        .catch((err: unknown) => this.failed(redisChannel, err));
+    })) as string | null;
     return prior ?? undefined;
   }
 
@@ -105,7 +126,7 @@ export class RedisClusterBus implements Bus {
   }
 
   onGap(handler: (channels: readonly string[]) => void): void {
-    this.gap = handler;
+    this.gapHandlers.push(handler);
   }
 
   /**
@@ -126,6 +147,7 @@ export class RedisClusterBus implements Bus {
     this.closing = true;
     await this.sub.close();
     await quit(this.pub);
+    this.window.close();
   }
 
   /** Why a publish on this channel is not sent now, or undefined. */

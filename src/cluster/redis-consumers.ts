@@ -1,7 +1,9 @@
-import type { Cluster } from 'ioredis';
+import { ReplyError, type Cluster } from 'ioredis';
 import type { Logger } from 'pino';
+import { BusRefusedError } from './bus.js';
 import { CONSUMER_FRAME, type ConsumerDirectory, type ConsumerEntry } from './consumers.js';
-import { logOutages, noShardObserver, quit, redisClient, type RedisClient, type ShardObserver } from './redis-connection.js';
+import { PublishWindow } from './publish-window.js';
+import { NOT_CONNECTED, logOutages, noShardObserver, quit, redisClient, type RedisClient, type ShardObserver } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
 import { ShardedSubscriber } from './redis-sharded-subscriber.js';
 import type { RedisTarget } from './redis-target.js';
@@ -98,6 +100,8 @@ export interface RedisConsumersOptions {
   /** The bus channel of a node, without the prefix (the core's naming). */
   nodeChannel: (node: string) => string;
   commandTimeoutMs: number;
+  /** Most dispatches sent and not yet answered; over it a dispatch is refused at once. */
+  maxInFlight: number;
   /** The registrations' ttl (--consumer-ttl, the same on every node). */
   ttlMs: number;
   logger: Logger;
@@ -122,9 +126,12 @@ export class RedisConsumers implements ConsumerDirectory {
   private frameHandler: (frame: Buffer) => void = () => {};
   private reconnected: () => void = () => {};
   private closing = false;
+  /** Dispatches publish: the same truthful outcomes and bound as the bus's publishes. */
+  private readonly dispatches: PublishWindow;
 
   constructor(private readonly o: RedisConsumersOptions) {
     this.keys = new RedisKeys(o.prefix, o.target.mode === 'cluster');
+    this.dispatches = new PublishWindow({ maxInFlight: o.maxInFlight, timeoutMs: o.commandTimeoutMs, refusedByServer: (err) => err instanceof ReplyError });
     this.nodePrefix = o.nodeChannel('');
     this.redis = redisClient(o.target, 'pushwire-consumers', { commandTimeout: o.commandTimeoutMs, enableAutoPipelining: true }, { enableAutoPipelining: true });
     for (const [name, lua] of Object.entries({ pwRegister: REGISTER, pwUnregister: UNREGISTER, pwDispatch: DISPATCH.replaceAll('$PUBLISH', this.keys.publish) })) {
@@ -182,16 +189,19 @@ export class RedisConsumers implements ConsumerDirectory {
   }
 
   async dispatch(pid: string, event: Buffer, sticky: number | undefined, group?: string): Promise<number> {
-    const reached = await this.call(
-      'pwDispatch',
-      this.groupsKey(pid),
-      sticky === undefined ? '' : String(sticky),
-      this.framePrefix(pid),
-      Buffer.from([CONSUMER_FRAME]),
-      event,
-      String(this.o.ttlMs),
-      group ?? '',
-    );
+    const reached = await this.dispatches.run(() => {
+      if (this.redis.status !== 'ready') throw new BusRefusedError(NOT_CONNECTED);
+      return this.call(
+        'pwDispatch',
+        this.groupsKey(pid),
+        sticky === undefined ? '' : String(sticky),
+        this.framePrefix(pid),
+        Buffer.from([CONSUMER_FRAME]),
+        event,
+        String(this.o.ttlMs),
+        group ?? '',
+      );
+    });
     return Number(reached);
   }
 
@@ -207,6 +217,7 @@ export class RedisConsumers implements ConsumerDirectory {
     this.closing = true;
     await this.frames?.close();
     await quit(this.redis);
+    this.dispatches.close();
   }
 
   private framePrefix(pid: string): string {

@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { NodeRecord, OnlineUserCount, Presence, PresenceEntry, PresenceEvent, UserConnections, WatchHandlers } from './presence.js';
-import { logOutages, noShardObserver, quit, redisClient, redisConnection, type RedisClient, type ShardObserver } from './redis-connection.js';
+import { NOT_CONNECTED, logOutages, noShardObserver, quit, redisClient, redisConnection, type RedisClient, type ShardObserver } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
 import { presenceScripts } from './redis-presence-scripts.js';
 import { ShardedSubscriber } from './redis-sharded-subscriber.js';
@@ -43,6 +43,8 @@ export class RedisPresence implements Presence {
   private readonly keys: RedisKeys;
   private sub: Redis | undefined;
   private sharded: ShardedSubscriber | undefined;
+  /** The subscriber's first connection attempt, shared by every watch that arrives meanwhile. */
+  private subConnecting: Promise<void> | undefined;
   private readonly watchers = new Map<string, Set<WatchHandlers>>();
   private nodeId: string | undefined;
   private closing = false;
@@ -210,11 +212,11 @@ export class RedisPresence implements Presence {
   }
 
   private ready(): Promise<void> {
-    return this.cmd.status === 'ready' ? Promise.resolve() : Promise.reject(new Error(`redis presence connection is ${this.cmd.status}`));
+    return this.cmd.status === 'ready' ? Promise.resolve() : Promise.reject(new Error(NOT_CONNECTED));
   }
 
   private call(script: Script, ...args: Array<string | number>): Promise<unknown> {
-    if (this.cmd.status !== 'ready') return Promise.reject(new Error(`redis presence connection is ${this.cmd.status}`));
+    if (this.cmd.status !== 'ready') return Promise.reject(new Error(NOT_CONNECTED));
     return (this.cmd as unknown as Record<Script, (...a: Array<string | number>) => Promise<unknown>>)[script](...args);
   }
 
@@ -242,7 +244,12 @@ export class RedisPresence implements Presence {
     return this.sharded;
   }
 
-  /** Standalone: the event subscriber, opened on first use. After a reconnect every watcher is told events may be lost. */
+  /**
+   * Standalone: the event subscriber, opened on first use. Every watch arriving before its
+   * first connection settles waits for it (not only the one that opened it), so concurrent
+   * first watchers on a healthy cluster all succeed. After a reconnect every watcher is told
+   * events may be lost.
+   */
   private async subscriber(): Promise<Redis> {
     if (this.o.target.mode !== 'standalone') throw new Error('unreachable: standalone subscriber in cluster mode');
     if (this.sub === undefined) {
@@ -256,9 +263,10 @@ export class RedisPresence implements Presence {
         connectedBefore = true;
       });
       sub.on('message', (channel: string, message: string) => this.deliver(channel, message));
-      await sub.connect().catch(() => {});
+      this.subConnecting = sub.connect().catch(() => {});
     }
-    if (this.sub.status !== 'ready') throw new Error(`redis presence subscriber is ${this.sub.status}`);
+    await this.subConnecting;
+    if (this.sub.status !== 'ready') throw new Error(NOT_CONNECTED);
     return this.sub;
   }
 }

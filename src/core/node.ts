@@ -89,6 +89,16 @@ export class PushNode {
     });
     o.bus.onMessage((channel, payload) => this.receive(channel, payload));
     o.consumers.onFrame((frame) => this.receive('consumer frames', frame));
+    o.bus.onGap((channels) => {
+      // Announcements of projects with consumers may be among what was lost.
+      if (channels.includes(SIGNAL_CHANNEL)) this.backends.signal.gap();
+      o.metrics.busGaps.inc();
+      o.metrics.busGapChannels.inc(channels.length);
+      o.logger.warn(
+        { channels: channels.length, sample: channels.slice(0, 10) },
+        'bus resubscribed after a lost connection: messages published on these channels meanwhile were not received by this node',
+      );
+    });
   }
 
   /**
