@@ -94,15 +94,22 @@ export class TestRedisCluster {
     return (await this.topology()).filter((n) => n.master && !n.failed && n.slots.length > 0);
   }
 
-  /** Every live node reports cluster_state:ok and every slot has a live master. */
+  /** Every live node reports cluster_state:ok, every slot has a live master, and every live replica is in sync. */
   async waitHealthy(timeoutMs: number): Promise<void> {
     await waitFor(async () => {
       for (const port of this.ports) {
         const info = await this.client(port, (r) => r.call('CLUSTER', 'INFO') as Promise<string>).catch(() => '');
         if (!info.includes('cluster_state:ok')) return false;
       }
-      const served = (await this.masters()).flatMap((m) => m.slots).reduce((n, [a, b]) => n + b - a + 1, 0);
-      return served === 16384;
+      const topology = await this.topology();
+      const served = topology.filter((n) => n.master && !n.failed).flatMap((m) => m.slots).reduce((n, [a, b]) => n + b - a + 1, 0);
+      if (served !== 16384) return false;
+      // Every live replica has synced with its master: one that has not would refuse to fail over.
+      for (const r of topology.filter((n) => !n.master && !n.failed && this.ports.includes(n.port))) {
+        const info = await this.client(r.port, (c) => c.info('replication')).catch(() => '');
+        if (!info.includes('master_link_status:up')) return false;
+      }
+      return true;
     }, timeoutMs, 'redis cluster healthy');
   }
 
