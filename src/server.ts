@@ -96,6 +96,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     nextCid: () => node.cids.next(),
     online: node.online,
     onlineReportIntervalMs: config.onlineReportIntervalMs,
+    history: node.history,
+    v1PingIntervalMs: config.v1PingIntervalMs,
+    v1PongTimeoutMs: config.v1PongTimeoutMs,
   });
   const grpc = new GrpcIngress({
     publisher: node.publisher,
