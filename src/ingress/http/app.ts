@@ -7,6 +7,7 @@ import type { Publisher } from '../../core/publisher.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { withFastPush } from './fast-push.js';
+import { historyRoutes } from './history-routes.js';
 import { presenceRoutes } from './presence-routes.js';
 import { PUSH_DATA_PATH, bearerKey, bodyLimit, failureStatus, parseJsonBody, pushData, pushDataBatch } from './push-api.js';
 import { httpStatusOf, statusBody } from './status.js';
@@ -80,6 +81,7 @@ export function createHttpApp(o: HttpAppOptions): express.Express {
   });
 
   presenceRoutes(app, o);
+  historyRoutes(app, o);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
