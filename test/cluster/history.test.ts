@@ -126,7 +126,7 @@ describe('channel history and recovery across two nodes and Redis', () => {
     await redis.kill();
     await redis.restart();
     await waitReady(a, 200);
-    const after = await waitFor(() => pushData(ga, { topic: channel, data: Buffer.from('after') }).catch(() => undefined), 10_000, 'a push after the restart');
+    const after = (await waitFor(() => pushData(ga, { topic: channel, data: Buffer.from('after') }).catch(() => undefined), 10_000, 'a push after the restart'))!;
     expect(after.epoch).not.toBe(before.epoch);
     expect(after.offset).toBe('1');
     const c = await connect(a.wsUrl);

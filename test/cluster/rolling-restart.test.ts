@@ -1,4 +1,4 @@
-import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
 import { WebSocket } from 'ws';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GetHistoryRequest, HistoryServiceClient, type GetHistoryResponse } from '../../gen/pushwire/v1/history.js';
@@ -95,7 +95,7 @@ class FollowingClient {
 
 const batchPush = (client: PushServiceClient, pushes: Partial<PushDataRequest>[]): Promise<void> =>
   new Promise((resolve, reject) =>
-    client.pushDataBatch({ pushes: pushes.map((p) => PushDataRequest.fromPartial(p)) }, { deadline: Date.now() + 5000 }, (err: ServiceError | null) => (err ? reject(err) : resolve())),
+    client.pushDataBatch({ pushes: pushes.map((p) => PushDataRequest.fromPartial(p)) }, new Metadata(), { deadline: Date.now() + 5000 }, (err: ServiceError | null) => (err ? reject(err) : resolve())),
   );
 
 describe('rolling restart with zero loss', () => {

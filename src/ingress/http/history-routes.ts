@@ -2,7 +2,8 @@ import express, { type Express } from 'express';
 import { Code } from '../../core/errors.js';
 import { GetHistoryResponse } from '../../../gen/pushwire/v1/history.js';
 import { historyQuery, historyResponse } from '../history-messages.js';
-import { authorize, jsonBody, send, type HttpAppOptions } from './app.js';
+import type { HttpAppOptions } from './options.js';
+import { authorize, jsonBody, send } from './route-helpers.js';
 import { decodeProtoJson, type FieldSpec } from './proto-json.js';
 
 const CHANNEL: readonly FieldSpec[] = [
