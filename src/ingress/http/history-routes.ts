@@ -36,9 +36,9 @@ export function historyRoutes(app: Express, o: HttpAppOptions): void {
     res.json(GetHistoryResponse.toJSON(historyResponse(page)));
   });
 
-  app.post(/^\/v1\/projects\/([^/]+)\/history:remove$/, authorize(o.projects, 'RemoveHistory'), body, async (req, res) => {
+  app.post('/v1/projects/:pid/history\\:remove', authorize(o.projects, 'RemoveHistory'), body, async (req, res) => {
     const f = decodeProtoJson(jsonBody(req), 'pushwire.v1.RemoveHistoryRequest', CHANNEL);
-    const pid = pidOf(decodeURIComponent(String((req.params as Record<string, string>)[0])), res.locals.keyPid as string | undefined);
+    const pid = pidOf(String(req.params.pid), res.locals.keyPid as string | undefined);
     await o.node.history.remove(pid, (f.uid as string | undefined) ?? '', (f.topic as string | undefined) ?? '');
     res.json({});
   });
