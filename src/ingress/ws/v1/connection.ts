@@ -44,7 +44,7 @@ export interface V1Context {
 }
 
 /** v1 codes beyond the legacy catalogue (docs/protocol.md). */
-export const V1Code = { NOT_AVAILABLE: 30007, INSUFFICIENT_STATE: 30010 } as const;
+export const V1Code = { NOT_AVAILABLE: 30009, INSUFFICIENT_STATE: 30010 } as const;
 
 const MESSAGES: Record<number, string> = {
   30001: 'bad request',
@@ -53,7 +53,7 @@ const MESSAGES: Record<number, string> = {
   30004: 'too many requests',
   30005: 'no backend connected',
   30006: 'cluster unavailable',
-  30007: 'not available',
+  30009: 'not available',
   30010: 'insufficient state',
 };
 
