@@ -16,6 +16,8 @@ export interface ListenerDeps {
   logger: Logger;
   /** Whether the node should take traffic (bus up, not draining): /readyz. */
   isReady: () => boolean;
+  /** `serve --workers`: /metrics answers for every worker of the machine. */
+  metricsText?: () => Promise<string>;
 }
 
 /** The three ingresses, bound. */
@@ -66,6 +68,7 @@ export async function startListeners(config: Config, d: ListenerDeps): Promise<L
     isReady: d.isReady,
     node,
     maxQueueBytes: config.maxQueueBytes,
+    metricsText: d.metricsText,
   });
 
   const ports = { ws: 0, http: 0, grpc: 0 };

@@ -17,4 +17,6 @@ export interface HttpAppOptions {
   node: PushNode;
   /** Unsent bytes a streaming response may have before it is ended as too slow. */
   maxQueueBytes: number;
+  /** `serve --workers`: the machine's metrics, every worker's (else this node's registry). */
+  metricsText?: () => Promise<string>;
 }
