@@ -298,6 +298,8 @@ describe('gRPC ingress: server reflection', () => {
         ['cids', 7],
         ['tags', 8],
         ['reply_to', 9],
+        ['ttl', 10],
+        ['skip_history', 11],
       ]);
     });
 
