@@ -52,6 +52,9 @@ describe('parseConfig with a config file', () => {
         'log-level: warn',
         'admin-key: admin-from-file',
         'workers: 3',
+        `channels: '{"history":{"size":5,"ttl":"1m"}}'`,
+        'v1-ping-interval: 30s',
+        'v1-pong-timeout: 9s',
       ].join('\n'),
     );
     const c = parseConfig(['--config', path], {});
@@ -78,13 +81,16 @@ describe('parseConfig with a config file', () => {
       logLevel: 'warn',
       adminKey: 'admin-from-file',
       workers: 3,
+      channels: '{"history":{"size":5,"ttl":"1m"}}',
+      v1PingIntervalMs: 30_000,
+      v1PongTimeoutMs: 9000,
     });
   });
 
   it('the test above sets every option but the two that exclude others (projects, jwt-public-key)', () => {
     const set = ['host', 'ws-port', 'http-port', 'grpc-port', 'node-id', 'redis', 'redis-prefix', 'jwt-secret', 'auth-url', 'auth-timeout',
       'ping-timeout', 'max-message-bytes', 'max-push-bytes', 'consumer-ttl', 'idempotency-window', 'presence-ttl', 'online-report-interval',
-      'max-queue-bytes', 'shutdown-timeout', 'log-level', 'admin-key', 'workers'];
+      'max-queue-bytes', 'shutdown-timeout', 'log-level', 'admin-key', 'workers', 'channels', 'v1-ping-interval', 'v1-pong-timeout'];
     expect(OPTIONS.map((o) => o.flag).filter((f) => !set.includes(f)).sort()).toEqual(['jwt-public-key', 'projects']);
   });
 
