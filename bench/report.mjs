@@ -263,6 +263,11 @@ export function generateReport() {
     );
   }
 
+  // Hand-run figures (issue 14: workers, PushStream, write delay, bounded turns), kept verbatim: they come from
+  // their own commands, written out in the file, not from latest.json.
+  const extra = `${benchDir}FIGURES-issue14.md`;
+  if (existsSync(extra)) out.push(readFileSync(extra, 'utf8').trimEnd(), '');
+
   out.push('## Reproduce', '');
   out.push(
     '```sh',

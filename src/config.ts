@@ -64,16 +64,21 @@ export interface Config {
    * "auto" is the machine's available cores. 1 runs the node in this process. @default 1
    */
   workers: number;
+  /** Default write delay of a project's deliveries, ms; 0 = none (see Project.writeDelayMs). @default 0 */
+  writeDelayMs: number;
   /** Key of the admin page (/admin on the HTTP port); absent: the page is off. */
   adminKey: string | undefined;
 }
+
+/** Longest write delay a project may have. */
+export const MAX_WRITE_DELAY_MS = 1000;
 
 /** Most workers one `serve` starts. */
 export const MAX_WORKERS = 256;
 
 export { ConfigError };
 
-type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'workers';
+type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'workers' | 'delay';
 
 export interface OptionSpec {
   key: keyof Config;
@@ -112,6 +117,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'v1PingIntervalMs', flag: 'v1-ping-interval', kind: 'duration', default: '25s', help: 'protocol v1: ping a connection after this much server-side silence' },
   { key: 'v1PongTimeoutMs', flag: 'v1-pong-timeout', kind: 'duration', default: '8s', help: 'protocol v1: close (3001) a connection silent this long after a ping' },
   { key: 'workers', flag: 'workers', kind: 'workers', value: 'N|auto', default: '1', help: 'worker processes sharing the ports, each a cluster node (auto = available cores)' },
+  { key: 'writeDelayMs', flag: 'write-delay', kind: 'delay', value: 'DURATION', default: '0', help: `how long deliveries may wait to share one socket write, 0-${MAX_WRITE_DELAY_MS}ms (projects without writeDelay)` },
   { key: 'logLevel', flag: 'log-level', kind: 'string', value: 'LEVEL', default: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
   { key: 'adminKey', flag: 'admin-key', kind: 'string', value: 'KEY', default: undefined, help: 'key of the admin page /admin on the HTTP port (absent: the page is off)' },
 ];
@@ -119,7 +125,7 @@ export const OPTIONS: readonly OptionSpec[] = [
 /** `--config FILE` (env PUSHWIRE_CONFIG): a YAML or JSON file of the options above, by flag name. */
 export const CONFIG_FLAG = 'config';
 
-const PLACEHOLDERS: Record<Kind, string> = { string: 'VALUE', port: 'PORT', size: 'SIZE', duration: 'DURATION', url: 'URL', workers: 'N' };
+const PLACEHOLDERS: Record<Kind, string> = { string: 'VALUE', port: 'PORT', size: 'SIZE', duration: 'DURATION', url: 'URL', workers: 'N', delay: 'DURATION' };
 
 export const placeholder = (o: OptionSpec): string => o.value ?? PLACEHOLDERS[o.kind];
 
@@ -183,6 +189,10 @@ function convert(o: OptionSpec, value: string, where: string): unknown {
     case 'url':
       if (!URL.canParse(value)) bad('must be a URL');
       return value;
+    case 'delay': {
+      const d = parseDelay(value);
+      return d !== undefined && d <= MAX_WRITE_DELAY_MS ? d : bad(`must be a duration 0-${MAX_WRITE_DELAY_MS}ms such as 0, 5ms or 20ms`);
+    }
     case 'workers': {
       if (value === 'auto') return availableParallelism();
       const n = Number(value);
@@ -203,6 +213,11 @@ export function parseSize(value: string): number | undefined {
 }
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Like parseDuration, but 0 is allowed (a delay that can be off). */
+export function parseDelay(value: string): number | undefined {
+  return /^0+(\.0+)?\s*(ms|s|m|h)?$/i.test(value.trim()) ? 0 : parseDuration(value);
+}
 
 /** "250ms", "30s", "2m", "1h"; a bare number is milliseconds. */
 export function parseDuration(value: string): number | undefined {

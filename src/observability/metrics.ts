@@ -55,6 +55,11 @@ export class Metrics {
     help: 'WebSocket bytes written to sockets (frames, replies and deliveries).',
     registers: [this.registry],
   });
+  readonly socketWrites = new Counter({
+    name: 'pushwire_socket_writes_total',
+    help: 'WebSocket socket writes by the write-coalescing flusher (deliveries_total / this = frames per write).',
+    registers: [this.registry],
+  });
   readonly clientErrors = new Counter({
     name: 'pushwire_client_errors_total',
     help: 'Error replies sent to WebSocket clients, by code.',

@@ -52,6 +52,7 @@ describe('parseConfig with a config file', () => {
         'log-level: warn',
         'admin-key: admin-from-file',
         'workers: 3',
+        'write-delay: 5ms',
         `channels: '{"history":{"size":5,"ttl":"1m"}}'`,
         'v1-ping-interval: 30s',
         'v1-pong-timeout: 9s',
@@ -81,6 +82,7 @@ describe('parseConfig with a config file', () => {
       logLevel: 'warn',
       adminKey: 'admin-from-file',
       workers: 3,
+      writeDelayMs: 5,
       channels: '{"history":{"size":5,"ttl":"1m"}}',
       v1PingIntervalMs: 30_000,
       v1PongTimeoutMs: 9000,
@@ -90,7 +92,7 @@ describe('parseConfig with a config file', () => {
   it('the test above sets every option but the two that exclude others (projects, jwt-public-key)', () => {
     const set = ['host', 'ws-port', 'http-port', 'grpc-port', 'node-id', 'redis', 'redis-prefix', 'jwt-secret', 'auth-url', 'auth-timeout',
       'ping-timeout', 'max-message-bytes', 'max-push-bytes', 'consumer-ttl', 'idempotency-window', 'presence-ttl', 'online-report-interval',
-      'max-queue-bytes', 'shutdown-timeout', 'log-level', 'admin-key', 'workers', 'channels', 'v1-ping-interval', 'v1-pong-timeout'];
+      'max-queue-bytes', 'shutdown-timeout', 'log-level', 'admin-key', 'workers', 'write-delay', 'channels', 'v1-ping-interval', 'v1-pong-timeout'];
     expect(OPTIONS.map((o) => o.flag).filter((f) => !set.includes(f)).sort()).toEqual(['jwt-public-key', 'projects']);
   });
 
