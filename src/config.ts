@@ -49,6 +49,16 @@ export interface Config {
   onlineReportIntervalMs: number;
   /** Outbound bytes a connection may have pending before it is closed as a slow consumer. @default 1048576 */
   maxQueueBytes: number;
+  /**
+   * A bus publish (Redis) not confirmed within this long is answered DEADLINE_EXCEEDED: sent,
+   * outcome unknown. Also bounds every other Redis command's wait, ms. @default 5000
+   */
+  busTimeoutMs: number;
+  /**
+   * Most bus publishes sent to Redis and not yet confirmed, per node; over it a push is
+   * refused at once (UNAVAILABLE), so a stalled Redis cannot grow the node's memory. @default 10000
+   */
+  busMaxInFlight: number;
   /** Longest a graceful shutdown may take before the process exits anyway, ms. @default 10000 */
   shutdownTimeoutMs: number;
   /** The default project's channel options (namespaces, history, recovery) as JSON; see docs/configuration.md. */
@@ -78,7 +88,7 @@ export const MAX_WORKERS = 256;
 
 export { ConfigError };
 
-type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'workers' | 'delay';
+type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'count' | 'workers' | 'delay';
 
 export interface OptionSpec {
   key: keyof Config;
@@ -112,6 +122,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'presenceTtlMs', flag: 'presence-ttl', kind: 'duration', default: '30s', help: 'a dead node drops out of presence and the node list after this (refreshed every ttl/3)' },
   { key: 'onlineReportIntervalMs', flag: 'online-report-interval', kind: 'duration', default: '10s', help: 'how often server WebSocket connections receive the online report' },
   { key: 'maxQueueBytes', flag: 'max-queue-bytes', kind: 'size', default: '1MiB', help: 'outbound bytes pending per connection before it is closed as slow' },
+  { key: 'busTimeoutMs', flag: 'bus-timeout', kind: 'duration', default: '5s', help: 'a push Redis has not confirmed by then answers DEADLINE_EXCEEDED (outcome unknown)' },
+  { key: 'busMaxInFlight', flag: 'bus-max-in-flight', kind: 'count', default: '10000', help: 'most unconfirmed Redis publishes per node; beyond, pushes answer UNAVAILABLE at once' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout', kind: 'duration', default: '10s', help: 'bound on graceful shutdown' },
   { key: 'channels', flag: 'channels', kind: 'string', value: 'JSON', default: undefined, help: 'default project channel options as JSON: {"history":{"size":100,"ttl":"10m"},"namespaces":{...}}' },
   { key: 'v1PingIntervalMs', flag: 'v1-ping-interval', kind: 'duration', default: '25s', help: 'protocol v1: ping a connection after this much server-side silence' },
@@ -125,7 +137,7 @@ export const OPTIONS: readonly OptionSpec[] = [
 /** `--config FILE` (env PUSHWIRE_CONFIG): a YAML or JSON file of the options above, by flag name. */
 export const CONFIG_FLAG = 'config';
 
-const PLACEHOLDERS: Record<Kind, string> = { string: 'VALUE', port: 'PORT', size: 'SIZE', duration: 'DURATION', url: 'URL', workers: 'N', delay: 'DURATION' };
+const PLACEHOLDERS: Record<Kind, string> = { string: 'VALUE', port: 'PORT', size: 'SIZE', duration: 'DURATION', url: 'URL', count: 'N', workers: 'N', delay: 'DURATION' };
 
 export const placeholder = (o: OptionSpec): string => o.value ?? PLACEHOLDERS[o.kind];
 
@@ -189,6 +201,11 @@ function convert(o: OptionSpec, value: string, where: string): unknown {
     case 'url':
       if (!URL.canParse(value)) bad('must be a URL');
       return value;
+    case 'count': {
+      const n = Number(value);
+      if (!/^\d+$/.test(value) || n < 1 || !Number.isSafeInteger(n)) bad('must be a positive whole number');
+      return n;
+    }
     case 'delay': {
       const d = parseDelay(value);
       return d !== undefined && d <= MAX_WRITE_DELAY_MS ? d : bad(`must be a duration 0-${MAX_WRITE_DELAY_MS}ms such as 0, 5ms or 20ms`);

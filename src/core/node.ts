@@ -94,6 +94,16 @@ export class PushNode {
       consumerTtlMs: o.consumerTtlMs,
     });
     o.bus.onMessage((channel, payload) => this.receive(channel, payload));
+    o.bus.onGap((channels) => {
+      // Positioned subscribers (protocol v1, Subscribe with since) resubscribe from their last offset.
+      this.hub.gap(channels);
+      o.metrics.busGaps.inc();
+      o.metrics.busGapChannels.inc(channels.length);
+      o.logger.warn(
+        { channels: channels.length, sample: channels.slice(0, 10) },
+        'bus resubscribed after a lost connection: messages published on these channels meanwhile were not received by this node',
+      );
+    });
   }
 
   /**

@@ -49,6 +49,8 @@ describe('parseConfig with a config file', () => {
         'online-report-interval: 5s',
         'max-queue-bytes: 2MiB',
         'shutdown-timeout: 4s',
+        'bus-timeout: 3s',
+        'bus-max-in-flight: 500',
         'log-level: warn',
         'admin-key: admin-from-file',
         'workers: 3',
@@ -79,6 +81,8 @@ describe('parseConfig with a config file', () => {
       onlineReportIntervalMs: 5000,
       maxQueueBytes: 2 * 1024 ** 2,
       shutdownTimeoutMs: 4000,
+      busTimeoutMs: 3000,
+      busMaxInFlight: 500,
       logLevel: 'warn',
       adminKey: 'admin-from-file',
       workers: 3,
@@ -92,7 +96,7 @@ describe('parseConfig with a config file', () => {
   it('the test above sets every option but the two that exclude others (projects, jwt-public-key)', () => {
     const set = ['host', 'ws-port', 'http-port', 'grpc-port', 'node-id', 'redis', 'redis-prefix', 'jwt-secret', 'auth-url', 'auth-timeout',
       'ping-timeout', 'max-message-bytes', 'max-push-bytes', 'consumer-ttl', 'idempotency-window', 'presence-ttl', 'online-report-interval',
-      'max-queue-bytes', 'shutdown-timeout', 'log-level', 'admin-key', 'workers', 'write-delay', 'channels', 'v1-ping-interval', 'v1-pong-timeout'];
+      'max-queue-bytes', 'shutdown-timeout', 'bus-timeout', 'bus-max-in-flight', 'log-level', 'admin-key', 'workers', 'write-delay', 'channels', 'v1-ping-interval', 'v1-pong-timeout'];
     expect(OPTIONS.map((o) => o.flag).filter((f) => !set.includes(f)).sort()).toEqual(['jwt-public-key', 'projects']);
   });
 
