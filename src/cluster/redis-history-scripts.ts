@@ -34,7 +34,7 @@ if tonumber(ARGV[6]) > 0 then
 end
 redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], offset .. '-1', 'd', ARGV[2], 't', now, 'x', expires)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('${publish}', ARGV[1], string.char(177) .. offset .. ' ' .. epoch .. '\\n' .. ARGV[2])
+redis.call('${publish}', ARGV[1], string.char(178) .. offset .. ' ' .. epoch .. '\\n' .. ARGV[2])
 return {offset, epoch}`;
 
 /**
