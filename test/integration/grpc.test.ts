@@ -286,7 +286,7 @@ describe('gRPC ingress: server reflection', () => {
       expect(push!.package).toBe('pushwire.v1');
       // Every service of the package lands in that one descriptor.
       expect(push!.service.map((s) => s.name)).toEqual(['PushService', 'BackendService', 'OnlineUsersService', 'SubscribeService', 'ClusterService']);
-      expect(push!.service[0]!.method.map((m) => m.name)).toEqual(['PushData', 'PushDataBatch']);
+      expect(push!.service[0]!.method.map((m) => m.name)).toEqual(['PushData', 'PushDataBatch', 'PushStream']);
       const req = push!.messageType.find((m) => m.name === 'PushDataRequest')!;
       expect(req.field.map((f) => [f.name, f.number])).toEqual([
         ['uid', 1],

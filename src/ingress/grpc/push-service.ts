@@ -55,9 +55,10 @@ export function unary<Req, Res>(method: string, api: ApiMethod, o: Deps, work: (
   };
 }
 
-/** pushwire.v1.PushService. */
-export function pushService(o: Deps): PushServiceServer {
+/** pushwire.v1.PushService; PushStream is in push-stream.ts. */
+export function pushService(o: Deps, pushStream: PushServiceServer['pushStream']): PushServiceServer {
   return {
+    pushStream,
     pushData: unary('PushData', 'PushData', o, (req, keyPid) => o.publisher.push(req, 'grpc', keyPid)),
     pushDataBatch: unary('PushDataBatch', 'PushDataBatch', o, (req, keyPid) => o.publisher.pushBatch(req.pushes, 'grpc', keyPid)),
   };

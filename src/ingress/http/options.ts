@@ -17,4 +17,8 @@ export interface HttpAppOptions {
   node: PushNode;
   /** Unsent bytes a streaming response may have before it is ended as too slow. */
   maxQueueBytes: number;
+  /** Key of the admin page (/admin); undefined: the page is off (404). */
+  adminKey?: string;
+  /** `serve --workers`: the machine's metrics, every worker's (else this node's registry). */
+  metricsText?: () => Promise<string>;
 }
