@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError, parseDuration, type Config } from './config.js';
+import { ConfigError, MAX_WRITE_DELAY_MS, parseDelay, parseDuration, type Config } from './config.js';
 import { chainAuthenticators, type Authenticator } from './core/auth/authenticator.js';
 import { CallbackAuthenticator } from './core/auth/callback-authenticator.js';
 import { JwtAuthenticator } from './core/auth/jwt-authenticator.js';
@@ -52,7 +52,7 @@ export function defaultProjects(config: Config): ProjectSet {
     },
     '--jwt-public-key',
   );
-  return { projects: [{ pid: DEFAULT_PID, name: DEFAULT_PID, authenticator, limits: {} }], apiKeys: new Map() };
+  return { projects: [{ pid: DEFAULT_PID, name: DEFAULT_PID, authenticator, limits: {}, writeDelayMs: config.writeDelayMs }], apiKeys: new Map() };
 }
 
 /** Whether a project can log anyone in (for the start-up warning). */
@@ -60,7 +60,7 @@ export const hasLogin = (config: Config): boolean =>
   config.jwtSecret !== undefined || config.jwtPublicKey !== undefined || config.authUrl !== undefined;
 
 const TOP_FIELDS = new Set(['projects']);
-const PROJECT_FIELDS = new Set(['pid', 'name', 'login', 'apiKeys', 'limits']);
+const PROJECT_FIELDS = new Set(['pid', 'name', 'login', 'apiKeys', 'limits', 'writeDelay']);
 const LIMIT_FIELDS = new Set(['maxConnections', 'pushesPerSecond', 'requestsPerSecond']);
 const LOGIN_FIELDS = new Set(['jwtSecret', 'jwtPublicKeyFile', 'authUrl', 'authTimeout']);
 const KEY_FIELDS = new Set(['key', 'methods']);
@@ -69,9 +69,10 @@ const MIN_KEY_LENGTH = 16;
 /**
  * Reads a projects file (JSON, or YAML by extension .yaml/.yml) into a ProjectSet. Every
  * problem throws ConfigError naming its place, e.g. `projects[1].apiKeys[0].methods`; a
- * relative jwtPublicKeyFile is resolved against the file's folder.
+ * relative jwtPublicKeyFile is resolved against the file's folder. A project without
+ * `writeDelay` gets `defaultWriteDelayMs` (--write-delay).
  */
-export function loadProjectsFile(file: string, defaultAuthTimeoutMs: number): ProjectSet {
+export function loadProjectsFile(file: string, defaultAuthTimeoutMs: number, defaultWriteDelayMs = 0): ProjectSet {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -145,7 +146,15 @@ export function loadProjectsFile(file: string, defaultAuthTimeoutMs: number): Pr
     for (const [f, v] of Object.entries(limits)) {
       if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) bad(`${at}.limits.${f}`, 'must be a positive integer');
     }
-    projects.push({ pid, name: (p.name as string | undefined) ?? pid, authenticator, limits: limits as ProjectLimits });
+    let writeDelayMs = defaultWriteDelayMs;
+    if (p.writeDelay !== undefined) {
+      const d = typeof p.writeDelay === 'number' ? p.writeDelay : typeof p.writeDelay === 'string' ? parseDelay(p.writeDelay) : undefined;
+      if (d === undefined || !Number.isInteger(d) || d < 0 || d > MAX_WRITE_DELAY_MS) {
+        bad(`${at}.writeDelay`, `must be 0-${MAX_WRITE_DELAY_MS} ms (a number of ms, or a duration such as "5ms")`);
+      }
+      writeDelayMs = d!;
+    }
+    projects.push({ pid, name: (p.name as string | undefined) ?? pid, authenticator, limits: limits as ProjectLimits, writeDelayMs });
   });
   return { projects, apiKeys };
 }

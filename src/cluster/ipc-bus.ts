@@ -1,4 +1,4 @@
-import type { Bus, OnceKey } from './bus.js';
+import { BusRefusedError, type Bus, type OnceKey } from './bus.js';
 import type { IpcLink } from './ipc-link.js';
 
 /** The IPC serializer hands Buffers over as Buffers; a plain Uint8Array is wrapped without a copy. */
@@ -27,8 +27,8 @@ export class IpcBus implements Bus {
   }
 
   publish(channel: string, payload: Buffer): Promise<void> {
-    if (!this.link.connected) return Promise.reject(new Error('the workers primary is gone'));
-    if (this.unsent >= MAX_UNSENT_PUBLISHES) return Promise.reject(new Error('too many publishes waiting for the workers primary'));
+    if (!this.link.connected) return Promise.reject(new BusRefusedError('the workers primary is gone'));
+    if (this.unsent >= MAX_UNSENT_PUBLISHES) return Promise.reject(new BusRefusedError('too many publishes waiting for the workers primary'));
     if (this.batch.length === 0) setImmediate(() => this.flush());
     this.batch.push([channel, payload]);
     this.unsent++;
@@ -54,6 +54,10 @@ export class IpcBus implements Bus {
 
   onMessage(handler: (channel: string, payload: Buffer) => void): void {
     this.handler = handler;
+  }
+
+  onGap(): void {
+    // The pipe to the primary loses nothing while it is up, and the worker exits with it: no gaps.
   }
 
   isReady(): boolean {
@@ -85,7 +89,9 @@ export class IpcBus implements Bus {
       },
       (err: Error) => {
         done();
-        for (const w of waiting) w.reject(err);
+        // The pipe refused the write: the primary never got these (a worker without its primary is exiting).
+        const refused = new BusRefusedError(err.message);
+        for (const w of waiting) w.reject(refused);
       },
     );
   }

@@ -46,6 +46,8 @@ export async function startListeners(config: Config, d: ListenerDeps): Promise<L
     online: node.online,
     onlineReportIntervalMs: config.onlineReportIntervalMs,
   });
+  // Bus messages wait while the WebSocket flush is behind, so socket queues do not grow past what it writes.
+  node.holdDeliveriesWhile(() => ws.writing);
   const grpc = new GrpcIngress({
     publisher: node.publisher,
     backends: node.backends,

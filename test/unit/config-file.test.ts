@@ -49,9 +49,12 @@ describe('parseConfig with a config file', () => {
         'online-report-interval: 5s',
         'max-queue-bytes: 2MiB',
         'shutdown-timeout: 4s',
+        'bus-timeout: 3s',
+        'bus-max-in-flight: 500',
         'log-level: warn',
         'admin-key: admin-from-file',
         'workers: 3',
+        'write-delay: 5ms',
       ].join('\n'),
     );
     const c = parseConfig(['--config', path], {});
@@ -75,16 +78,19 @@ describe('parseConfig with a config file', () => {
       onlineReportIntervalMs: 5000,
       maxQueueBytes: 2 * 1024 ** 2,
       shutdownTimeoutMs: 4000,
+      busTimeoutMs: 3000,
+      busMaxInFlight: 500,
       logLevel: 'warn',
       adminKey: 'admin-from-file',
       workers: 3,
+      writeDelayMs: 5,
     });
   });
 
   it('the test above sets every option but the two that exclude others (projects, jwt-public-key)', () => {
     const set = ['host', 'ws-port', 'http-port', 'grpc-port', 'node-id', 'redis', 'redis-prefix', 'jwt-secret', 'auth-url', 'auth-timeout',
       'ping-timeout', 'max-message-bytes', 'max-push-bytes', 'consumer-ttl', 'idempotency-window', 'presence-ttl', 'online-report-interval',
-      'max-queue-bytes', 'shutdown-timeout', 'log-level', 'admin-key', 'workers'];
+      'max-queue-bytes', 'shutdown-timeout', 'bus-timeout', 'bus-max-in-flight', 'log-level', 'admin-key', 'workers', 'write-delay'];
     expect(OPTIONS.map((o) => o.flag).filter((f) => !set.includes(f)).sort()).toEqual(['jwt-public-key', 'projects']);
   });
 
