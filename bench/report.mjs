@@ -1,6 +1,7 @@
 // Generates BENCHMARKS.md and bench/results/latency.svg from bench/results/latest.json (no runs).
 // Used by `npm run bench -- report` and at the end of `npm run bench -- all`.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { scaleSections } from './report-scale.mjs';
 import { benchDir, root } from './lib/common.mjs';
 
 // Hand-written analysis of the targets the runs miss (kept here so that `report` regenerates it with the tables).
@@ -271,6 +272,7 @@ export function generateReport() {
   const extra = `${benchDir}FIGURES-issue14.md`;
   if (existsSync(extra)) out.push(readFileSync(extra, 'utf8').trimEnd(), '');
 
+  out.push(...scaleSections());
   out.push('## Reproduce', '');
   out.push(
     '```sh',
@@ -281,6 +283,8 @@ export function generateReport() {
     'npm run bench -- idle --clients 10000',
     'npm run bench -- ingress --pushers 3 --channels 2 --duration 8',
     'npm run bench -- latency --clients 5000 --rates 10000,50000,100000,200000 --duration 8',
+    'npm run bench -- scale          # issue 12: 100,000 connections over 6 nodes, one Redis and a 3-master cluster (heavy)',
+    'npm run bench -- storm          # issue 12: 20,000 logged-in clients connecting, then dropped (Redis work per connect)',
     'npm run bench -- report         # regenerate this file and the plot from bench/results/latest.json',
     '```',
     '',

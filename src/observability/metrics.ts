@@ -120,6 +120,18 @@ export class Metrics {
     help: '1 while the cluster bus accepts pushes, else 0.',
     registers: [this.registry],
   });
+  readonly redisShardUp = new Gauge({
+    name: 'pushwire_redis_shard_up',
+    help: 'Redis Cluster mode: 1 while the subscriber connection to a master (shard, "host:port") is connected and subscribed, 0 while it is down, by role (bus, presence, consumers).',
+    labelNames: ['shard', 'role'] as const,
+    registers: [this.registry],
+  });
+  readonly redisShardPublishErrors = new Counter({
+    name: 'pushwire_redis_shard_publish_errors_total',
+    help: 'Redis Cluster mode: bus publishes a master (shard, "host:port") failed or did not answer.',
+    labelNames: ['shard'] as const,
+    registers: [this.registry],
+  });
   readonly channels = new Gauge({
     name: 'pushwire_channels',
     help: 'Distinct channels (topics, users, private topics) held by local connections.',
