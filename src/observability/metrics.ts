@@ -23,6 +23,18 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly connectionsRefused = new Counter({
+    name: 'pushwire_connections_refused_total',
+    help: 'WebSocket upgrades refused before a connection existed, by reason (not_found, draining, no_pid, unknown_project, connection_limit).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly projectConnections = new Gauge({
+    name: 'pushwire_project_connections',
+    help: 'Live WebSocket connections on this node, by project (one series per project with connections).',
+    labelNames: ['pid'] as const,
+    registers: [this.registry],
+  });
   readonly slowConsumerCloses = new Counter({
     name: 'pushwire_slow_consumer_closes_total',
     help: 'Connections closed because their outbound queue exceeded --max-queue-bytes.',
