@@ -62,6 +62,12 @@ export interface Config {
   busMaxInFlight: number;
   /** Longest a graceful shutdown may take before the process exits anyway, ms. @default 10000 */
   shutdownTimeoutMs: number;
+  /** The default project's channel options (namespaces, history, recovery) as JSON; see docs/configuration.md. */
+  channels: string | undefined;
+  /** Protocol v1: the server pings a connection silent for this long, ms. @default 25000 */
+  v1PingIntervalMs: number;
+  /** Protocol v1: a connection that sends nothing this long after a ping is closed (3001), ms. @default 8000 */
+  v1PongTimeoutMs: number;
   /** pino level. @default "info" */
   logLevel: string;
   /**
@@ -139,6 +145,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'busTimeoutMs', flag: 'bus-timeout', kind: 'duration', default: '5s', help: 'a push Redis has not confirmed by then answers DEADLINE_EXCEEDED (outcome unknown)' },
   { key: 'busMaxInFlight', flag: 'bus-max-in-flight', kind: 'count', default: '10000', help: 'most unconfirmed Redis publishes per node; beyond, pushes answer UNAVAILABLE at once' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout', kind: 'duration', default: '10s', help: 'bound on graceful shutdown' },
+  { key: 'channels', flag: 'channels', kind: 'string', value: 'JSON', default: undefined, help: 'default project channel options as JSON: {"history":{"size":100,"ttl":"10m"},"namespaces":{...}}' },
+  { key: 'v1PingIntervalMs', flag: 'v1-ping-interval', kind: 'duration', default: '25s', help: 'protocol v1: ping a connection after this much server-side silence' },
+  { key: 'v1PongTimeoutMs', flag: 'v1-pong-timeout', kind: 'duration', default: '8s', help: 'protocol v1: close (3001) a connection silent this long after a ping' },
   { key: 'workers', flag: 'workers', kind: 'workers', value: 'N|auto', default: '1', help: 'worker processes sharing the ports, each a cluster node (auto = available cores)' },
   { key: 'writeDelayMs', flag: 'write-delay', kind: 'delay', value: 'DURATION', default: '0', help: `how long deliveries may wait to share one socket write, 0-${MAX_WRITE_DELAY_MS}ms (projects without writeDelay)` },
   { key: 'logLevel', flag: 'log-level', kind: 'string', value: 'LEVEL', default: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
@@ -299,6 +308,9 @@ function check(c: Config): void {
     if (clash) {
       const flag = OPTIONS.find((o) => o.key === clash)!.flag;
       throw new ConfigError(`--${flag} cannot be combined with --projects: set each project's login in the projects file`);
+    }
+    if (c.channels !== undefined) {
+      throw new ConfigError("--channels cannot be combined with --projects: set each project's channels in the projects file");
     }
   }
   if (c.maxPushBytes > c.maxQueueBytes) {

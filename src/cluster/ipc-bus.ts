@@ -1,4 +1,4 @@
-import { BusRefusedError, type Bus, type OnceKey } from './bus.js';
+import { BusRefusedError, type AppendOptions, type AppendResult, type Bus, type OnceKey, type RangeQuery, type StoredRange } from './bus.js';
 import type { IpcLink } from './ipc-link.js';
 
 /** The IPC serializer hands Buffers over as Buffers; a plain Uint8Array is wrapped without a copy. */
@@ -39,6 +39,21 @@ export class IpcBus implements Bus {
     // Claim and publish happen in one step in the primary, so a duplicate is never published.
     const value = await this.link.request('publishOnce', [channel, payload, once]);
     return value === null ? undefined : (value as string);
+  }
+
+  /** Offsets are assigned by the primary, which stores and routes in one step (ipc-host.ts). */
+  async publishPositioned(channel: string, payload: Buffer, options: AppendOptions): Promise<AppendResult> {
+    if (!this.link.connected) throw new BusRefusedError('the workers primary is gone');
+    return (await this.link.request('publishPositioned', [channel, payload, options])) as AppendResult;
+  }
+
+  async readHistory(channel: string, query: RangeQuery): Promise<StoredRange> {
+    const range = (await this.link.request('readHistory', [channel, query])) as StoredRange;
+    return { ...range, entries: range.entries.map((e) => ({ ...e, payload: asBuffer(e.payload) })) };
+  }
+
+  async removeHistory(channel: string): Promise<void> {
+    await this.link.request('removeHistory', [channel]);
   }
 
   subscribe(channel: string): Promise<void> {

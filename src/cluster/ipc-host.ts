@@ -1,4 +1,6 @@
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { wrapPositioned, type AppendOptions, type AppendResult, type RangeQuery } from './bus.js';
+import { MemoryHistory } from './memory-history.js';
 import type { Logger } from '../observability/logger.js';
 import type { ConsumerEntry } from './consumers.js';
 import { asBuffer } from './ipc-bus.js';
@@ -40,6 +42,7 @@ export class IpcHost {
   private readonly workers = new Map<HostedWorker, WorkerState>();
   private readonly routes = new Map<string, Set<HostedWorker>>();
   private readonly claims = new Map<string, { value: string; expires: number }>();
+  private readonly history = new MemoryHistory();
   private readonly presence = new MemoryPresence();
   private readonly records = new Map<string, NodeRecord>();
   private readonly consumers: MemoryConsumers;
@@ -119,6 +122,12 @@ export class IpcHost {
 
   private call(w: HostedWorker, s: WorkerState, op: string, a: unknown[]): unknown {
     switch (op) {
+      case 'publishPositioned':
+        return this.publishPositioned(a[0] as string, asBuffer(a[1] as Uint8Array), a[2] as AppendOptions);
+      case 'readHistory':
+        return this.history.read(a[0] as string, a[1] as RangeQuery);
+      case 'removeHistory':
+        return this.history.remove(a[0] as string);
       case 'publishOnce':
         return this.publishOnce(a[0] as string, asBuffer(a[1] as Uint8Array), a[2] as { key: string; value: string; ttlMs: number });
       case 'metrics':
@@ -180,6 +189,26 @@ export class IpcHost {
       default:
         throw new Error(`unknown request "${op}"`);
     }
+  }
+
+  /** History for the workers: assigned, stored and routed in one step here, as Redis's script does. */
+  private publishPositioned(channel: string, payload: Buffer, o: AppendOptions): AppendResult {
+    if (o.once !== undefined) {
+      const earlier = this.publishOnceClaim(o.once);
+      if (earlier !== undefined) return { duplicate: true, earlier };
+    }
+    const position = this.history.append(channel, payload, o);
+    this.route(channel, wrapPositioned(position, payload));
+    return { duplicate: false, ...position };
+  }
+
+  /** Claims `once.key`; returns the earlier claim's value when it was taken. */
+  private publishOnceClaim(once: { key: string; value: string; ttlMs: number }): string | undefined {
+    const now = Date.now();
+    const claim = this.claims.get(once.key);
+    if (claim !== undefined && claim.expires > now) return claim.value;
+    this.claims.set(once.key, { value: once.value, expires: now + once.ttlMs });
+    return undefined;
   }
 
   private publishOnce(channel: string, payload: Buffer, once: { key: string; value: string; ttlMs: number }): string | undefined {

@@ -1,6 +1,7 @@
 import { ReplyError, type Cluster, type Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { BusRefusedError, type Bus, type OnceKey } from './bus.js';
+import { BusRefusedError, type AppendOptions, type AppendResult, type Bus, type OnceKey, type RangeQuery, type StoredRange } from './bus.js';
+import { READ_RANGE, appendAndPublish, parseRange } from './redis-history-scripts.js';
 import { PublishWindow } from './publish-window.js';
 import { logOutages, quit, redisClusterConnection, type ShardObserver } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
@@ -111,6 +112,46 @@ export class RedisClusterBus implements Bus {
         .catch((err: unknown) => this.failed(redisChannel, err));
     })) as string | null;
     return prior ?? undefined;
+  }
+
+  /** History keys of a channel, in its bus channel's slot: `<p>h:{<channel>}`, `<p>hm:{<channel>}`. */
+  private historyKeys(channel: string): [string, string] {
+    return [`${this.o.prefix}h:{${channel}}`, `${this.o.prefix}hm:{${channel}}`];
+  }
+
+  private get scripts(): { pwAppend(...a: (string | Buffer | number)[]): Promise<unknown>; pwReadBuffer(...a: string[]): Promise<unknown> } {
+    const pub = this.pub as unknown as Record<string, unknown>;
+    if (pub.pwAppend === undefined) {
+      this.pub.defineCommand('pwAppend', { lua: appendAndPublish('SPUBLISH') });
+      this.pub.defineCommand('pwRead', { lua: READ_RANGE, numberOfKeys: 2 });
+    }
+    return this.pub as never;
+  }
+
+  async publishPositioned(channel: string, payload: Buffer, o: AppendOptions): Promise<AppendResult> {
+    const redisChannel = this.keys.busChannel(channel);
+    const [stream, meta] = this.historyKeys(channel);
+    const keys = [stream, meta];
+    const args: (string | Buffer)[] = [redisChannel, payload, String(o.size), String(o.ttlMs), String(o.metaTtlMs), String(o.messageTtlMs)];
+    if (o.once !== undefined) {
+      keys.push(this.keys.onceKey(channel, o.once.key));
+      args.push(o.once.value, String(o.once.ttlMs));
+    }
+    const [offset, epoch] = (await this.window.run(() => {
+      const refusal = this.refusal(redisChannel);
+      if (refusal !== undefined) throw new BusRefusedError(refusal);
+      return this.scripts.pwAppend(keys.length, ...keys, ...args).catch((err: unknown) => this.failed(redisChannel, err));
+    })) as [number, string];
+    return offset === 0 ? { duplicate: true, earlier: epoch } : { duplicate: false, offset, epoch };
+  }
+
+  async readHistory(channel: string, q: RangeQuery): Promise<StoredRange> {
+    const [stream, meta] = this.historyKeys(channel);
+    return parseRange((await this.scripts.pwReadBuffer(stream, meta, String(q.after), String(q.count), q.reverse ? '1' : '0')) as (Buffer | number)[]);
+  }
+
+  async removeHistory(channel: string): Promise<void> {
+    await this.pub.del(this.historyKeys(channel)[0]);
   }
 
   subscribe(channel: string): Promise<void> {

@@ -8,7 +8,9 @@ import { isSignalFrame, SIGNAL_CHANNEL } from './backend/consumer-signal.js';
 import { BackendRouter } from './backend/router.js';
 import { CidSource } from './cids.js';
 import { Hub } from './hub.js';
-import { decodeMessage } from './message.js';
+import { unwrapPositioned } from '../cluster/bus.js';
+import { ChannelHistory } from './history.js';
+import { decodeMessage, type Message } from './message.js';
 import { OnlineUsers } from './online-users.js';
 import { PresenceTracker, type NodeDescription } from './presence-tracker.js';
 import type { ProjectRegistry } from './projects/registry.js';
@@ -57,6 +59,8 @@ export const MAX_HELD_MESSAGES = 100_000;
 export class PushNode {
   readonly hub: Hub;
   readonly publisher: Publisher;
+  /** Channel options and history reads (HistoryService, recovery). */
+  readonly history: ChannelHistory;
   readonly backends: BackendRouter;
   /** Presence reads (OnlineUsersService) and the cluster-wide connection listing. */
   readonly online: OnlineUsers;
@@ -77,7 +81,12 @@ export class PushNode {
     this.online = new OnlineUsers(o.presence, o.projects);
     this.tracker = new PresenceTracker(o.presence, o.nodeId, o.presenceTtlMs, o.metrics, o.logger);
     this.hub.observe(this.tracker);
-    this.publisher = new Publisher(o.bus, o.projects, o.nodeId, o.maxPushBytes, o.metrics, o.idempotencyWindowMs);
+    this.history = new ChannelHistory(o.bus, o.projects);
+    this.publisher = new Publisher(o.bus, o.projects, o.nodeId, o.maxPushBytes, o.metrics, o.idempotencyWindowMs, this.history);
+    this.hub.onGap = (channel) => {
+      o.metrics.historyGaps.inc();
+      o.logger.warn({ channel }, 'offset gap on a channel with history: its v1 subscribers resubscribe');
+    };
     this.backends = new BackendRouter({
       nodeId: o.nodeId,
       directory: o.consumers,
@@ -90,6 +99,8 @@ export class PushNode {
     o.bus.onMessage((channel, payload) => this.receive(channel, payload));
     o.consumers.onFrame((frame) => this.receive('consumer frames', frame));
     o.bus.onGap((channels) => {
+      // Positioned subscribers (protocol v1, Subscribe with since) resubscribe from their last offset.
+      this.hub.gap(channels);
       // Announcements of projects with consumers may be among what was lost.
       if (channels.includes(SIGNAL_CHANNEL)) this.backends.signal.gap();
       o.metrics.busGaps.inc();
@@ -191,7 +202,7 @@ export class PushNode {
         this.backends.signal.receive(payload);
         return 1;
       }
-      delivered = this.hub.deliver(decodeMessage(payload));
+      delivered = this.hub.deliver(decode(payload));
     } catch (err) {
       this.o.metrics.busErrors.inc({ op: 'decode' });
       this.o.logger.warn({ err, channel }, 'dropped an undecodable bus message');
@@ -200,4 +211,14 @@ export class PushNode {
     if (delivered > 0) this.o.metrics.deliveries.inc(delivered);
     return delivered;
   }
+}
+
+/** A bus payload as a message; a positioned one carries its offset and epoch. */
+function decode(payload: Buffer): Message {
+  const positioned = unwrapPositioned(payload);
+  if (positioned === undefined) return decodeMessage(payload);
+  const m = decodeMessage(positioned.envelope);
+  m.offset = positioned.position.offset;
+  m.epoch = positioned.position.epoch;
+  return m;
 }

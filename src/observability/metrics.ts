@@ -23,9 +23,32 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly connectionsRefused = new Counter({
+    name: 'pushwire_connections_refused_total',
+    help: 'WebSocket upgrades refused before a connection existed, by reason (not_found, draining, no_pid, unknown_project, connection_limit).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly projectConnections = new Gauge({
+    name: 'pushwire_project_connections',
+    help: 'Live WebSocket connections on this node, by project (one series per project with connections).',
+    labelNames: ['pid'] as const,
+    registers: [this.registry],
+  });
   readonly slowConsumerCloses = new Counter({
     name: 'pushwire_slow_consumer_closes_total',
     help: 'Connections closed because their outbound queue exceeded --max-queue-bytes.',
+    registers: [this.registry],
+  });
+  readonly historyGaps = new Counter({
+    name: 'pushwire_history_gaps_total',
+    help: 'Offset gaps seen on channels with history (this node missed publications; v1 subscribers resubscribe).',
+    registers: [this.registry],
+  });
+  readonly recoveries = new Counter({
+    name: 'pushwire_recoveries_total',
+    help: 'Protocol v1 subscribes with since, by result (recovered, not_recovered).',
+    labelNames: ['result'] as const,
     registers: [this.registry],
   });
   readonly pushes = new Counter({

@@ -51,6 +51,9 @@ export async function startListeners(config: Config, d: ListenerDeps): Promise<L
     allowedOrigins: config.allowedOrigins,
     headerTimeoutMs: config.headerTimeoutMs,
     requestTimeoutMs: config.requestTimeoutMs,
+    history: node.history,
+    v1PingIntervalMs: config.v1PingIntervalMs,
+    v1PongTimeoutMs: config.v1PongTimeoutMs,
   });
   // Bus messages wait while the WebSocket flush is behind, so socket queues do not grow past what it writes.
   node.holdDeliveriesWhile(() => ws.writing);

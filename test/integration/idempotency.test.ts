@@ -23,7 +23,7 @@ describe('idempotency_key on one node', () => {
     const first = await push(node.grpc, topic, 'first', key);
     expect(first.duplicate).toBe(false);
     const again = await push(node.grpc, topic, 'again', key);
-    expect(again).toEqual({ messageId: first.messageId, nodeId: node.server.nodeId, duplicate: true });
+    expect(again).toEqual({ messageId: first.messageId, nodeId: node.server.nodeId, duplicate: true, offset: '0', epoch: '' });
     // Over REST too (snake_case or lowerCamelCase), same key, same answer.
     const rest = await restPush(node.server.httpUrl, { topic, data: b64('rest'), idempotency_key: key });
     expect(rest.json).toEqual({ messageId: first.messageId, nodeId: node.server.nodeId, duplicate: true });
@@ -91,12 +91,15 @@ describe('idempotency_key across a cluster', () => {
 
     const first = await push(ga, 'orders', 'from A', 'order-42');
     const second = await push(gb, 'orders', 'from B', 'order-42');
-    expect(second).toEqual({ messageId: first.messageId, nodeId: b.nodeId, duplicate: true });
+    expect(second).toEqual({ messageId: first.messageId, nodeId: b.nodeId, duplicate: true, offset: '0', epoch: '' });
     await push(gb, 'orders', 'fence', 'order-43');
     await c.next((f) => f.text === 'fence');
     expect(c.deliveries()).toEqual(['from A', 'fence']);
 
     await redis.kill();
+    // Once A knows Redis is gone, the push is refused unsent (UNAVAILABLE); a push written to the dying
+    // connection just before would be "sent, not confirmed" (DEADLINE_EXCEEDED) instead.
+    await waitFor(async () => (await fetch(`${a.httpUrl}/readyz`).catch(() => undefined))?.status === 503, 10_000, 'node A not ready');
     const err = (await push(ga, 'orders', 'lost', 'order-44').catch((e: unknown) => e)) as ServiceError;
     expect(err.code).toBe(status.UNAVAILABLE);
     await redis.restart();

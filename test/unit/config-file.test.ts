@@ -61,6 +61,9 @@ describe('parseConfig with a config file', () => {
         'cors-origins: "*"',
         'header-timeout: 5s',
         'request-timeout: 20s',
+        `channels: '{"history":{"size":5,"ttl":"1m"}}'`,
+        'v1-ping-interval: 30s',
+        'v1-pong-timeout: 9s',
       ].join('\n'),
     );
     const c = parseConfig(['--config', path], {});
@@ -96,6 +99,9 @@ describe('parseConfig with a config file', () => {
       corsOrigins: ['*'],
       headerTimeoutMs: 5000,
       requestTimeoutMs: 20_000,
+      channels: '{"history":{"size":5,"ttl":"1m"}}',
+      v1PingIntervalMs: 30_000,
+      v1PongTimeoutMs: 9000,
     });
   });
 
@@ -103,7 +109,8 @@ describe('parseConfig with a config file', () => {
     const set = ['host', 'ws-port', 'http-port', 'grpc-port', 'node-id', 'redis', 'redis-prefix', 'jwt-secret', 'auth-url', 'auth-timeout',
       'ping-timeout', 'max-message-bytes', 'max-push-bytes', 'consumer-ttl', 'idempotency-window', 'presence-ttl', 'online-report-interval',
       'max-queue-bytes', 'shutdown-timeout', 'bus-timeout', 'bus-max-in-flight', 'log-level', 'admin-key', 'workers', 'write-delay',
-      'max-connections', 'max-subscriptions', 'allowed-origins', 'cors-origins', 'header-timeout', 'request-timeout'];
+      'max-connections', 'max-subscriptions', 'allowed-origins', 'cors-origins', 'header-timeout', 'request-timeout', 'channels', 'v1-ping-interval',
+      'v1-pong-timeout'];
     expect(OPTIONS.map((o) => o.flag).filter((f) => !set.includes(f)).sort()).toEqual(['jwt-public-key', 'projects']);
   });
 

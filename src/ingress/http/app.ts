@@ -6,6 +6,7 @@ import { withCors } from './cors.js';
 import { withFastPush } from './fast-push.js';
 import { docsRoutes } from './docs-routes.js';
 import { healthRoutes } from './health-routes.js';
+import { historyRoutes } from './history-routes.js';
 import { openapiRoutes } from './openapi-routes.js';
 import type { HttpAppOptions } from './options.js';
 import { presenceRoutes } from './presence-routes.js';
@@ -42,6 +43,7 @@ export function createHttpApp(o: HttpAppOptions): express.Express {
   const limit = bodyLimit(o.maxPushBytes);
   pushRoutes(app, o, limit);
   presenceRoutes(app, o);
+  historyRoutes(app, o);
   healthRoutes(app, o);
   openapiRoutes(app);
   docsRoutes(app);
