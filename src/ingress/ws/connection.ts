@@ -11,7 +11,8 @@ import type { RateLimiter } from '../../core/projects/rate-limiter.js';
 import type { ProjectRegistry } from '../../core/projects/registry.js';
 import type { Message, Outbound } from '../../core/message.js';
 import { Session, type Sink } from '../../core/session.js';
-import { privateChannel, topicChannel, userChannel } from '../../core/targeting.js';
+import { overSubscriptionLimit, subscriptionLimitDetail } from '../../core/subscription-limit.js';
+import { privateChannel, topicChannel } from '../../core/targeting.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { CloseCode } from './close-codes.js';
 import { BackendLink, type Failure } from './backend-link.js';
@@ -28,6 +29,7 @@ import {
   type WscMessage,
 } from './codec.js';
 import type { Flusher } from './flusher.js';
+import { WriteSchedule } from './write-schedule.js';
 import { PONG_FRAME, textFrame } from './frames.js';
 
 export interface ConnectionContext {
@@ -81,8 +83,7 @@ export class WsConnection implements Sink {
   private lastPing = 0;
   private queue: Buffer[] = [];
   private queued = 0;
-  /** With the Flusher: no, for the end of this turn, or for the project's write delay. */
-  private scheduled: 'no' | 'turn' | 'delay' = 'no';
+  private readonly schedule: WriteSchedule;
   private closed = false;
   private closeReason: string | undefined;
   private pending = 0;
@@ -103,6 +104,7 @@ export class WsConnection implements Sink {
     private readonly ctx: ConnectionContext,
   ) {
     this.session = new Session(cid, pid, this);
+    this.schedule = new WriteSchedule(this, ctx.flusher, () => ctx.projects.get(pid)?.writeDelayMs ?? 0);
     this.link = new BackendLink(this.session, ctx.backends, ctx.publisher, (text) => this.enqueue(textFrame(text)));
     ws.on('message', (data: Buffer, isBinary: boolean) => this.guarded(() => this.onMessage(data, isBinary)));
     ws.on('ping', this.touch);
@@ -144,7 +146,7 @@ export class WsConnection implements Sink {
 
   /** Writes what is queued; returns the bytes written. Called by the Flusher. */
   flush(): number {
-    this.scheduled = 'no';
+    this.schedule.flushed();
     if (this.queue.length === 0) return 0;
     const frames = this.queue;
     const bytes = this.queued;
@@ -367,20 +369,13 @@ export class WsConnection implements Sink {
     }
   }
 
-  /**
-   * Whether joining `channel` would take the connection over maxSubscriptions topics. The
-   * session's channels are its topics plus the project broadcast and, logged in, its user channel.
-   */
   private overSubscribed(channel: string): boolean {
-    const s = this.session;
-    if (s.channels.has(channel)) return false;
-    const fixed = 1 + (s.uid !== undefined && s.channels.has(userChannel(s.pid, s.uid)) ? 1 : 0);
-    return s.channels.size - fixed >= this.ctx.maxSubscriptions;
+    return overSubscriptionLimit(this.session, channel, this.ctx.maxSubscriptions);
   }
 
   private tooManySubscriptions(req: Request): void {
     this.ctx.metrics.limitRejections.inc({ pid: this.session.pid, limit: 'subscriptions' });
-    this.error({ ...req, code: ErrorCode.TOO_MANY_SUBSCRIPTIONS }, `a connection may hold at most ${this.ctx.maxSubscriptions} topics`);
+    this.error({ ...req, code: ErrorCode.TOO_MANY_SUBSCRIPTIONS }, subscriptionLimitDetail(this.ctx.maxSubscriptions));
   }
 
   /** ws-cluster answers: an ack (or failed ack) when `ack_id` was given, else errors only. */
@@ -435,11 +430,7 @@ export class WsConnection implements Sink {
     this.enqueue(textFrame(JSON.stringify(r)));
   }
 
-  /**
-   * Queues a frame for the next write. A delivery (`delayable`) of a project with a write delay
-   * waits up to that long for others to share the write; anything else (replies, pongs) is
-   * written at the end of this turn, taking the waiting deliveries along (order is kept).
-   */
+  /** Queues a frame for the next write; deliveries are `delayable` (see WriteSchedule). */
   private enqueue(frame: Buffer, delayable = false): void {
     if (this.closed) return;
     if (this.queued + this.socket.writableLength + frame.length > this.ctx.maxQueueBytes) {
@@ -448,18 +439,7 @@ export class WsConnection implements Sink {
     }
     this.queue.push(frame);
     this.queued += frame.length;
-    if (this.scheduled === 'turn') return;
-    if (delayable) {
-      if (this.scheduled === 'delay') return;
-      const delay = this.ctx.projects.get(this.session.pid)?.writeDelayMs ?? 0;
-      if (delay > 0) {
-        this.scheduled = 'delay';
-        this.ctx.flusher.scheduleAfter(this, delay);
-        return;
-      }
-    }
-    this.scheduled = 'turn';
-    this.ctx.flusher.schedule(this);
+    this.schedule.queued(delayable);
   }
 
   /** Over --max-queue-bytes: drop what is queued and close; nobody else waits for this client. */

@@ -247,6 +247,7 @@ export class WsEdge {
       requestRates: this.requestRates,
       pingIntervalMs: this.o.v1PingIntervalMs,
       pongTimeoutMs: this.o.v1PongTimeoutMs,
+      maxSubscriptions: this.o.maxSubscriptions,
       onClosed: (c) => {
         this.v1.delete(c);
         this.count(pid, -1);

@@ -13,6 +13,7 @@ import type { RateLimiter } from '../../../core/projects/rate-limiter.js';
 import type { ProjectRegistry } from '../../../core/projects/registry.js';
 import { Session, type Sink } from '../../../core/session.js';
 import { PositionedSubscriptions } from '../../../core/recovery.js';
+import { overSubscriptionLimit, subscriptionLimitDetail } from '../../../core/subscription-limit.js';
 import { privateChannel, topicChannel, userChannel } from '../../../core/targeting.js';
 import type { Metrics } from '../../../observability/metrics.js';
 import { ClientFrame, type Publication, type ServerMessage } from '../../../../gen/pushwire/v1/client.js';
@@ -20,6 +21,7 @@ import { BackendLink } from '../backend-link.js';
 import { CloseCode } from '../close-codes.js';
 import { ErrorCode } from '../codec.js';
 import type { Flusher } from '../flusher.js';
+import { WriteSchedule } from '../write-schedule.js';
 import { protoCommand, validateCommand, type V1Command } from './commands.js';
 import { messageFrame, publicationOf, type V1Format } from './encode.js';
 
@@ -40,6 +42,8 @@ export interface V1Context {
   requestRates: RateLimiter;
   pingIntervalMs: number;
   pongTimeoutMs: number;
+  /** Topics (public and private) one connection may hold at once, as legacy: beyond it subscribes get 30007. */
+  maxSubscriptions: number;
   onClosed: (conn: V1Connection) => void;
 }
 
@@ -53,6 +57,7 @@ const MESSAGES: Record<number, string> = {
   30004: 'too many requests',
   30005: 'no backend connected',
   30006: 'cluster unavailable',
+  30007: 'too many subscriptions',
   30009: 'not available',
   30010: 'insufficient state',
 };
@@ -73,7 +78,7 @@ export class V1Connection implements Sink {
   private lastPing = Date.now();
   private queue: Buffer[] = [];
   private queued = 0;
-  private scheduled = false;
+  private readonly schedule: WriteSchedule;
   private closed = false;
   private closeReason: string | undefined;
   private connected = false;
@@ -99,6 +104,7 @@ export class V1Connection implements Sink {
     private readonly ctx: V1Context,
   ) {
     this.session = new Session(cid, pid, this);
+    this.schedule = new WriteSchedule(this, ctx.flusher, () => ctx.projects.get(pid)?.writeDelayMs ?? 0);
     this.link = new BackendLink(this.session, ctx.backends, ctx.publisher, () => {});
     ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(data, isBinary));
     ws.on('ping', this.touch);
@@ -153,7 +159,7 @@ export class V1Connection implements Sink {
       return;
     }
     if (m.offset !== undefined && !this.subs.admit(m)) return;
-    this.enqueue(out.encoded(this.format === 'json' ? this.ctx.encodeJson : this.ctx.encodeProto));
+    this.enqueue(out.encoded(this.format === 'json' ? this.ctx.encodeJson : this.ctx.encodeProto), true);
   }
 
   gap(channel: string): void {
@@ -161,7 +167,7 @@ export class V1Connection implements Sink {
   }
 
   flush(): number {
-    this.scheduled = false;
+    this.schedule.flushed();
     if (this.queue.length === 0) return 0;
     const frames = this.queue;
     const bytes = this.queued;
@@ -341,6 +347,11 @@ export class V1Connection implements Sink {
   private async subscribe(cmd: Extract<V1Command, { kind: 'subscribe' }>): Promise<void> {
     const hubChannel = this.resolve(cmd.id, cmd.channel, cmd.private);
     if (hubChannel === undefined) return;
+    // The user's own channel is held from connect on and is not a topic: never over the limit.
+    if (!(cmd.private && cmd.channel === '') && overSubscriptionLimit(this.session, hubChannel, this.ctx.maxSubscriptions)) {
+      this.ctx.metrics.limitRejections.inc({ pid: this.pid, limit: 'subscriptions' });
+      return this.error(cmd.id, ErrorCode.TOO_MANY_SUBSCRIPTIONS, subscriptionLimitDetail(this.ctx.maxSubscriptions));
+    }
     const options = this.ctx.history.options(this.pid, cmd.private ? this.session.uid! : '', cmd.channel);
     const history = options.history;
     const wasRecovering = cmd.since !== undefined;
@@ -369,7 +380,7 @@ export class V1Connection implements Sink {
       subscribe: result({ positioned: true, recoverable: options.recover, epoch: page.epoch, offset: String(page.offset), wasRecovering, recovered, publications }),
     });
     const encode = this.format === 'json' ? this.ctx.encodeJson : this.ctx.encodeProto;
-    this.subs.settle(sub, page, (m) => this.enqueue(encode(m)));
+    this.subs.settle(sub, page, (m) => this.enqueue(encode(m), true));
   }
 
   private unsubscribe(cmd: Extract<V1Command, { kind: 'unsubscribe' }>): void {
@@ -407,7 +418,8 @@ export class V1Connection implements Sink {
     this.enqueue(messageFrame(this.format, m));
   }
 
-  private enqueue(frame: Buffer): void {
+  /** Queues a frame for the next write; publications are `delayable` (the project's write delay, see WriteSchedule). */
+  private enqueue(frame: Buffer, delayable = false): void {
     if (this.closed) return;
     if (this.queued + this.socket.writableLength + frame.length > this.ctx.maxQueueBytes) {
       this.closeSlow();
@@ -415,10 +427,7 @@ export class V1Connection implements Sink {
     }
     this.queue.push(frame);
     this.queued += frame.length;
-    if (!this.scheduled) {
-      this.scheduled = true;
-      this.ctx.flusher.schedule(this);
-    }
+    this.schedule.queued(delayable);
   }
 
   private closeSlow(): void {
