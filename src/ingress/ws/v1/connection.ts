@@ -58,6 +58,7 @@ const MESSAGES: Record<number, string> = {
   30005: 'no backend connected',
   30006: 'cluster unavailable',
   30007: 'too many subscriptions',
+  30008: 'outcome unknown',
   30009: 'not available',
   30010: 'insufficient state',
 };
