@@ -89,6 +89,20 @@ describe('deep JSON and corrupt bodies (issue 9, defects 1 and 2)', () => {
     await stillServes(node);
   });
 
+  it('answers deep JSON on protocol v1 (pushwire.v1.json) with a 30001 error instead of crashing', async () => {
+    const ws = new WebSocket(node.server.wsUrl, ['pushwire.v1.json']);
+    const frames: string[] = [];
+    ws.on('message', (d: Buffer) => frames.push(d.toString()));
+    ws.on('error', () => {});
+    await new Promise((r) => ws.once('open', r));
+    ws.send(`{"id":1,"request":{"data":${nested(8000)}}}`);
+    await waitFor(() => frames.some((f) => f.includes('nested deeper than')), 10_000, 'the v1 error');
+    expect(frames.find((f) => f.includes('nested deeper than'))).toMatch(/"code":30001/);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    ws.close();
+    await stillServes(node);
+  });
+
   it(`accepts ${MAX_JSON_DEPTH} levels and refuses ${MAX_JSON_DEPTH + 1}; brackets inside strings do not count`, async () => {
     const c = await node.connect();
     // Code 7 with no backend: 30005 means the frame was understood.
