@@ -51,12 +51,12 @@ describe('history on a Redis Cluster', () => {
         }
       }
     }
-    node = await NodeProcess.start(['--redis', rc.url, '--jwt-secret', cluster.secret, '--channels', CHANNELS]);
+    node = await NodeProcess.start(['--redis', rc.url, '--jwt-secret', cluster.secret, '--channels', CHANNELS], {}, 60_000);
     cluster.nodes.push(node);
     grpc = cluster.grpcClient(node);
     hist = new HistoryServiceClient(node.grpcAddress, credentials.createInsecure());
     cluster.closers.push(() => hist.close());
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await Promise.allSettled(v1.map((c) => c.close()));
@@ -72,7 +72,7 @@ describe('history on a Redis Cluster', () => {
       const offsets: string[] = [];
       for (let n = 1; n <= 3; n++) offsets.push((await pushData(grpc, { topic: channel, data: Buffer.from(`${channel} p${n}`) })).offset);
       expect(offsets).toEqual(['1', '2', '3']);
-      const last = await live.next((m) => m.pub?.offset === 3);
+      const last = await live.next((m) => m.pub?.offset === 3, 30_000);
       expect(live.pubs(channel).map(payloadText)).toEqual([1, 2, 3].map((n) => `${channel} p${n}`));
       await live.close();
 
@@ -93,7 +93,8 @@ describe('history on a Redis Cluster', () => {
       expect(r).toMatchObject({ recovered: true, wasRecovering: true, offset: 6, epoch: last.pub.epoch });
       expect(r.publications.map((p: any) => [p.offset, payloadText(p)])).toEqual([4, 5, 6].map((n) => [n, `${channel} p${n}`]));
     }
-  });
+    // Three channels' worth of round trips: generous, so a loaded box (2 shared cores) does not time it out mid-way.
+  }, 120_000);
 
   it('an idempotent positioned push is claimed in the channel slot: the retry is a duplicate with no new offset', async () => {
     const channel = chats[2]!;
@@ -107,12 +108,12 @@ describe('history on a Redis Cluster', () => {
     const core = topicChannel('default', channel);
     expect(await rc.client(ownerOf(core).port, (r) => r.exists(`pushwire:once:{${core}}:default/once-1`))).toBe(1);
     await pushData(grpc, { topic: channel, data: Buffer.from('after once') });
-    await live.next((m) => m.pub !== undefined && payloadText(m.pub) === 'after once');
+    await live.next((m) => m.pub !== undefined && payloadText(m.pub) === 'after once', 30_000);
     expect(live.pubs(channel).map((p) => [p.offset, payloadText(p)])).toEqual([
       [before + 1, 'once'],
       [before + 2, 'after once'],
     ]);
     const page = await getHistory(hist, { topic: channel, limit: 2, reverse: true });
     expect(page.publications.map((p) => p.offset)).toEqual([String(before + 2), String(before + 1)]);
-  });
+  }, 60_000);
 });
