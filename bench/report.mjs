@@ -266,7 +266,7 @@ export function generateReport() {
   out.push('## Reproduce', '');
   out.push(
     '```sh',
-    'npm install',
+    'npm ci',
     'npm run bench -- all            # every scenario with the defaults above, then this report (≈10–15 min)',
     'npm run bench -- fanout --clients 5000 --pushes 2000 --nodes 1,2 --systems pushwire,socketio,ws',
     'npm run bench -- private --clients 4000 --rate 4000 --duration 10',

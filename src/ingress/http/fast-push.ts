@@ -1,7 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { ApiMethod } from '../../core/projects/registry.js';
 import type { Publisher } from '../../core/publisher.js';
-import type { HttpAppOptions } from './app.js';
+import type { HttpAppOptions } from './options.js';
 import { PUSH_DATA_BATCH_PATH, PUSH_DATA_PATH, bearerKey, bodyLimit, failureStatus, pushData, pushDataBatch } from './push-api.js';
 import { httpStatusOf, statusBody } from './status.js';
 

@@ -13,7 +13,8 @@ import {
 } from '../../../gen/pushwire/v1/presence.js';
 import { SubscribeResponse } from '../../../gen/pushwire/v1/subscribe.js';
 import { nodeInfo, onlineUser, subscribeResponse, userPresence, watchResponse } from '../presence-messages.js';
-import { authorize, jsonBody, send, type HttpAppOptions } from './app.js';
+import type { HttpAppOptions } from './options.js';
+import { authorize, jsonBody, send } from './route-helpers.js';
 import { decodeProtoJson } from './proto-json.js';
 import { statusBody } from './status.js';
 

@@ -1,0 +1,63 @@
+import { ConfigError, helpText, parseConfig, type Config } from '../config.js';
+import { createLogger, type Logger } from '../observability/logger.js';
+import { startServer, type RunningServer } from '../server.js';
+import { fail, wantsHelp, type Command } from './command.js';
+
+export const serve: Command = {
+  name: 'serve',
+  summary: 'start a node',
+  async run(args) {
+    if (wantsHelp(args)) {
+      process.stdout.write(helpText());
+      return;
+    }
+    let config;
+    try {
+      config = parseConfig(args);
+    } catch (err) {
+      if (err instanceof ConfigError) fail(err.message);
+      throw err;
+    }
+    const logger = createLogger(config.logLevel);
+    let server;
+    try {
+      server = await startServer(config, logger);
+    } catch (err) {
+      if (err instanceof ConfigError) fail(err.message);
+      logger.fatal({ err }, 'node failed to start');
+      process.exit(1);
+    }
+    handleSignals(server, config, logger);
+  },
+};
+
+/** SIGHUP reloads the projects; SIGTERM and SIGINT shut down gracefully, bounded by --shutdown-timeout. */
+function handleSignals(server: RunningServer, config: Config, logger: Logger): void {
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    // The hard bound: whatever hangs, the process is gone shortly after --shutdown-timeout.
+    setTimeout(() => {
+      logger.error('shutdown timed out; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs + 1000).unref();
+    server.shutdown().then(
+      () => {
+        logger.info('shutdown complete');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGHUP', () => {
+    logger.info('SIGHUP: reloading projects');
+    server.reloadProjects();
+  });
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

@@ -1,0 +1,108 @@
+import { createServer, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../config.js';
+import type { PushNode } from '../core/node.js';
+import type { ProjectRegistry } from '../core/projects/registry.js';
+import { GrpcIngress } from '../ingress/grpc/server.js';
+import { createHttpHandler } from '../ingress/http/app.js';
+import { WsEdge } from '../ingress/ws/edge.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+
+export interface ListenerDeps {
+  node: PushNode;
+  projects: ProjectRegistry;
+  metrics: Metrics;
+  logger: Logger;
+  /** Whether the node should take traffic (bus up, not draining): /readyz. */
+  isReady: () => boolean;
+}
+
+/** The three ingresses, bound. */
+export interface Listeners {
+  ports: { ws: number; http: number; grpc: number };
+  grpc: GrpcIngress;
+  /** Stops all three: new connections at once, in-flight work within `timeoutMs`. */
+  shutdown(timeoutMs: number): Promise<void>;
+}
+
+/** Builds the WebSocket edge, the gRPC ingress and the HTTP app, and binds their ports. */
+export async function startListeners(config: Config, d: ListenerDeps): Promise<Listeners> {
+  const { node, projects, metrics, logger } = d;
+  const ws = new WsEdge({
+    nodeId: config.nodeId,
+    hub: node.hub,
+    backends: node.backends,
+    publisher: node.publisher,
+    projects,
+    metrics,
+    logger,
+    pingTimeoutMs: config.pingTimeoutMs,
+    maxMessageBytes: config.maxMessageBytes,
+    maxQueueBytes: config.maxQueueBytes,
+    nextCid: () => node.cids.next(),
+    online: node.online,
+    onlineReportIntervalMs: config.onlineReportIntervalMs,
+  });
+  const grpc = new GrpcIngress({
+    publisher: node.publisher,
+    backends: node.backends,
+    projects,
+    metrics,
+    logger,
+    maxPushBytes: config.maxPushBytes,
+    node,
+    maxQueueBytes: config.maxQueueBytes,
+  });
+  const app = createHttpHandler({
+    publisher: node.publisher,
+    projects,
+    metrics,
+    logger,
+    maxPushBytes: config.maxPushBytes,
+    isReady: d.isReady,
+    node,
+    maxQueueBytes: config.maxQueueBytes,
+  });
+
+  const ports = { ws: 0, http: 0, grpc: 0 };
+  let http: Server;
+  try {
+    ports.ws = await ws.listen(config.host, config.wsPort);
+    ports.grpc = await grpc.listen(config.host, config.grpcPort);
+    http = await listenHttp(app, config.host, config.httpPort);
+    ports.http = (http.address() as AddressInfo).port;
+  } catch (err) {
+    // A half-started node must not keep the ports it did get.
+    await Promise.all([ws.shutdown(0), grpc.shutdown(0)]);
+    throw err;
+  }
+  return {
+    ports,
+    grpc,
+    async shutdown(timeoutMs) {
+      await Promise.all([ws.shutdown(timeoutMs), grpc.shutdown(timeoutMs), closeHttp(http, timeoutMs)]);
+    },
+  };
+}
+
+function listenHttp(app: RequestListener, host: string, port: number): Promise<Server> {
+  const server = createServer(app);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}
+
+function closeHttp(server: Server, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.closeAllConnections();
+    }, timeoutMs);
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

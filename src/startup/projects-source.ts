@@ -1,0 +1,58 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import type { Config } from '../config.js';
+import { ProjectRegistry, type ProjectSet } from '../core/projects/registry.js';
+import type { Logger } from '../observability/logger.js';
+import { defaultProjects, hasLogin, loadProjectsFile } from '../projects.js';
+
+/** The projects file (--projects) or the one "default" project the login flags describe. */
+export function loadProjects(config: Config): ProjectSet {
+  return config.projects === undefined ? defaultProjects(config) : loadProjectsFile(config.projects, config.authTimeoutMs);
+}
+
+/** The registry for the configured projects, with the warnings an operator must see at start. */
+export function openProjects(config: Config, logger: Logger): ProjectRegistry {
+  const projects = new ProjectRegistry(loadProjects(config));
+  if (projects.open) {
+    logger.warn('server API is OPEN: no API keys configured, any caller can push to any project (configure keys with --projects)');
+  }
+  if (config.projects === undefined && !hasLogin(config)) {
+    logger.warn('no login method configured: WebSocket logins (code 3) will fail with 30003');
+  }
+  return projects;
+}
+
+/** Re-reads the projects into `projects`; false (and the old set kept) when they are invalid. */
+export function projectsReloader(config: Config, projects: ProjectRegistry, logger: Logger): () => boolean {
+  return () => {
+    try {
+      const set = loadProjects(config);
+      projects.replace(set);
+      logger.info({ pids: projects.pids, apiKeys: set.apiKeys.size }, 'projects reloaded');
+      if (projects.open) logger.warn('server API is OPEN after the reload: no API keys configured');
+      return true;
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'projects reload failed; keeping the previous projects');
+      return false;
+    }
+  };
+}
+
+/**
+ * Re-reads the projects file on change. A broken edit is logged and ignored: the node keeps
+ * serving the last good set. The folder is watched, not the file: editors and config tools
+ * save by renaming a new file over the old one, which a watch on the file's inode loses.
+ * They also write in several steps, hence the short debounce.
+ */
+export function watchProjects(config: Config, apply: () => void): FSWatcher | undefined {
+  if (config.projects === undefined) return undefined;
+  const file = basename(config.projects);
+  let timer: NodeJS.Timeout | undefined;
+  const watcher = watch(dirname(resolve(config.projects)), (_event, name) => {
+    if (name !== null && name !== file) return;
+    clearTimeout(timer);
+    timer = setTimeout(apply, 200);
+  });
+  watcher.unref();
+  return watcher;
+}

@@ -1,0 +1,36 @@
+import type { Bus } from '../cluster/bus.js';
+import type { ConsumerDirectory } from '../cluster/consumers.js';
+import { MemoryBus } from '../cluster/memory-bus.js';
+import { MemoryConsumers } from '../cluster/memory-consumers.js';
+import { MemoryPresence } from '../cluster/memory-presence.js';
+import type { Presence } from '../cluster/presence.js';
+import { RedisBus } from '../cluster/redis-bus.js';
+import { RedisConsumers } from '../cluster/redis-consumers.js';
+import { RedisPresence } from '../cluster/redis-presence.js';
+import type { Config } from '../config.js';
+import { nodeChannel } from '../core/targeting.js';
+import type { Logger } from '../observability/logger.js';
+
+/** A Redis command unanswered for this long fails its caller (a push: UNAVAILABLE). */
+const BUS_COMMAND_TIMEOUT_MS = 5000;
+
+/** The node's shared state: the bus, the backend consumer registry and presence. */
+export interface Stores {
+  bus: Bus;
+  consumers: ConsumerDirectory;
+  presence: Presence;
+}
+
+/** Redis implementations with --redis (a cluster), in-process ones without (a single node). */
+export function createStores(config: Config, logger: Logger): Stores {
+  if (config.redis === undefined) {
+    const bus = new MemoryBus();
+    return { bus, consumers: new MemoryConsumers(bus, nodeChannel), presence: new MemoryPresence() };
+  }
+  const redis = { url: config.redis, prefix: config.redisPrefix, commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS, logger };
+  return {
+    bus: new RedisBus(redis),
+    consumers: new RedisConsumers({ ...redis, nodeChannel, ttlMs: config.consumerTtlMs }),
+    presence: new RedisPresence({ ...redis, ttlMs: config.presenceTtlMs }),
+  };
+}
