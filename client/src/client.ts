@@ -307,42 +307,57 @@ export class Client extends Emitter<ClientEvents> {
    * `untilReply`: a request resolves with the backend's reply, not the accepting result.
    */
   private call(command: DistributiveOmit<Command, 'id'>, timeout = this.opts.timeout, untilReply = false): Promise<Result> {
-    if (this._state === 'disconnected') return Promise.reject(new PushwireError(ErrorCode.Closed, 'client is disconnected: call connect() first'));
+    return new Promise<Result>((resolve, reject) => this.send(command, timeout, resolve, reject, untilReply));
+  }
+
+  /**
+   * Callback form of `call`: the answer is handled synchronously, in the order of the frame's messages,
+   * so a subscribe result and the publications right behind it in the same frame cannot swap places.
+   */
+  private send(
+    command: DistributiveOmit<Command, 'id'>,
+    timeout: number,
+    onResult: (result: Result) => void,
+    onError: (err: PushwireError) => void,
+    untilReply = false,
+  ): void {
+    if (this._state === 'disconnected') {
+      onError(new PushwireError(ErrorCode.Closed, 'client is disconnected: call connect() first'));
+      return;
+    }
     const id = this.nextId++;
     const full = { ...command, id } as Command;
-    return new Promise<Result>((resolve, reject) => {
-      const finish = (): void => {
-        this.pending.delete(id);
-        clearTimeout(timer);
-      };
-      const timer = setTimeout(() => {
+    const finish = (): void => {
+      this.pending.delete(id);
+      clearTimeout(timer);
+    };
+    const timer = setTimeout(() => {
+      finish();
+      this.outbox = this.outbox.filter((c) => c !== full);
+      onError(new PushwireError(ErrorCode.Timeout, `no ${untilReply ? 'reply' : 'answer'} to ${command.method} within ${timeout} ms`));
+    }, timeout);
+    this.pending.set(id, {
+      method: full.method,
+      timer,
+      command: full,
+      resolve: (result) => {
+        // A request's result only says the backends have it; its reply settles it.
+        if (untilReply) return;
         finish();
-        this.outbox = this.outbox.filter((c) => c !== full);
-        reject(new PushwireError(ErrorCode.Timeout, `no ${untilReply ? 'reply' : 'answer'} to ${command.method} within ${timeout} ms`));
-      }, timeout);
-      this.pending.set(id, {
-        method: full.method,
-        timer,
-        command: full,
-        resolve: (result) => {
-          // A request's result only says the backends have it; its reply settles it.
-          if (untilReply) return;
+        onResult(result);
+      },
+      reject: (err) => {
+        finish();
+        onError(err);
+      },
+      ...(untilReply && {
+        settle: (data: unknown) => {
           finish();
-          resolve(result);
+          onResult({ data } as Result);
         },
-        reject: (err) => {
-          finish();
-          reject(err);
-        },
-        ...(untilReply && {
-          settle: (data: unknown) => {
-            finish();
-            resolve({ data } as Result);
-          },
-        }),
-      });
-      if (this._state === 'connected') this.enqueue(full);
+      }),
     });
+    if (this._state === 'connected') this.enqueue(full);
   }
 
   /** Queues a command; everything queued in one task goes out in one frame. */
@@ -368,11 +383,11 @@ export class Client extends Emitter<ClientEvents> {
   /** What a Subscription may do with its client, and nothing else. */
   private readonly subscriptionHost: SubscriptionHost = {
     connected: (): boolean => this._state === 'connected',
-    subscribe: (channel: string, isPrivate: boolean, since: StreamPosition | undefined, timeout: number) =>
-      this.call({ method: 'subscribe', channel, ...(isPrivate && { private: true }), ...(since && { since }) }, timeout),
+    subscribe: (channel, isPrivate, since, timeout, onResult, onError) =>
+      this.send({ method: 'subscribe', channel, ...(isPrivate && { private: true }), ...(since && { since }) }, timeout, onResult, onError),
     unsubscribe: (channel: string, isPrivate: boolean): void => {
       // Fire and forget: the server answers even when not subscribed, and a lost connection unsubscribes anyway.
-      if (this._state === 'connected') this.call({ method: 'unsubscribe', channel, ...(isPrivate && { private: true }) }).catch(() => {});
+      if (this._state === 'connected') this.send({ method: 'unsubscribe', channel, ...(isPrivate && { private: true }) }, this.opts.timeout, noop, noop);
     },
     history: (channel: string, options: HistoryOptions) => this.history(channel, options),
     presence: (channel: string, options: { private?: boolean; timeout?: number }) => this.presence(channel, options),
@@ -432,7 +447,9 @@ export class Client extends Emitter<ClientEvents> {
       // A close event always follows; it carries what is known.
     };
     this.connectTimer = setTimeout(() => {
-      if (generation === this.generation) this.dropTransport(ReasonCode.Timeout, `not connected within ${this.opts.timeout} ms`, true);
+      if (generation !== this.generation) return;
+      this.emit('error', { error: new PushwireError(ErrorCode.Timeout, `not connected within ${this.opts.timeout} ms`) });
+      this.dropTransport(ReasonCode.Timeout, `not connected within ${this.opts.timeout} ms`, true);
     }, this.opts.timeout);
   }
 
@@ -658,6 +675,8 @@ export class Client extends Emitter<ClientEvents> {
     };
   }
 }
+
+const noop = (): void => {};
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 

@@ -53,7 +53,15 @@ export interface SubscriptionEvents<T> {
 /** What a subscription needs from its client (the client implements it). */
 export interface SubscriptionHost {
   connected(): boolean;
-  subscribe(channel: string, isPrivate: boolean, since: StreamPosition | undefined, timeout: number): Promise<Result>;
+  /** Sends a subscribe; exactly one of the callbacks is called, synchronously with the frame that answers it. */
+  subscribe(
+    channel: string,
+    isPrivate: boolean,
+    since: StreamPosition | undefined,
+    timeout: number,
+    onResult: (result: Result) => void,
+    onError: (err: PushwireError) => void,
+  ): void;
   unsubscribe(channel: string, isPrivate: boolean): void;
   history(channel: string, options: HistoryOptions): Promise<History>;
   presence(channel: string, options: { private?: boolean; timeout?: number }): Promise<ClientInfo[]>;
@@ -223,13 +231,17 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     const generation = ++this.generation;
     const since = this._position;
     this.inFlight = true;
-    this.host.subscribe(this.channel, this.private, since, this.options.timeout).then(
+    this.host.subscribe(
+      this.channel,
+      this.private,
+      since,
+      this.options.timeout,
       (result) => {
         if (generation !== this.generation) return;
         this.inFlight = false;
         this.onSubscribed((result ?? {}) as SubscribeResult, since);
       },
-      (err: PushwireError) => {
+      (err) => {
         if (generation !== this.generation) return;
         this.inFlight = false;
         this.onSubscribeError(err);
@@ -266,6 +278,8 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     if (err.code === ErrorCode.Closed) return; // the connection dropped; resubscribed when it is back
     if (err.code === ErrorCode.Timeout || err.temporary) {
       this.emit('error', { error: err });
+      // After a timeout the server may still have subscribed: unsubscribing makes the next subscribe clean.
+      if (err.code === ErrorCode.Timeout) this.host.unsubscribe(this.channel, this.private);
       this.retryLater();
       return;
     }
@@ -287,8 +301,6 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
 
   private retryLater(): void {
     clearTimeout(this.retryTimer);
-    // The server may have subscribed after the timeout; unsubscribing makes the next subscribe clean.
-    this.host.unsubscribe(this.channel, this.private);
     const delay = backoffDelay(this.attempt++, this.options.minResubscribeDelay, this.options.maxResubscribeDelay);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
