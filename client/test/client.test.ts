@@ -7,7 +7,9 @@ import { ReasonCode } from '../src/codes.js';
 import { ErrorCode, PushwireError } from '../src/errors.js';
 import { FakeWebSocket } from './fake-websocket.js';
 
-const flush = (): Promise<void> => vi.advanceTimersByTimeAsync(0);
+const flush = async (): Promise<void> => {
+  await vi.advanceTimersByTimeAsync(0);
+};
 
 function newClient(options: ClientOptions = {}): { client: Client; log: string[] } {
   const client = new Client('ws://test/ws', { websocket: FakeWebSocket, offlineHint: false, ...options });

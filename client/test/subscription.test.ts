@@ -7,7 +7,9 @@ import { ErrorCode, PushwireError } from '../src/errors.js';
 import type { Subscription } from '../src/subscription.js';
 import { FakeWebSocket } from './fake-websocket.js';
 
-const flush = (): Promise<void> => vi.advanceTimersByTimeAsync(0);
+const flush = async (): Promise<void> => {
+  await vi.advanceTimersByTimeAsync(0);
+};
 
 async function connected(): Promise<{ client: Client; ws: FakeWebSocket }> {
   const client = new Client('ws://test/ws', { websocket: FakeWebSocket, offlineHint: false, timeout: 1000, minReconnectDelay: 100, maxReconnectDelay: 1000 });
