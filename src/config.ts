@@ -11,6 +11,8 @@ export interface Config {
   httpPort: number;
   /** gRPC port. @default 9912 */
   grpcPort: number;
+  /** Serve the client SDK's demo page (live ticker + chat room) at /demo on the HTTP port. @default false */
+  demo: boolean;
   /** Unique id of this node in the cluster. @default random 8 hex chars */
   nodeId: string;
   /** Redis URL; absent runs a single node on an in-process bus. */
@@ -56,7 +58,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-type Kind = 'string' | 'port' | 'size' | 'duration' | 'url';
+type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'boolean';
 
 interface OptionSpec {
   key: keyof Config;
@@ -72,6 +74,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'wsPort', flag: 'ws-port', kind: 'port', default: '8812', help: 'WebSocket port (0 = ephemeral)' },
   { key: 'httpPort', flag: 'http-port', kind: 'port', default: '8912', help: 'HTTP port: REST bridge, /healthz, /readyz, /metrics' },
   { key: 'grpcPort', flag: 'grpc-port', kind: 'port', default: '9912', help: 'gRPC port' },
+  { key: 'demo', flag: 'demo', kind: 'boolean', default: 'false', help: 'serve the client SDK demo page at /demo on the HTTP port (true/false)' },
   { key: 'nodeId', flag: 'node-id', kind: 'string', default: undefined, help: 'node id, unique in the cluster (default: random)' },
   { key: 'redis', flag: 'redis', kind: 'url', default: undefined, help: 'Redis URL (redis://, rediss://); absent = single node, in-process bus' },
   { key: 'redisPrefix', flag: 'redis-prefix', kind: 'string', default: 'pushwire:', help: 'prefix of every Redis channel' },
@@ -145,6 +148,9 @@ function convert(o: OptionSpec, value: string): unknown {
     case 'url':
       if (!URL.canParse(value)) bad('must be a URL');
       return value;
+    case 'boolean':
+      if (value !== 'true' && value !== 'false') bad('must be true or false');
+      return value === 'true';
   }
 }
 

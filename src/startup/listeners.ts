@@ -54,6 +54,7 @@ export async function startListeners(config: Config, d: ListenerDeps): Promise<L
     node,
     maxQueueBytes: config.maxQueueBytes,
   });
+  const ports = { ws: 0, http: 0, grpc: 0 };
   const app = createHttpHandler({
     publisher: node.publisher,
     projects,
@@ -63,9 +64,9 @@ export async function startListeners(config: Config, d: ListenerDeps): Promise<L
     isReady: d.isReady,
     node,
     maxQueueBytes: config.maxQueueBytes,
+    ...(config.demo && { demo: { wsPort: () => ports.ws } }),
   });
 
-  const ports = { ws: 0, http: 0, grpc: 0 };
   let http: Server;
   try {
     ports.ws = await ws.listen(config.host, config.wsPort);

@@ -293,3 +293,13 @@ describe('parseDuration', () => {
     }
   });
 });
+
+describe('parseConfig: --demo', () => {
+  it('is off by default, takes true or false, and refuses anything else with the exact message', () => {
+    expect(parse([]).demo).toBe(false);
+    expect(parse(['--demo', 'true']).demo).toBe(true);
+    expect(parse([], { PUSHWIRE_DEMO: 'true' }).demo).toBe(true);
+    expect(parse(['--demo=false']).demo).toBe(false);
+    expect(() => parse(['--demo', 'yes'])).toThrow('--demo (PUSHWIRE_DEMO): must be true or false, got "yes"');
+  });
+});

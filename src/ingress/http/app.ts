@@ -1,6 +1,7 @@
 import type { RequestListener } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Code } from '../../core/errors.js';
+import { demoRoutes } from './demo-routes.js';
 import { withFastPush } from './fast-push.js';
 import { healthRoutes } from './health-routes.js';
 import type { HttpAppOptions } from './options.js';
@@ -39,6 +40,7 @@ export function createHttpApp(o: HttpAppOptions): express.Express {
   pushRoutes(app, o, limit);
   presenceRoutes(app, o);
   healthRoutes(app, o);
+  demoRoutes(app, o);
 
   app.use((_req, res) => {
     send(res, Code.NOT_FOUND, 'Not Found');

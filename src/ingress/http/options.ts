@@ -17,4 +17,6 @@ export interface HttpAppOptions {
   node: PushNode;
   /** Unsent bytes a streaming response may have before it is ended as too slow. */
   maxQueueBytes: number;
+  /** Serve the SDK demo page at /demo (`--demo true`); the page connects to this WebSocket port. */
+  demo?: { wsPort: () => number };
 }
