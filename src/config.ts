@@ -50,6 +50,12 @@ export interface Config {
   maxQueueBytes: number;
   /** Longest a graceful shutdown may take before the process exits anyway, ms. @default 10000 */
   shutdownTimeoutMs: number;
+  /** The default project's channel options (namespaces, history, recovery) as JSON; see docs/configuration.md. */
+  channels: string | undefined;
+  /** Protocol v1: the server pings a connection silent for this long, ms. @default 25000 */
+  v1PingIntervalMs: number;
+  /** Protocol v1: a connection that sends nothing this long after a ping is closed (3001), ms. @default 8000 */
+  v1PongTimeoutMs: number;
   /** pino level. @default "info" */
   logLevel: string;
 }
@@ -92,6 +98,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'onlineReportIntervalMs', flag: 'online-report-interval', kind: 'duration', default: '10s', help: 'how often server WebSocket connections receive the online report' },
   { key: 'maxQueueBytes', flag: 'max-queue-bytes', kind: 'size', default: '1MiB', help: 'outbound bytes pending per connection before it is closed as slow' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout', kind: 'duration', default: '10s', help: 'bound on graceful shutdown' },
+  { key: 'channels', flag: 'channels', kind: 'string', default: undefined, help: 'default project channel options as JSON: {"history":{"size":100,"ttl":"10m"},"namespaces":{...}}' },
+  { key: 'v1PingIntervalMs', flag: 'v1-ping-interval', kind: 'duration', default: '25s', help: 'protocol v1: ping a connection after this much server-side silence' },
+  { key: 'v1PongTimeoutMs', flag: 'v1-pong-timeout', kind: 'duration', default: '8s', help: 'protocol v1: close (3001) a connection silent this long after a ping' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
 ];
 
@@ -189,6 +198,9 @@ function check(c: Config): void {
     if (clash) {
       const flag = OPTIONS.find((o) => o.key === clash)!.flag;
       throw new ConfigError(`--${flag} cannot be combined with --projects: set each project's login in the projects file`);
+    }
+    if (c.channels !== undefined) {
+      throw new ConfigError("--channels cannot be combined with --projects: set each project's channels in the projects file");
     }
   }
   if (c.maxPushBytes > c.maxQueueBytes) {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, parseDuration, type Config } from './config.js';
+import { parseChannelSettings, type ChannelSettings } from './core/channels/options.js';
 import { chainAuthenticators, type Authenticator } from './core/auth/authenticator.js';
 import { CallbackAuthenticator } from './core/auth/callback-authenticator.js';
 import { JwtAuthenticator } from './core/auth/jwt-authenticator.js';
@@ -52,7 +53,22 @@ export function defaultProjects(config: Config): ProjectSet {
     },
     '--jwt-public-key',
   );
-  return { projects: [{ pid: DEFAULT_PID, name: DEFAULT_PID, authenticator, limits: {} }], apiKeys: new Map() };
+  const project: Project = { pid: DEFAULT_PID, name: DEFAULT_PID, authenticator, limits: {} };
+  if (config.channels !== undefined) project.channels = channelsFlag(config.channels);
+  return { projects: [project], apiKeys: new Map() };
+}
+
+/** --channels: the default project's `channels` object as JSON. */
+function channelsFlag(text: string): ChannelSettings {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`--channels: not valid JSON: ${(err as Error).message}`);
+  }
+  return parseChannelSettings(raw, 'channels', (where, why) => {
+    throw new ConfigError(`--channels: ${where}: ${why}`);
+  }, parseDuration);
 }
 
 /** Whether a project can log anyone in (for the start-up warning). */
@@ -60,7 +76,7 @@ export const hasLogin = (config: Config): boolean =>
   config.jwtSecret !== undefined || config.jwtPublicKey !== undefined || config.authUrl !== undefined;
 
 const TOP_FIELDS = new Set(['projects']);
-const PROJECT_FIELDS = new Set(['pid', 'name', 'login', 'apiKeys', 'limits']);
+const PROJECT_FIELDS = new Set(['pid', 'name', 'login', 'apiKeys', 'limits', 'channels']);
 const LIMIT_FIELDS = new Set(['maxConnections', 'pushesPerSecond', 'requestsPerSecond']);
 const LOGIN_FIELDS = new Set(['jwtSecret', 'jwtPublicKeyFile', 'authUrl', 'authTimeout']);
 const KEY_FIELDS = new Set(['key', 'methods']);
@@ -145,7 +161,9 @@ export function loadProjectsFile(file: string, defaultAuthTimeoutMs: number): Pr
     for (const [f, v] of Object.entries(limits)) {
       if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) bad(`${at}.limits.${f}`, 'must be a positive integer');
     }
-    projects.push({ pid, name: (p.name as string | undefined) ?? pid, authenticator, limits: limits as ProjectLimits });
+    const project: Project = { pid, name: (p.name as string | undefined) ?? pid, authenticator, limits: limits as ProjectLimits };
+    if (p.channels !== undefined) project.channels = parseChannelSettings(p.channels, `${at}.channels`, bad, parseDuration);
+    projects.push(project);
   });
   return { projects, apiKeys };
 }

@@ -5,6 +5,78 @@ export interface OnceKey {
   ttlMs: number;
 }
 
+/** A stream position: the channel's epoch and the offset of a publication in it. */
+export interface Position {
+  offset: number;
+  epoch: string;
+}
+
+/** How a positioned publish stores its publication (a channel with history). */
+export interface AppendOptions {
+  /** Publications kept at most. */
+  size: number;
+  /** The stream expires when idle this long (and older entries are not served). */
+  ttlMs: number;
+  /** The position (epoch, top offset) outlives the stream by this long. */
+  metaTtlMs: number;
+  /** Per-message TTL (0: none): the entry is kept but no longer served once older than this. */
+  messageTtlMs: number;
+  /** Idempotency claim, checked and taken in the same atomic step. */
+  once?: OnceKey;
+}
+
+/** A positioned publish's outcome: its position, or the earlier push's value when `once` was claimed. */
+export type AppendResult = ({ duplicate: false } & Position) | { duplicate: true; earlier: string };
+
+/** One stored publication, as the store returns it. */
+export interface StoredEntry {
+  offset: number;
+  /** The message envelope (core/message.ts), as published. */
+  payload: Buffer;
+  /** Store clock ms when it was appended. */
+  time: number;
+  /** Store clock ms after which it is not served (per-message TTL); 0: never. */
+  expiresAt: number;
+}
+
+/** A raw history read: the stream's position and entries in the asked range (unfiltered). */
+export interface StoredRange {
+  /** '' when the channel has no stream position (never published, or its meta expired). */
+  epoch: string;
+  /** Offset of the latest publication (0: none). */
+  top: number;
+  /** The store's clock, ms, at the read (entries' times are on the same clock). */
+  now: number;
+  entries: StoredEntry[];
+}
+
+export interface RangeQuery {
+  /** Forward: entries with offset > after, oldest first. Reverse: offset > after, newest first. */
+  after: number;
+  count: number;
+  reverse: boolean;
+}
+
+/** Wire marker of a positioned publication: 0xB1, "<offset> <epoch>\n", then the envelope. */
+export const POSITIONED = 0xb1;
+
+/** Splits a positioned bus payload; undefined when it is not one. */
+export function unwrapPositioned(payload: Buffer): { position: Position; envelope: Buffer } | undefined {
+  if (payload[0] !== POSITIONED) return undefined;
+  const nl = payload.indexOf(0x0a, 1);
+  const space = payload.indexOf(0x20, 1);
+  if (nl < 0 || space < 0 || space > nl) throw new Error('truncated positioned envelope');
+  const offset = Number(payload.toString('latin1', 1, space));
+  if (!Number.isSafeInteger(offset) || offset < 1) throw new Error('bad offset in positioned envelope');
+  return { position: { offset, epoch: payload.toString('latin1', space + 1, nl) }, envelope: payload.subarray(nl + 1) };
+}
+
+/** The bus payload of a positioned publication (what the Redis script builds in Lua). */
+export function wrapPositioned(position: Position, envelope: Buffer): Buffer {
+  const head = Buffer.from(`\u00b1${position.offset} ${position.epoch}\n`, 'latin1');
+  return Buffer.concat([head, envelope]);
+}
+
 /**
  * The one interface between the core and the cluster transport. Channels are opaque
  * strings chosen by the core; payloads are opaque bytes.
@@ -24,6 +96,15 @@ export interface Bus {
    */
   subscribe(channel: string): Promise<void>;
   unsubscribe(channel: string): Promise<void>;
+  /**
+   * Appends to the channel's bounded stream, assigns the next offset and publishes the
+   * positioned payload, all in one atomic step: offset order is delivery order on every node.
+   */
+  publishPositioned(channel: string, payload: Buffer, options: AppendOptions): Promise<AppendResult>;
+  /** Reads the channel's stream position and a range of its entries, atomically. */
+  readHistory(channel: string, query: RangeQuery): Promise<StoredRange>;
+  /** Drops the channel's entries; its position (epoch, top offset) stays. */
+  removeHistory(channel: string): Promise<void>;
   /** Sets the single receiver of every message on a subscribed channel. */
   onMessage(handler: (channel: string, payload: Buffer) => void): void;
   /** Whether a publish can succeed now. */

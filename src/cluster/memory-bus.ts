@@ -1,4 +1,5 @@
-import type { Bus, OnceKey } from './bus.js';
+import { wrapPositioned, type AppendOptions, type AppendResult, type Bus, type OnceKey, type RangeQuery, type StoredRange } from './bus.js';
+import { MemoryHistory } from './memory-history.js';
 
 /** In-process bus for a single node: the same interface, no network. */
 export class MemoryBus implements Bus {
@@ -6,6 +7,7 @@ export class MemoryBus implements Bus {
   private handler: (channel: string, payload: Buffer) => void = () => {};
   private readonly claims = new Map<string, { value: string; expires: number }>();
   private sweeps = 0;
+  private readonly history = new MemoryHistory();
 
   publish(channel: string, payload: Buffer): Promise<void> {
     // Deliver on a microtask, like a real bus: the caller's ack never waits on fan-out.
@@ -21,6 +23,29 @@ export class MemoryBus implements Bus {
     if (claim !== undefined && claim.expires > now) return Promise.resolve(claim.value);
     this.claims.set(once.key, { value: once.value, expires: now + once.ttlMs });
     return this.publish(channel, payload).then(() => undefined);
+  }
+
+  publishPositioned(channel: string, payload: Buffer, options: AppendOptions): Promise<AppendResult> {
+    const { once } = options;
+    if (once !== undefined) {
+      const now = Date.now();
+      const claim = this.claims.get(once.key);
+      if (claim !== undefined && claim.expires > now) return Promise.resolve({ duplicate: true, earlier: claim.value });
+      this.claims.set(once.key, { value: once.value, expires: now + once.ttlMs });
+    }
+    // Assigned and delivered in one synchronous step: offset order is delivery order.
+    const position = this.history.append(channel, payload, options);
+    void this.publish(channel, wrapPositioned(position, payload));
+    return Promise.resolve({ duplicate: false, ...position });
+  }
+
+  readHistory(channel: string, query: RangeQuery): Promise<StoredRange> {
+    return Promise.resolve(this.history.read(channel, query));
+  }
+
+  removeHistory(channel: string): Promise<void> {
+    this.history.remove(channel);
+    return Promise.resolve();
   }
 
   subscribe(channel: string): Promise<void> {
@@ -48,6 +73,7 @@ export class MemoryBus implements Bus {
   close(): Promise<void> {
     this.channels.clear();
     this.claims.clear();
+    this.history.clear();
     return Promise.resolve();
   }
 }

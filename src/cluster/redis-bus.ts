@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Bus, OnceKey } from './bus.js';
+import type { AppendOptions, AppendResult, Bus, OnceKey, RangeQuery, StoredRange } from './bus.js';
+import { APPEND_AND_PUBLISH, READ_RANGE } from './redis-history-scripts.js';
 import { logOutages, quit, redisConnection } from './redis-connection.js';
 
 // Claim and publish in one atomic step: a duplicate is never published, and a publish that
@@ -11,6 +12,12 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return false
 end
 return redis.call('GET', KEYS[1])`;
+
+/** The history scripts as commands defined on the publisher connection (defineCommand). */
+interface HistoryScripts {
+  pwAppend(numKeys: number, ...args: (string | Buffer)[]): Promise<unknown>;
+  pwReadBuffer(...args: string[]): Promise<unknown>;
+}
 
 export interface RedisBusOptions {
   url: string;
@@ -31,6 +38,7 @@ export class RedisBus implements Bus {
   private readonly pub: Redis;
   private readonly sub: Redis;
   private readonly wanted = new Set<string>();
+  private readonly scripts: HistoryScripts;
   private subscribed = false;
   private closing = false;
   private handler: (channel: string, payload: Buffer) => void = () => {};
@@ -41,6 +49,10 @@ export class RedisBus implements Bus {
     // which costs more per push than the command itself.
     this.pub = redisConnection(options.url, 'pushwire-pub', { commandTimeout: options.commandTimeoutMs });
     this.sub = redisConnection(options.url, 'pushwire-sub', { autoResubscribe: false });
+    // EVALSHA with a fallback to EVAL: the script text is not sent with every push.
+    this.pub.defineCommand('pwAppend', { lua: APPEND_AND_PUBLISH });
+    this.pub.defineCommand('pwRead', { lua: READ_RANGE, numberOfKeys: 2 });
+    this.scripts = this.pub as unknown as HistoryScripts;
     logOutages(this.pub, 'publisher', options.logger, () => this.closing);
     logOutages(this.sub, 'subscriber', options.logger, () => this.closing);
     this.sub.on('ready', () => void this.resubscribe());
@@ -72,6 +84,48 @@ export class RedisBus implements Bus {
       payload,
     )) as string | null;
     return prior ?? undefined;
+  }
+
+  /** Stream and meta keys of a channel's history, hash-tagged on the channel (one slot). */
+  private historyKeys(channel: string): [string, string] {
+    const p = this.options.prefix;
+    return [`${p}h:{${channel}}`, `${p}hm:{${channel}}`];
+  }
+
+  async publishPositioned(channel: string, payload: Buffer, o: AppendOptions): Promise<AppendResult> {
+    if (this.pub.status !== 'ready') throw new Error(`redis publisher is ${this.pub.status}`);
+    this.batchWrites();
+    const [stream, meta] = this.historyKeys(channel);
+    const args: (string | Buffer)[] = [this.options.prefix + channel, payload, String(o.size), String(o.ttlMs), String(o.metaTtlMs), String(o.messageTtlMs)];
+    const keys = [stream, meta];
+    if (o.once !== undefined) {
+      keys.push(`${this.options.prefix}once:${o.once.key}`);
+      args.push(o.once.value, String(o.once.ttlMs));
+    }
+    const [offset, epoch] = (await this.scripts.pwAppend(keys.length, ...keys, ...args)) as [number, string];
+    return offset === 0 ? { duplicate: true, earlier: epoch } : { duplicate: false, offset, epoch };
+  }
+
+  async readHistory(channel: string, q: RangeQuery): Promise<StoredRange> {
+    if (this.pub.status !== 'ready') throw new Error(`redis publisher is ${this.pub.status}`);
+    const [stream, meta] = this.historyKeys(channel);
+    const reply = (await this.scripts.pwReadBuffer(stream, meta, String(q.after), String(q.count), q.reverse ? '1' : '0')) as (Buffer | number)[];
+    const str = (v: Buffer | number | undefined): string => (Buffer.isBuffer(v) ? v.toString('latin1') : String(v ?? ''));
+    const range: StoredRange = { epoch: str(reply[0]), top: Number(reply[1]), now: Number(str(reply[2])), entries: [] };
+    for (let i = 3; i + 3 < reply.length; i += 4) {
+      range.entries.push({
+        offset: Number(str(reply[i])),
+        payload: reply[i + 1] as Buffer,
+        time: Number(str(reply[i + 2])),
+        expiresAt: Number(str(reply[i + 3])),
+      });
+    }
+    return range;
+  }
+
+  async removeHistory(channel: string): Promise<void> {
+    if (this.pub.status !== 'ready') throw new Error(`redis publisher is ${this.pub.status}`);
+    await this.pub.del(this.historyKeys(channel)[0]);
   }
 
   private corked = false;

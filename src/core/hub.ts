@@ -38,6 +38,10 @@ export class Hub {
   private readonly byCid = new Map<string, Session>();
   private readonly recent = new RecentIds(RECENT_IDS);
   private readonly observers: SessionObserver[] = [];
+  /** Last position delivered per channel with history and local holders: a jump is a gap. */
+  private readonly positions = new Map<string, { offset: number; epoch: string }>();
+  /** Told of every gap (metrics, logs). */
+  onGap: (channel: string) => void = () => {};
 
   constructor(private readonly interest: Interest) {}
 
@@ -111,6 +115,15 @@ export class Hub {
     if (this.byCid.has(session.cid)) for (const o of this.observers) o.unidentified?.(session, uid);
   }
 
+  /** Joins any channel of the session's project by name (protocol v1 channels); resolves once the bus has it. */
+  joinChannel(session: Session, channel: string): Promise<void> {
+    return this.join(session, channel);
+  }
+
+  leaveChannel(session: Session, channel: string): void {
+    this.leave(session, channel);
+  }
+
   /** Caller checks that the session is logged in. */
   subscribePrivate(session: Session, uid: string, topic: string): Promise<void> {
     return this.join(session, privateChannel(session.pid, uid, topic));
@@ -123,11 +136,39 @@ export class Hub {
   /** Hands the message to every local session it targets; returns how many. */
   deliver(message: Message): number {
     if (message.select !== undefined) return this.deliverSelected(message, message.select);
-    const targets = this.byChannel.get(channelOf(message.pid, targetOf(message.uid, message.topic)));
+    const channel = channelOf(message.pid, targetOf(message.uid, message.topic));
+    const targets = this.byChannel.get(channel);
     if (targets === undefined || targets.size === 0) return 0;
+    if (message.offset !== undefined && !this.inSequence(channel, message.offset, message.epoch ?? '', targets)) return 0;
     const out = new Outbound(message);
     for (const session of targets) session.sink.deliver(out);
     return targets.size;
+  }
+
+  /**
+   * Checks a positioned message against the channel's last one. A jump (or a new epoch) means
+   * this node missed publications: the holders hear of the gap first. An old offset (a copy
+   * already delivered) is dropped: returns false.
+   */
+  private inSequence(channel: string, offset: number, epoch: string, targets: Set<Session>): boolean {
+    const prev = this.positions.get(channel);
+    if (prev !== undefined && prev.epoch === epoch && offset <= prev.offset) return false;
+    this.positions.set(channel, { offset, epoch });
+    if (prev !== undefined && (prev.epoch !== epoch || offset !== prev.offset + 1)) this.signalGap(channel, targets);
+    return true;
+  }
+
+  /** The bus may have lost messages on these channels (e.g. resubscribed after a Redis reconnect). */
+  gap(channels: readonly string[]): void {
+    for (const channel of channels) {
+      const targets = this.byChannel.get(channel);
+      if (targets !== undefined && targets.size > 0) this.signalGap(channel, targets);
+    }
+  }
+
+  private signalGap(channel: string, targets: Set<Session>): void {
+    this.onGap(channel);
+    for (const session of targets) session.sink.gap?.(channel);
   }
 
   /** uids ∩ cids ∩ tags (each list a union), within the message's project. */
@@ -181,7 +222,10 @@ export class Hub {
     const holders = this.byChannel.get(channel);
     if (holders === undefined) return;
     holders.delete(session);
-    if (holders.size === 0) this.byChannel.delete(channel);
+    if (holders.size === 0) {
+      this.byChannel.delete(channel);
+      this.positions.delete(channel);
+    }
     this.interest.release(channel);
   }
 }

@@ -14,6 +14,9 @@ export interface Message {
   select?: Selector;
   /** Answers the client request with this id (BackendService): a reply frame, not raw data. */
   replyTo?: string;
+  /** Position in the channel's stream, on channels with history (carried outside the envelope). */
+  offset?: number;
+  epoch?: string;
 }
 
 /**
@@ -114,14 +117,23 @@ export function decodeMessage(buf: Buffer): Message {
 export class Outbound {
   private encoder: ((m: Message) => unknown) | undefined;
   private value: unknown;
+  /** Further encoders' results (v1 JSON, v1 protobuf, gRPC streams next to legacy frames). */
+  private more: Map<(m: Message) => unknown, unknown> | undefined;
 
   constructor(readonly message: Message) {}
 
   encoded<T>(encode: (m: Message) => T): T {
     if (this.encoder === encode) return this.value as T;
-    // One slot is enough: a node has one encoder per transport, and a message rarely meets two.
-    this.encoder = encode;
-    this.value = encode(this.message);
-    return this.value as T;
+    if (this.encoder === undefined) {
+      this.encoder = encode;
+      this.value = encode(this.message);
+      return this.value as T;
+    }
+    // A node has one encoder per transport and protocol: each is built once per message.
+    this.more ??= new Map();
+    if (this.more.has(encode)) return this.more.get(encode) as T;
+    const value = encode(this.message);
+    this.more.set(encode, value);
+    return value;
   }
 }

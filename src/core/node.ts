@@ -7,7 +7,9 @@ import type { Metrics } from '../observability/metrics.js';
 import { BackendRouter } from './backend/router.js';
 import { CidSource } from './cids.js';
 import { Hub } from './hub.js';
-import { decodeMessage } from './message.js';
+import { unwrapPositioned } from '../cluster/bus.js';
+import { ChannelHistory } from './history.js';
+import { decodeMessage, type Message } from './message.js';
 import { OnlineUsers } from './online-users.js';
 import { PresenceTracker, type NodeDescription } from './presence-tracker.js';
 import type { ProjectRegistry } from './projects/registry.js';
@@ -42,6 +44,8 @@ export interface PushNodeOptions {
 export class PushNode {
   readonly hub: Hub;
   readonly publisher: Publisher;
+  /** Channel options and history reads (HistoryService, recovery). */
+  readonly history: ChannelHistory;
   readonly backends: BackendRouter;
   /** Presence reads (OnlineUsersService) and the cluster-wide connection listing. */
   readonly online: OnlineUsers;
@@ -57,7 +61,12 @@ export class PushNode {
     this.online = new OnlineUsers(o.presence, o.projects);
     this.tracker = new PresenceTracker(o.presence, o.nodeId, o.presenceTtlMs, o.metrics, o.logger);
     this.hub.observe(this.tracker);
-    this.publisher = new Publisher(o.bus, o.projects, o.nodeId, o.maxPushBytes, o.metrics, o.idempotencyWindowMs);
+    this.history = new ChannelHistory(o.bus, o.projects);
+    this.publisher = new Publisher(o.bus, o.projects, o.nodeId, o.maxPushBytes, o.metrics, o.idempotencyWindowMs, this.history);
+    this.hub.onGap = (channel) => {
+      o.metrics.historyGaps.inc();
+      o.logger.warn({ channel }, 'offset gap on a channel with history: its v1 subscribers resubscribe');
+    };
     this.backends = new BackendRouter({
       nodeId: o.nodeId,
       directory: o.consumers,
@@ -104,7 +113,7 @@ export class PushNode {
     let delivered: number;
     try {
       if (isConsumerFrame(payload)) return this.backends.receive(payload);
-      delivered = this.hub.deliver(decodeMessage(payload));
+      delivered = this.hub.deliver(decode(payload));
     } catch (err) {
       this.o.metrics.busErrors.inc({ op: 'decode' });
       this.o.logger.warn({ err, channel }, 'dropped an undecodable bus message');
@@ -112,4 +121,14 @@ export class PushNode {
     }
     if (delivered > 0) this.o.metrics.deliveries.inc(delivered);
   }
+}
+
+/** A bus payload as a message; a positioned one carries its offset and epoch. */
+function decode(payload: Buffer): Message {
+  const positioned = unwrapPositioned(payload);
+  if (positioned === undefined) return decodeMessage(payload);
+  const m = decodeMessage(positioned.envelope);
+  m.offset = positioned.position.offset;
+  m.epoch = positioned.position.epoch;
+  return m;
 }

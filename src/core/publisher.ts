@@ -1,6 +1,8 @@
 import type { Bus } from '../cluster/bus.js';
 import type { Metrics } from '../observability/metrics.js';
 import { CODE_NAMES, Code, PushwireError, invalidArgument } from './errors.js';
+import type { AppendOptions } from '../cluster/bus.js';
+import { ChannelHistory } from './history.js';
 import { encodeMessage, type Selector } from './message.js';
 import { RateLimiter } from './projects/rate-limiter.js';
 import type { ProjectRegistry } from './projects/registry.js';
@@ -21,6 +23,10 @@ export interface PushRequest {
   tags?: string[];
   /** Answers the client request with this id: delivered as a reply frame, not raw data. */
   replyTo?: string;
+  /** Per-message TTL, seconds (0: none): not served from history or recovery once older. */
+  ttl?: number;
+  /** Not stored in the channel's history (delivered live, without an offset). */
+  skipHistory?: boolean;
 }
 
 export interface PushResult {
@@ -28,12 +34,17 @@ export interface PushResult {
   nodeId: string;
   /** The idempotency key repeated an earlier push: nothing was published, messageId is the earlier one's. */
   duplicate: boolean;
+  /** On a channel with history: the publication's offset and the stream's epoch. */
+  offset?: number;
+  epoch?: string;
 }
 
 /** One push's outcome inside publishAll. */
 interface Published {
   messageId: string;
   duplicate: boolean;
+  offset?: number;
+  epoch?: string;
 }
 
 export interface PushBatchResult {
@@ -61,7 +72,8 @@ function selectorOf(req: PushRequest): Selector | undefined {
 }
 
 /** The request fields Publisher.push's fast path handles (everything but idempotencyKey/uids/cids/tags). */
-const PLAIN_FIELDS = new Set(['uid', 'topic', 'data', 'pid', 'idempotencyKey', 'uids', 'cids', 'tags']);
+// ttl and skipHistory only matter on channels with history, which the fast path hands on itself.
+const PLAIN_FIELDS = new Set(['uid', 'topic', 'data', 'pid', 'idempotencyKey', 'uids', 'cids', 'tags', 'ttl', 'skipHistory']);
 
 /**
  * A uid/topic push without idempotency key or selector, and with no field the fast path does not
@@ -94,6 +106,8 @@ export class Publisher {
     private readonly maxPushBytes: number,
     private readonly metrics: Metrics,
     private readonly idempotencyWindowMs: number,
+    /** Channel options (history, per-namespace push size) and history reads. */
+    readonly history: ChannelHistory = new ChannelHistory(bus, projects),
   ) {}
 
   /**
@@ -109,6 +123,11 @@ export class Publisher {
     try {
       this.validate(req);
       const pid = this.projects.resolvePid(req.pid ?? '', keyPid);
+      // Projects without channel options (the common case) skip the lookup of the namespace.
+      if (this.projects.get(pid)?.channels !== undefined) {
+        const options = this.history.options(pid, req.uid, req.topic);
+        if (options.history !== undefined || options.maxPushBytes !== undefined) return this.pushGeneral(req, ingress, keyPid);
+      }
       if (!this.bus.isReady()) throw new PushwireError(Code.UNAVAILABLE, 'cluster bus is unavailable');
       this.checkRate(pid, 1);
       messageId = `${this.nodeId}-${this.bootTag}-${(++this.seq).toString(36)}`;
@@ -185,7 +204,12 @@ export class Publisher {
     const pids = reqs.map((req, i) => {
       try {
         this.validate(req);
-        return this.projects.resolvePid(req.pid ?? '', keyPid);
+        const pid = this.projects.resolvePid(req.pid ?? '', keyPid);
+        const limit = selectorOf(req) === undefined ? this.history.options(pid, req.uid, req.topic).maxPushBytes : undefined;
+        if (limit !== undefined && req.data.length > limit) {
+          throw invalidArgument(`data is ${req.data.length} bytes, more than the ${limit} allowed on this channel's namespace`);
+        }
+        return pid;
       } catch (err) {
         if (field && err instanceof PushwireError) throw new PushwireError(err.code, `${field}[${i}]: ${err.message}`);
         throw err;
@@ -202,6 +226,14 @@ export class Publisher {
       const select = selectorOf(req);
       const payload = encodeMessage({ id: messageId, pid, uid: req.uid, topic: req.topic, data, publishedAt: now, select, replyTo: req.replyTo || undefined });
       const channels = select ? selectorChannels(pid, select) : [channelOf(pid, targetOf(req.uid, req.topic))];
+      const history = select || req.skipHistory ? undefined : this.history.options(pid, req.uid, req.topic).history;
+      if (history !== undefined) {
+        // One channel; the offset is assigned by the bus, atomically with the append and the publish.
+        const append: AppendOptions = { size: history.size, ttlMs: history.ttlMs, metaTtlMs: history.metaTtlMs, messageTtlMs: (req.ttl ?? 0) * 1000 };
+        if (req.idempotencyKey) append.once = { key: `${pid}/${req.idempotencyKey}`, value: messageId, ttlMs: this.idempotencyWindowMs };
+        const r = await this.bus.publishPositioned(channels[0]!, payload, append);
+        return r.duplicate ? { messageId: r.earlier, duplicate: true } : { messageId, duplicate: false, offset: r.offset, epoch: r.epoch };
+      }
       if (!req.idempotencyKey) {
         // Every publish is issued before any await, so pushes keep their order on each channel.
         await Promise.all(channels.map((channel) => this.bus.publish(channel, payload)));

@@ -3,6 +3,11 @@ import type { Outbound } from './message.js';
 /** What a transport provides to receive deliveries (a WebSocket connection, a gRPC stream). */
 export interface Sink {
   deliver(out: Outbound): void;
+  /**
+   * The node may have missed publications on `channel` (an offset jump, or the bus lost
+   * messages): positioned subscribers must resubscribe from their last offset.
+   */
+  gap?(channel: string): void;
 }
 
 /**

@@ -28,6 +28,17 @@ export class Metrics {
     help: 'Connections closed because their outbound queue exceeded --max-queue-bytes.',
     registers: [this.registry],
   });
+  readonly historyGaps = new Counter({
+    name: 'pushwire_history_gaps_total',
+    help: 'Offset gaps seen on channels with history (this node missed publications; v1 subscribers resubscribe).',
+    registers: [this.registry],
+  });
+  readonly recoveries = new Counter({
+    name: 'pushwire_recoveries_total',
+    help: 'Protocol v1 subscribes with since, by result (recovered, not_recovered).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly pushes = new Counter({
     name: 'pushwire_pushes_total',
     help: 'Push requests by ingress (grpc, http) and result (ok or the gRPC code name).',

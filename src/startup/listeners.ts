@@ -43,6 +43,9 @@ export async function startListeners(config: Config, d: ListenerDeps): Promise<L
     nextCid: () => node.cids.next(),
     online: node.online,
     onlineReportIntervalMs: config.onlineReportIntervalMs,
+    history: node.history,
+    v1PingIntervalMs: config.v1PingIntervalMs,
+    v1PongTimeoutMs: config.v1PongTimeoutMs,
   });
   const grpc = new GrpcIngress({
     publisher: node.publisher,

@@ -64,6 +64,16 @@ export interface PushDataRequest {
    * with `cids` = the requesting connection. At most 64 characters.
    */
   replyTo: string;
+  /**
+   * Per-message TTL in seconds (0: none): once older than this, the publication is no longer
+   * returned from history nor recovered by a (re)subscribing client. Live delivery is not affected.
+   */
+  ttl: number;
+  /**
+   * Do not store this publication in the channel's history: it is delivered live only, without
+   * an offset, and a recovering client does not get it.
+   */
+  skipHistory: boolean;
 }
 
 /** PushDataResponse acknowledges that the cluster bus accepted the message. */
@@ -77,6 +87,12 @@ export interface PushDataResponse {
    * and `message_id` is the earlier push's.
    */
   duplicate: boolean;
+  /**
+   * For a single-channel push to a channel with history (projects file: channels.history):
+   * the publication's offset in the channel's stream, and the stream's epoch. 0 / empty otherwise.
+   */
+  offset: string;
+  epoch: string;
 }
 
 /** PushDataBatchRequest carries pushes, each with PushDataRequest's targeting rules. */
@@ -103,6 +119,8 @@ function createBasePushDataRequest(): PushDataRequest {
     cids: [],
     tags: [],
     replyTo: "",
+    ttl: 0,
+    skipHistory: false,
   };
 }
 
@@ -134,6 +152,12 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
     }
     if (message.replyTo !== "") {
       writer.uint32(74).string(message.replyTo);
+    }
+    if (message.ttl !== 0) {
+      writer.uint32(80).uint32(message.ttl);
+    }
+    if (message.skipHistory !== false) {
+      writer.uint32(88).bool(message.skipHistory);
     }
     return writer;
   },
@@ -223,6 +247,22 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
             message.replyTo = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.ttl = reader.uint32();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.skipHistory = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -254,6 +294,12 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
         : isSet(object.reply_to)
         ? globalThis.String(object.reply_to)
         : "",
+      ttl: isSet(object.ttl) ? globalThis.Number(object.ttl) : 0,
+      skipHistory: isSet(object.skipHistory)
+        ? globalThis.Boolean(object.skipHistory)
+        : isSet(object.skip_history)
+        ? globalThis.Boolean(object.skip_history)
+        : false,
     };
   },
 
@@ -286,6 +332,12 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
     if (message.replyTo !== "") {
       obj.replyTo = message.replyTo;
     }
+    if (message.ttl !== 0) {
+      obj.ttl = Math.round(message.ttl);
+    }
+    if (message.skipHistory !== false) {
+      obj.skipHistory = message.skipHistory;
+    }
     return obj;
   },
 
@@ -303,12 +355,14 @@ export const PushDataRequest: MessageFns<PushDataRequest> = {
     message.cids = object.cids?.map((e) => e) || [];
     message.tags = object.tags?.map((e) => e) || [];
     message.replyTo = object.replyTo ?? "";
+    message.ttl = object.ttl ?? 0;
+    message.skipHistory = object.skipHistory ?? false;
     return message;
   },
 };
 
 function createBasePushDataResponse(): PushDataResponse {
-  return { messageId: "", nodeId: "", duplicate: false };
+  return { messageId: "", nodeId: "", duplicate: false, offset: "0", epoch: "" };
 }
 
 export const PushDataResponse: MessageFns<PushDataResponse> = {
@@ -321,6 +375,12 @@ export const PushDataResponse: MessageFns<PushDataResponse> = {
     }
     if (message.duplicate !== false) {
       writer.uint32(24).bool(message.duplicate);
+    }
+    if (message.offset !== "0") {
+      writer.uint32(32).uint64(message.offset);
+    }
+    if (message.epoch !== "") {
+      writer.uint32(42).string(message.epoch);
     }
     return writer;
   },
@@ -362,6 +422,22 @@ export const PushDataResponse: MessageFns<PushDataResponse> = {
             message.duplicate = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.offset = reader.uint64().toString();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.epoch = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -387,6 +463,8 @@ export const PushDataResponse: MessageFns<PushDataResponse> = {
         ? globalThis.String(object.node_id)
         : "",
       duplicate: isSet(object.duplicate) ? globalThis.Boolean(object.duplicate) : false,
+      offset: isSet(object.offset) ? globalThis.String(object.offset) : "0",
+      epoch: isSet(object.epoch) ? globalThis.String(object.epoch) : "",
     };
   },
 
@@ -401,6 +479,12 @@ export const PushDataResponse: MessageFns<PushDataResponse> = {
     if (message.duplicate !== false) {
       obj.duplicate = message.duplicate;
     }
+    if (message.offset !== "0") {
+      obj.offset = message.offset;
+    }
+    if (message.epoch !== "") {
+      obj.epoch = message.epoch;
+    }
     return obj;
   },
 
@@ -412,6 +496,8 @@ export const PushDataResponse: MessageFns<PushDataResponse> = {
     message.messageId = object.messageId ?? "";
     message.nodeId = object.nodeId ?? "";
     message.duplicate = object.duplicate ?? false;
+    message.offset = object.offset ?? "0";
+    message.epoch = object.epoch ?? "";
     return message;
   },
 };

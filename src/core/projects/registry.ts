@@ -1,4 +1,5 @@
 import type { Authenticator } from '../auth/authenticator.js';
+import type { ChannelSettings } from '../channels/options.js';
 import { Code, PushwireError } from '../errors.js';
 import { DEFAULT_PID } from '../targeting.js';
 
@@ -17,6 +18,9 @@ export const API_METHODS = [
   'Subscribe',
   // ClusterService
   'ListNodes',
+  // HistoryService
+  'GetHistory',
+  'RemoveHistory',
 ] as const;
 export type ApiMethod = (typeof API_METHODS)[number];
 
@@ -34,6 +38,8 @@ export interface Project {
   /** Verifies this project's login tokens. */
   authenticator: Authenticator;
   limits: ProjectLimits;
+  /** History, recovery and push size per namespace; absent: no history anywhere. */
+  channels?: ChannelSettings;
 }
 
 /** What a server-API key grants: one project, and optionally only some methods. */

@@ -58,7 +58,8 @@ export function unary<Req, Res>(method: string, api: ApiMethod, o: Deps, work: (
 /** pushwire.v1.PushService. */
 export function pushService(o: Deps): PushServiceServer {
   return {
-    pushData: unary('PushData', 'PushData', o, (req, keyPid) => o.publisher.push(req, 'grpc', keyPid)),
+    // PushResult goes to the serializer as is (encodePushDataResponse takes either shape).
+    pushData: unary('PushData', 'PushData', o, (req, keyPid) => o.publisher.push(req, 'grpc', keyPid) as Promise<unknown> as Promise<PushDataResponse>),
     pushDataBatch: unary('PushDataBatch', 'PushDataBatch', o, (req, keyPid) => o.publisher.pushBatch(req.pushes, 'grpc', keyPid)),
   };
 }
@@ -74,15 +75,32 @@ export function legacyProxyService(o: Deps): ProxyServer {
 
 const varintSize = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
 
+function varint64Size(n: number): number {
+  let size = 1;
+  for (; n >= 0x80; n = Math.floor(n / 128)) size++;
+  return size;
+}
+
+/** A PushDataResponse, or the PushResult it is written from (offset a number, fields optional). */
+export type PushReply = Omit<PushDataResponse, 'offset' | 'epoch'> & { offset?: string | number; epoch?: string };
+
 /**
  * PushDataResponse's wire bytes, written straight into one Buffer: the same bytes as the generated
  * encoder (fields in order, defaults left out), without its BinaryWriter and the copy out of it,
  * once per unary call.
  */
-export function encodePushDataResponse(m: PushDataResponse): Buffer {
+export function encodePushDataResponse(m: PushReply): Buffer {
   const id = m.messageId === '' ? 0 : Buffer.byteLength(m.messageId);
   const node = m.nodeId === '' ? 0 : Buffer.byteLength(m.nodeId);
-  const size = (id ? 1 + varintSize(id) + id : 0) + (node ? 1 + varintSize(node) + node : 0) + (m.duplicate ? 2 : 0);
+  // PushResult (from the publisher) has offset as a number, PushDataResponse as a decimal string.
+  const offset = m.offset === undefined ? 0 : Number(m.offset);
+  const epoch = m.epoch === undefined || m.epoch === '' ? 0 : Buffer.byteLength(m.epoch);
+  const size =
+    (id ? 1 + varintSize(id) + id : 0) +
+    (node ? 1 + varintSize(node) + node : 0) +
+    (m.duplicate ? 2 : 0) +
+    (offset ? 1 + varint64Size(offset) : 0) +
+    (epoch ? 1 + varintSize(epoch) + epoch : 0);
   const out = Buffer.allocUnsafe(size);
   let o = 0;
   const put = (tag: number, s: string, len: number): void => {
@@ -102,5 +120,17 @@ export function encodePushDataResponse(m: PushDataResponse): Buffer {
     out[o++] = 0x18;
     out[o++] = 1;
   }
+  if (offset) {
+    out[o++] = 0x20;
+    // Offsets stay below 2^53: 7 bits at a time by division, exact for every safe integer.
+    for (let n = offset; ; n = Math.floor(n / 128)) {
+      if (n < 0x80) {
+        out[o++] = n;
+        break;
+      }
+      out[o++] = (n % 128) | 0x80;
+    }
+  }
+  if (epoch) put(0x2a, m.epoch!, epoch);
   return out;
 }

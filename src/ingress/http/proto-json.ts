@@ -1,7 +1,7 @@
 import { invalidArgument } from '../../core/errors.js';
 import { decodeBase64 } from './base64.js';
 
-export type FieldKind = 'string' | 'bytes' | 'messages' | 'strings';
+export type FieldKind = 'string' | 'bytes' | 'messages' | 'strings' | 'uint32' | 'bool';
 
 export interface FieldSpec {
   /** The proto field name (snake_case); its lowerCamelCase JSON name is derived. */
@@ -65,6 +65,20 @@ export function decodeProtoJson(body: unknown, typeName: string, fields: readonl
           throw invalidArgument(`${field.name}[${i}]: ${(err as Error).message}`);
         }
       });
+      continue;
+    }
+    if (field.kind === 'bool') {
+      if (typeof value !== 'boolean') throw invalidArgument(`invalid value for bool field ${field.name}: ${JSON.stringify(value)}`);
+      out[field.name] = value;
+      continue;
+    }
+    if (field.kind === 'uint32') {
+      // proto3 JSON: a number, or a decimal string.
+      const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 0xffffffff) {
+        throw invalidArgument(`invalid value for uint32 field ${field.name}: ${JSON.stringify(value)}`);
+      }
+      out[field.name] = n;
       continue;
     }
     if (typeof value !== 'string') {

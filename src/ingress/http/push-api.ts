@@ -21,6 +21,8 @@ const PUSH_DATA_REQUEST: readonly FieldSpec[] = [
   { name: 'cids', kind: 'strings' },
   { name: 'tags', kind: 'strings' },
   { name: 'reply_to', kind: 'string' },
+  { name: 'ttl', kind: 'uint32' },
+  { name: 'skip_history', kind: 'bool' },
 ];
 
 const PUSH_DATA_BATCH_REQUEST: readonly FieldSpec[] = [
@@ -55,6 +57,8 @@ const pushRequest = (fields: Record<string, unknown>): PushRequest => ({
   cids: (fields.cids as string[] | undefined) ?? [],
   tags: (fields.tags as string[] | undefined) ?? [],
   replyTo: (fields.reply_to as string | undefined) ?? '',
+  ttl: (fields.ttl as number | undefined) ?? 0,
+  skipHistory: (fields.skip_history as boolean | undefined) ?? false,
 });
 
 /** PushData: the proto3 JSON response object. Throws/rejects with PushwireError. */
@@ -62,7 +66,12 @@ export async function pushData(publisher: Publisher, raw: Buffer | undefined, ke
   const fields = decodeProtoJson(parseJsonBody(raw), 'pushwire.v1.PushDataRequest', PUSH_DATA_REQUEST);
   const result = await publisher.push(pushRequest(fields), 'http', keyPid);
   // proto3 JSON leaves out default values: `duplicate` appears only when true.
-  return { messageId: result.messageId, nodeId: result.nodeId, ...(result.duplicate ? { duplicate: true } : {}) };
+  const out: Record<string, unknown> = { messageId: result.messageId, nodeId: result.nodeId };
+  if (result.duplicate) out.duplicate = true;
+  // uint64 as a decimal string, as proto3 JSON writes it.
+  if (result.offset) out.offset = String(result.offset);
+  if (result.epoch) out.epoch = result.epoch;
+  return out;
 }
 
 /** PushDataBatch: the proto3 JSON response object. */

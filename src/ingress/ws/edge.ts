@@ -17,6 +17,15 @@ import { WsConnection } from './connection.js';
 import { Flusher } from './flusher.js';
 import { OnlineReporter } from './online-report.js';
 import { deliveryFrame } from './frames.js';
+import type { ChannelHistory } from '../../core/history.js';
+import { V1Connection } from './v1/connection.js';
+import { publicationFrame, type V1Format } from './v1/encode.js';
+
+/** Protocol v1 subprotocols (docs/protocol.md, "Protocol v1"); none: the legacy protocol. */
+export const V1_SUBPROTOCOLS: ReadonlyMap<string, V1Format> = new Map([
+  ['pushwire.v1.json', 'json'],
+  ['pushwire.v1.proto', 'proto'],
+]);
 
 export interface WsEdgeOptions {
   nodeId: string;
@@ -34,6 +43,11 @@ export interface WsEdgeOptions {
   /** Cluster-wide presence, for the online report to server connections. */
   online: OnlineUsers;
   onlineReportIntervalMs: number;
+  /** Channel options and history reads, for v1 subscriptions. */
+  history: ChannelHistory;
+  /** Protocol v1 keepalive: ping after this long, close 3001 when nothing comes back within the pong timeout. */
+  v1PingIntervalMs: number;
+  v1PongTimeoutMs: number;
 }
 
 export const WS_PATH = '/ws';
@@ -49,8 +63,11 @@ export class WsEdge {
   private readonly server: Server;
   private readonly wss: WebSocketServer;
   private readonly connections = new Set<WsConnection>();
+  private readonly v1 = new Set<V1Connection>();
   private readonly flusher: Flusher;
   private readonly encodeDelivery: (m: Message) => Buffer;
+  private readonly encodeV1Json: (m: Message) => Buffer;
+  private readonly encodeV1Proto: (m: Message) => Buffer;
   private readonly perProject = new Map<string, number>();
   private readonly requestRates = new RateLimiter();
   private sweeper: NodeJS.Timeout | undefined;
@@ -65,7 +82,23 @@ export class WsEdge {
       this.flusher.stamp(m.publishedAt);
       return deliveryFrame(m.data);
     };
+    // Likewise one encoder per v1 format: a publication is framed once per node per protocol.
+    this.encodeV1Json = (m) => {
+      this.flusher.stamp(m.publishedAt);
+      return publicationFrame('json', m);
+    };
+    this.encodeV1Proto = (m) => {
+      this.flusher.stamp(m.publishedAt);
+      return publicationFrame('proto', m);
+    };
     this.wss = new WebSocketServer({
+      // A v1 subprotocol when offered; otherwise what ws always did (the first one offered), so
+      // legacy handshakes stay byte for byte.
+      handleProtocols: (protocols: Set<string>) => {
+        for (const p of protocols) if (V1_SUBPROTOCOLS.has(p)) return p;
+        const first = protocols.values().next();
+        return first.done ? false : first.value;
+      },
       noServer: true,
       maxPayload: o.maxMessageBytes,
       perMessageDeflate: false,
@@ -79,7 +112,7 @@ export class WsEdge {
   }
 
   get size(): number {
-    return this.connections.size;
+    return this.connections.size + this.v1.size;
   }
 
   async listen(host: string, port: number): Promise<number> {
@@ -87,7 +120,7 @@ export class WsEdge {
       this.server.once('error', reject);
       this.server.listen(port, host, () => resolve());
     });
-    const every = Math.max(100, Math.min(1000, this.o.pingTimeoutMs / 4));
+    const every = Math.max(100, Math.min(1000, this.o.pingTimeoutMs / 4, this.o.v1PongTimeoutMs / 4));
     this.sweeper = setInterval(() => this.sweep(), every);
     this.sweeper.unref();
     this.reporter.start();
@@ -101,8 +134,9 @@ export class WsEdge {
     this.reporter.stop();
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const conn of this.connections) conn.close(CloseCode.SERVICE_RESTART, 'service restart', 'shutdown');
+    for (const conn of this.v1) conn.close(CloseCode.SERVICE_RESTART, 'service restart', 'shutdown');
     const deadline = Date.now() + timeoutMs;
-    while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (this.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     this.server.closeAllConnections();
     await stopped;
   }
@@ -129,6 +163,8 @@ export class WsEdge {
   }
 
   private accept(ws: WebSocket, socket: Duplex, pid: string, token: string | undefined): void {
+    const format = V1_SUBPROTOCOLS.get(ws.protocol);
+    if (format !== undefined) return this.acceptV1(ws, socket, pid, token, format);
     const cid = this.o.nextCid();
     const conn = new WsConnection(ws, socket, cid, pid, {
       hub: this.o.hub,
@@ -144,14 +180,43 @@ export class WsEdge {
       onClosed: (c) => {
         this.connections.delete(c);
         this.count(pid, -1);
-        this.o.metrics.connections.set(this.connections.size);
+        this.o.metrics.connections.set(this.size);
       },
     });
     this.connections.add(conn);
     this.count(pid, 1);
-    this.o.metrics.connections.set(this.connections.size);
+    this.o.metrics.connections.set(this.size);
     this.o.metrics.connectionsOpened.inc();
     conn.start(token);
+  }
+
+  private acceptV1(ws: WebSocket, socket: Duplex, pid: string, token: string | undefined, format: V1Format): void {
+    const conn = new V1Connection(ws, socket, this.o.nextCid(), pid, format, token, {
+      hub: this.o.hub,
+      history: this.o.history,
+      backends: this.o.backends,
+      publisher: this.o.publisher,
+      projects: this.o.projects,
+      metrics: this.o.metrics,
+      logger: this.o.logger,
+      flusher: this.flusher,
+      nodeId: this.o.nodeId,
+      encodeJson: this.encodeV1Json,
+      encodeProto: this.encodeV1Proto,
+      maxQueueBytes: this.o.maxQueueBytes,
+      requestRates: this.requestRates,
+      pingIntervalMs: this.o.v1PingIntervalMs,
+      pongTimeoutMs: this.o.v1PongTimeoutMs,
+      onClosed: (c) => {
+        this.v1.delete(c);
+        this.count(pid, -1);
+        this.o.metrics.connections.set(this.size);
+      },
+    });
+    this.v1.add(conn);
+    this.count(pid, 1);
+    this.o.metrics.connections.set(this.size);
+    this.o.metrics.connectionsOpened.inc();
   }
 
   private count(pid: string, delta: number): void {
@@ -172,6 +237,7 @@ export class WsEdge {
       if (conn.idleSince(cutoff)) conn.close(CloseCode.PING_TIMEOUT, 'ping timeout', 'ping_timeout');
       else conn.probe(quiet, now, this.o.pingTimeoutMs / 4);
     }
+    for (const conn of this.v1) conn.keepalive(now);
   }
 }
 
