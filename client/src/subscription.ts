@@ -186,7 +186,9 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
   onPublication(pub: RawPublication): void {
     if (this._state !== 'subscribed') return; // a resubscribe is under way and will recover it
     if (this.positioned && pub.offset) {
-      const at = this._position;
+      let at = this._position;
+      // A stream that did not exist yet at subscribe (offset 0, no epoch) gets its epoch with its first publication.
+      if (at && at.offset === 0 && at.epoch === '') at = { offset: 0, epoch: pub.epoch ?? '' };
       if (at && pub.epoch === at.epoch) {
         if (pub.offset <= at.offset) return; // already delivered
         if (pub.offset > at.offset + 1) {

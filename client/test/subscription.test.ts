@@ -61,6 +61,18 @@ describe('Subscription', () => {
     expect(sub.position).toEqual({ offset: 6, epoch: 'E1' });
   });
 
+  it('a channel whose stream does not exist yet (offset 0, no epoch) takes the epoch of its first publication without resubscribing', async () => {
+    const { client, ws } = await connected();
+    const sub = client.subscribe('chat:1');
+    const log = record(sub);
+    await flush();
+    ws.push({ id: lastSubscribe(ws).id, subscribe: { positioned: true, recoverable: true } }, pub(1, 'a', 'NEW'), pub(2, 'b', 'NEW'));
+    await flush();
+    expect(log).toEqual(['state:subscribed', 'subscribed:recovered=false,was=false,at=0', 'pub:1:"a"', 'pub:2:"b"']);
+    expect(ws.commands().filter((c) => c.subscribe)).toHaveLength(1);
+    expect(sub.position).toEqual({ offset: 2, epoch: 'NEW' });
+  });
+
   it('subscribed before the client connects: sent after connect, together in one frame', async () => {
     const client = new Client('ws://test/ws', { websocket: FakeWebSocket, offlineHint: false });
     client.subscribe('a');
