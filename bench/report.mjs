@@ -1,6 +1,6 @@
 // Generates BENCHMARKS.md and bench/results/latency.svg from bench/results/latest.json (no runs).
 // Used by `npm run bench -- report` and at the end of `npm run bench -- all`.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { benchDir, root } from './lib/common.mjs';
 
 // Hand-written analysis of the targets the runs miss (kept here so that `report` regenerates it with the tables).
@@ -263,6 +263,12 @@ export function generateReport() {
     );
   }
 
+  // Benchmarks outside this harness (the client SDK's bundle size and soak) write their own Markdown
+  // sections into bench/results/*.md; they are carried over verbatim, in file-name order.
+  for (const name of readdirSync(`${benchDir}results`).filter((f) => f.endsWith('.md')).sort()) {
+    out.push(readFileSync(`${benchDir}results/${name}`, 'utf8').trimEnd(), '');
+  }
+
   out.push('## Reproduce', '');
   out.push(
     '```sh',
@@ -274,6 +280,8 @@ export function generateReport() {
     'npm run bench -- ingress --pushers 3 --channels 2 --duration 8',
     'npm run bench -- latency --clients 5000 --rates 10000,50000,100000,200000 --duration 8',
     'npm run bench -- report         # regenerate this file and the plot from bench/results/latest.json',
+    'npm run build && npm ci --prefix bench/bundle && node bench/bundle/bundle-size.mjs   # SDK bundle sizes -> bench/results/sdk-bundle.md',
+    'npm run build && node bench/sdk-soak.mjs --clients 1000 --rounds 2                  # SDK soak -> bench/results/sdk-soak.md',
     '```',
     '',
     'Each run prints a table, writes `bench/results/<scenario>-<timestamp>.json` (git-ignored) and updates',

@@ -3,9 +3,11 @@
 // Redis, a steady REST push rate, and each node in turn drained (SIGTERM, 1012) and restarted on the same
 // ports, for a number of rounds. At the end every client must hold every offset of each of its channels
 // exactly once, in order. Prints a JSON report (stdout) and progress (stderr). Bounded in time: every wait
-// has a deadline, and every process it started is killed on exit.
+// has a deadline, and every process it started is killed on exit. Writes bench/results/sdk-soak.md, which
+// `npm run bench -- report` carries into BENCHMARKS.md.
 //   npm run build && node bench/sdk-soak.mjs [--clients 1000] [--rate 20] [--rounds 2] [--groups 10]
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -226,7 +228,7 @@ const report = {
   pushesFailed: push.failed,
   pushesRetriedOnOtherNode: push.retriedOnOtherNode,
   streamOffsets: top,
-  offsetsExpectedPerClientAvg: (top['soak:all'] ?? 0) + totalTop / GROUPS - (top['soak:all'] ?? 0) / GROUPS,
+  offsetsPerClientAvg: +((top['soak:all'] ?? 0) + (totalTop - (top['soak:all'] ?? 0)) / GROUPS).toFixed(1),
   deliveries,
   clientsWithEveryOffsetExactlyOnceInOrder: exact,
   duplicates,
@@ -243,6 +245,29 @@ const report = {
   loadavg: { start: load0.map((x) => +x.toFixed(2)), end: loadavg().map((x) => +x.toFixed(2)) },
 };
 console.log(JSON.stringify(report, null, 2));
+const ok = exact === N && duplicates === 0 && missing === 0 && outOfOrder === 0;
+const md = [
+  '## Client SDK soak',
+  '',
+  `Command: \`node bench/sdk-soak.mjs --clients ${N} --rate ${RATE} --rounds ${ROUNDS} --groups ${GROUPS}\` (${new Date(started).toISOString()}, ${report.durationS} s; loadavg ${report.loadavg.start.join(', ')} at start, ${report.loadavg.end.join(', ')} at the end: other work shared the 2 cores).`,
+  '',
+  `${N} SDK clients (JSON, over \`ws\`, in one process) on two nodes behind one Redis, half on each; each subscribes to \`soak:all\` and one of ${GROUPS} group channels (history 10,000, recovery on). A pusher sends ${RATE} REST pushes/s to whichever node is up; each node in turn is drained (SIGTERM: 1012 with disconnect advice), restarted on the same ports after 1 s, and the run waits until every client is connected and subscribed again, ${ROUNDS} round(s).`,
+  '',
+  '| result | value |',
+  '|---|---:|',
+  `| **clients that hold every offset of each of their channels exactly once, in order** | **${exact} / ${N}** ${ok ? '(pass)' : '(FAIL)'} |`,
+  `| duplicates / missing / out of order | ${duplicates} / ${missing} / ${outOfOrder} |`,
+  `| pushes accepted (failed) | ${push.accepted} (${push.failed}) |`,
+  `| deliveries checked | ${deliveries.toLocaleString('en-US')} (${report.offsetsPerClientAvg} offsets per client on average) |`,
+  `| drains | ${rolls.length}: ${rolls.map((r) => `${r.node} exit ${r.exitCode}, all clients back ${(r.allBackMs / 1000).toFixed(1)} s`).join('; ')} |`,
+  `| reconnects (by code) | ${stats.reconnects} (${Object.entries(stats.connectingCodes).map(([c, n]) => `${c}: ${n}`).join(', ')}) |`,
+  `| resubscribes recovered: true / false | ${stats.recoveredTrue} / ${stats.recoveredFalse} |`,
+  `| SDK error events | ${stats.errors} |`,
+  `| CPU: nodes / soak process (clients + pusher) | ${report.cpu.nodesS} s / ${report.cpu.soakProcessS} s (${report.cpu.nodeCpuUsPerDelivery} node µs per delivery, node restarts included) |`,
+  '',
+  '"All clients back" includes the node\'s own restart (a few seconds on this loaded machine) and the clients\' back-off (200 ms base, 2 s cap, full jitter).',
+].join('\n');
+writeFileSync(new URL('./results/sdk-soak.md', import.meta.url), `${md}\n`);
 for (const r of clients) r.client.close();
 killAll();
-process.exit(exact === N && duplicates === 0 && missing === 0 ? 0 : 1);
+process.exit(ok ? 0 : 1);

@@ -19,10 +19,8 @@ export const ReasonCode = {
   BadFrame: 5,
   /** The server offered no usable subprotocol (an old node speaking only the legacy protocol). */
   BadProtocol: 6,
-  /** The subscription lost its connection and will resubscribe from its last position. */
-  ClientDisconnected: 7,
   /** The SDK saw an offset jump or an epoch change in live publications: it resubscribes to recover what is missing. */
-  Gap: 8,
+  Gap: 7,
 } as const;
 
 /** Server error codes the SDK acts on (docs/protocol.md). */
