@@ -16,6 +16,7 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY gen/openapi.json ./gen/openapi.json
 COPY proto ./proto
 COPY third_party ./third_party
 USER node

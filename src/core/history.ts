@@ -1,4 +1,7 @@
 import type { Bus, Position, StoredEntry } from '../cluster/bus.js';
+import { Code, PushwireError, invalidArgument } from './errors.js';
+import { checkOptionalName } from './names.js';
+import { channelOf, targetOf } from './targeting.js';
 import { MAX_HISTORY_READ, NO_CHANNEL_OPTIONS, channelOptions, type ChannelOptions, type HistoryOptions } from './channels/options.js';
 import { decodeMessage, type Message } from './message.js';
 import type { ProjectRegistry } from './projects/registry.js';
@@ -40,6 +43,46 @@ export class ChannelHistory {
     const settings = this.projects.get(pid)?.channels;
     if (settings === undefined || (uid === '' && topic === '')) return NO_CHANNEL_OPTIONS;
     return channelOptions(settings, topic);
+  }
+
+  /**
+   * HistoryService.GetHistory: the channel a (uid, topic) pair names, as in PushData.
+   * FAILED_PRECONDITION without history, OUT_OF_RANGE for a `since` outside the stream.
+   */
+  async get(pid: string, uid: string, topic: string, q: HistoryQuery): Promise<HistoryPage> {
+    const { channel, history } = this.historyChannel(pid, uid, topic);
+    const page = await this.unavailableOnFailure(() => this.read(channel, history, q));
+    const since = q.since;
+    if (since !== undefined && !(since.epoch === '' && since.offset === 0)) {
+      if (since.epoch !== page.epoch) throw new PushwireError(Code.OUT_OF_RANGE, `since names epoch "${since.epoch}"; the stream's epoch is "${page.epoch}"`);
+      if (since.offset > page.offset) throw new PushwireError(Code.OUT_OF_RANGE, `since.offset ${since.offset} is beyond the stream's offset ${page.offset}`);
+    }
+    return page;
+  }
+
+  /** HistoryService.RemoveHistory: drops the entries, keeps the position. */
+  async remove(pid: string, uid: string, topic: string): Promise<void> {
+    const { channel } = this.historyChannel(pid, uid, topic);
+    await this.unavailableOnFailure(() => this.bus.removeHistory(channel));
+  }
+
+  private historyChannel(pid: string, uid: string, topic: string): { channel: string; history: HistoryOptions } {
+    checkOptionalName('uid', uid);
+    checkOptionalName('topic', topic);
+    if (uid === '' && topic === '') throw invalidArgument('name a channel: topic, uid, or both (broadcasts keep no history)');
+    const history = this.options(pid, uid, topic).history;
+    if (history === undefined) throw new PushwireError(Code.FAILED_PRECONDITION, "this channel's namespace keeps no history");
+    if (!this.bus.isReady()) throw new PushwireError(Code.UNAVAILABLE, 'cluster bus is unavailable');
+    return { channel: channelOf(pid, targetOf(uid, topic)), history };
+  }
+
+  private async unavailableOnFailure<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      if (err instanceof PushwireError) throw err;
+      throw new PushwireError(Code.UNAVAILABLE, `history store failed: ${(err as Error).message}`);
+    }
   }
 
   async read(channel: string, history: HistoryOptions, q: HistoryQuery): Promise<HistoryPage> {

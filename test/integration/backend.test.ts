@@ -244,7 +244,7 @@ describe('backend streams: projects and API keys', () => {
       const err = await new Promise<ServiceError | null>((resolve) => {
         const md = new Metadata();
         md.set('authorization', 'Bearer blog-key-000000000000');
-        blogApi.pushData({ uid: '', topic: '', data: Buffer.from('x'), pid: 'shop', idempotencyKey: '', uids: [], cids: [s.cid], tags: [], replyTo: '1' }, md, (e) => resolve(e));
+        blogApi.pushData({ uid: '', topic: '', data: Buffer.from('x'), pid: 'shop', idempotencyKey: '', uids: [], cids: [s.cid], tags: [], replyTo: '1', ttl: 0, skipHistory: false }, md, (e) => resolve(e));
       });
       blogApi.close();
       expect(err?.code).toBe(status.PERMISSION_DENIED);

@@ -23,7 +23,7 @@ describe('idempotency_key on one node', () => {
     const first = await push(node.grpc, topic, 'first', key);
     expect(first.duplicate).toBe(false);
     const again = await push(node.grpc, topic, 'again', key);
-    expect(again).toEqual({ messageId: first.messageId, nodeId: node.server.nodeId, duplicate: true });
+    expect(again).toEqual({ messageId: first.messageId, nodeId: node.server.nodeId, duplicate: true, offset: '0', epoch: '' });
     // Over REST too (snake_case or lowerCamelCase), same key, same answer.
     const rest = await restPush(node.server.httpUrl, { topic, data: b64('rest'), idempotency_key: key });
     expect(rest.json).toEqual({ messageId: first.messageId, nodeId: node.server.nodeId, duplicate: true });
@@ -91,7 +91,7 @@ describe('idempotency_key across a cluster', () => {
 
     const first = await push(ga, 'orders', 'from A', 'order-42');
     const second = await push(gb, 'orders', 'from B', 'order-42');
-    expect(second).toEqual({ messageId: first.messageId, nodeId: b.nodeId, duplicate: true });
+    expect(second).toEqual({ messageId: first.messageId, nodeId: b.nodeId, duplicate: true, offset: '0', epoch: '' });
     await push(gb, 'orders', 'fence', 'order-43');
     await c.next((f) => f.text === 'fence');
     expect(c.deliveries()).toEqual(['from A', 'fence']);

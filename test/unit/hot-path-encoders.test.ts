@@ -46,13 +46,16 @@ describe('hot-path encoders write the same bytes as the reference encoders', () 
   }
 
   const responses: Array<[string, PushDataResponse]> = [
-    ['ordinary', { messageId: 'bench0-mwt29ic9-1', nodeId: 'bench0', duplicate: false }],
-    ['a duplicate', { messageId: 'a-b-c', nodeId: 'a', duplicate: true }],
-    ['all defaults', { messageId: '', nodeId: '', duplicate: false }],
-    ['only duplicate', { messageId: '', nodeId: '', duplicate: true }],
-    ['multi-byte', { messageId: 'é'.repeat(70), nodeId: 'nœud', duplicate: false }],
-    ['lengths around varint boundaries', { messageId: 'x'.repeat(127), nodeId: 'y'.repeat(128), duplicate: true }],
-    ['a two- and a three-byte length', { messageId: 'x'.repeat(16_383), nodeId: 'y'.repeat(16_384), duplicate: false }],
+    ['ordinary', { messageId: 'bench0-mwt29ic9-1', nodeId: 'bench0', duplicate: false, offset: '0', epoch: '' }],
+    ['a duplicate', { messageId: 'a-b-c', nodeId: 'a', duplicate: true, offset: '0', epoch: '' }],
+    ['all defaults', { messageId: '', nodeId: '', duplicate: false, offset: '0', epoch: '' }],
+    ['only duplicate', { messageId: '', nodeId: '', duplicate: true, offset: '0', epoch: '' }],
+    ['multi-byte', { messageId: 'é'.repeat(70), nodeId: 'nœud', duplicate: false, offset: '0', epoch: '' }],
+    ['lengths around varint boundaries', { messageId: 'x'.repeat(127), nodeId: 'y'.repeat(128), duplicate: true, offset: '0', epoch: '' }],
+    ['a two- and a three-byte length', { messageId: 'x'.repeat(16_383), nodeId: 'y'.repeat(16_384), duplicate: false, offset: '0', epoch: '' }],
+    ['with an offset and epoch (history)', { messageId: 'a-b-c', nodeId: 'a', duplicate: false, offset: '42', epoch: 'mx5e-1f' }],
+    ['a large offset (more than 32 bits)', { messageId: 'a', nodeId: 'b', duplicate: false, offset: String(2 ** 53 - 1), epoch: 'e' }],
+    ['offsets around varint boundaries', { messageId: 'a', nodeId: 'b', duplicate: false, offset: '128', epoch: '' }],
   ];
   for (const [name, r] of responses) {
     it(`PushDataResponse: ${name}`, () => {

@@ -608,8 +608,8 @@ export const HistoryServiceService = {
   /**
    * GetHistory returns publications of the channel, oldest first (or newest first with
    * `reverse`), and the stream's current position. FAILED_PRECONDITION when the channel's
-   * namespace keeps no history; OUT_OF_RANGE when `since` names another epoch or a position
-   * history no longer holds (the answer to a client is then recovered=false).
+   * namespace keeps no history; OUT_OF_RANGE when `since` names another epoch or an offset
+   * beyond the stream's (a client recovering from it gets recovered=false).
    */
   getHistory: {
     path: "/pushwire.v1.HistoryService/GetHistory" as const,
@@ -640,8 +640,8 @@ export interface HistoryServiceServer extends UntypedServiceImplementation {
   /**
    * GetHistory returns publications of the channel, oldest first (or newest first with
    * `reverse`), and the stream's current position. FAILED_PRECONDITION when the channel's
-   * namespace keeps no history; OUT_OF_RANGE when `since` names another epoch or a position
-   * history no longer holds (the answer to a client is then recovered=false).
+   * namespace keeps no history; OUT_OF_RANGE when `since` names another epoch or an offset
+   * beyond the stream's (a client recovering from it gets recovered=false).
    */
   getHistory: handleUnaryCall<GetHistoryRequest, GetHistoryResponse>;
   /**
@@ -655,8 +655,8 @@ export interface HistoryServiceClient extends Client {
   /**
    * GetHistory returns publications of the channel, oldest first (or newest first with
    * `reverse`), and the stream's current position. FAILED_PRECONDITION when the channel's
-   * namespace keeps no history; OUT_OF_RANGE when `since` names another epoch or a position
-   * history no longer holds (the answer to a client is then recovered=false).
+   * namespace keeps no history; OUT_OF_RANGE when `since` names another epoch or an offset
+   * beyond the stream's (a client recovering from it gets recovered=false).
    */
   getHistory(
     request: GetHistoryRequest,

@@ -18,6 +18,8 @@ export function createReflection(): ReflectionService {
       'pushwire/v1/presence.proto',
       'pushwire/v1/subscribe.proto',
       'pushwire/v1/cluster.proto',
+      'pushwire/v1/history.proto',
+      'pushwire/v1/client.proto',
       'order/proxy.proto',
       'health/v1/health.proto',
     ], {

@@ -11,7 +11,9 @@ import { ProxyService } from '../../../gen/order/proxy.js';
 import { BackendServiceService } from '../../../gen/pushwire/v1/backend.js';
 import { backendService } from './backend-service.js';
 import { ClusterServiceService } from '../../../gen/pushwire/v1/cluster.js';
+import { HistoryServiceService } from '../../../gen/pushwire/v1/history.js';
 import { OnlineUsersServiceService } from '../../../gen/pushwire/v1/presence.js';
+import { historyService } from './history-service.js';
 import { PushServiceService } from '../../../gen/pushwire/v1/push.js';
 import { SubscribeServiceService } from '../../../gen/pushwire/v1/subscribe.js';
 import { clusterService, onlineUsersService } from './presence-service.js';
@@ -40,6 +42,7 @@ const SERVICES = [
   'pushwire.v1.OnlineUsersService',
   'pushwire.v1.SubscribeService',
   'pushwire.v1.ClusterService',
+  'pushwire.v1.HistoryService',
 ];
 
 /**
@@ -67,6 +70,7 @@ export class GrpcIngress {
     this.server.addService(OnlineUsersServiceService, onlineUsersService(deps));
     this.server.addService(ClusterServiceService, clusterService(deps));
     this.server.addService(SubscribeServiceService, subscribeService(deps));
+    this.server.addService(HistoryServiceService, historyService({ ...o, history: o.node.history }));
     this.health.addToServer(this.server);
     createReflection().addToServer(this.server);
   }

@@ -3,7 +3,10 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { Code } from '../../core/errors.js';
 import { demoRoutes } from './demo-routes.js';
 import { withFastPush } from './fast-push.js';
+import { docsRoutes } from './docs-routes.js';
 import { healthRoutes } from './health-routes.js';
+import { historyRoutes } from './history-routes.js';
+import { openapiRoutes } from './openapi-routes.js';
 import type { HttpAppOptions } from './options.js';
 import { presenceRoutes } from './presence-routes.js';
 import { bodyLimit, failureStatus } from './push-api.js';
@@ -39,7 +42,10 @@ export function createHttpApp(o: HttpAppOptions): express.Express {
   const limit = bodyLimit(o.maxPushBytes);
   pushRoutes(app, o, limit);
   presenceRoutes(app, o);
+  historyRoutes(app, o);
   healthRoutes(app, o);
+  openapiRoutes(app);
+  docsRoutes(app);
   demoRoutes(app, o);
 
   app.use((_req, res) => {

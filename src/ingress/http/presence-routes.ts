@@ -77,7 +77,7 @@ export function presenceRoutes(app: Express, o: HttpAppOptions): void {
 
   app.get('/v1/projects/:pid/online-users\\:watch', authorize(o.projects, 'WatchOnlineUsers'), async (req, res) => {
     const pid = pidOf(o, req, res);
-    const stream = new NdjsonStream(req, res);
+    const stream = new NdjsonStream(res);
     o.metrics.presenceWatchers.inc();
     try {
       await watchOnlineUsers(online.presence, pid, (item) => stream.write(WatchOnlineUsersResponse.toJSON(watchResponse(item))), stream.signal, {
@@ -101,7 +101,7 @@ export function presenceRoutes(app: Express, o: HttpAppOptions): void {
       { name: 'uid', kind: 'string' },
       { name: 'private_topics', kind: 'strings' },
     ]);
-    const stream = new NdjsonStream(req, res);
+    const stream = new NdjsonStream(res);
     const sink: Sink = {
       deliver: (out: Outbound) => {
         if (res.writableLength > o.maxQueueBytes) {
@@ -163,16 +163,12 @@ class NdjsonStream {
   readonly signal = this.abort.signal;
   readonly closed: Promise<void>;
 
-  constructor(
-    req: Request,
-    private readonly res: Response,
-  ) {
+  constructor(private readonly res: Response) {
     this.closed = new Promise((resolve) => {
       this.signal.addEventListener('abort', () => resolve(), { once: true });
+      // The response's close is the client going away (or the stream ending). Not the request's:
+      // once a handler has read the body (subscribe), the request closes at once, client or not.
       res.on('close', () => this.abort.abort());
-      req.on('close', () => {
-        if (req.destroyed && !res.writableEnded) this.abort.abort();
-      });
     });
   }
 

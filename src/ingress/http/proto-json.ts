@@ -1,13 +1,13 @@
 import { invalidArgument } from '../../core/errors.js';
 import { decodeBase64 } from './base64.js';
 
-export type FieldKind = 'string' | 'bytes' | 'messages' | 'strings' | 'uint32' | 'bool';
+export type FieldKind = 'string' | 'bytes' | 'messages' | 'message' | 'strings' | 'uint32' | 'uint64' | 'bool';
 
 export interface FieldSpec {
   /** The proto field name (snake_case); its lowerCamelCase JSON name is derived. */
   name: string;
   kind: FieldKind;
-  /** For `messages` (a repeated message field): the element type and its fields. */
+  /** For `messages` (a repeated message field) and `message`: the (element) type and its fields. */
   of?: { typeName: string; fields: readonly FieldSpec[] };
 }
 
@@ -65,6 +65,19 @@ export function decodeProtoJson(body: unknown, typeName: string, fields: readonl
           throw invalidArgument(`${field.name}[${i}]: ${(err as Error).message}`);
         }
       });
+      continue;
+    }
+    if (field.kind === 'message') {
+      out[field.name] = decodeProtoJson(value, field.of!.typeName, field.of!.fields);
+      continue;
+    }
+    if (field.kind === 'uint64') {
+      // proto3 JSON: a decimal string, or a number; kept as the decimal string.
+      const text = typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? String(value) : value;
+      if (typeof text !== 'string' || !/^\d{1,20}$/.test(text) || BigInt(text) > 0xffffffffffffffffn) {
+        throw invalidArgument(`invalid value for uint64 field ${field.name}: ${JSON.stringify(value)}`);
+      }
+      out[field.name] = text;
       continue;
     }
     if (field.kind === 'bool') {
