@@ -34,7 +34,7 @@ describe('SDK demo page in headless Chromium', () => {
   const pageErrors: string[] = [];
 
   const startA = async (): Promise<NodeProcess> => (a = await cluster.node(redis, ['--demo', 'true', '--channels', CHANNELS, ...ports]));
-  const demo = (): Promise<DemoState> => page.evaluate(() => (window as unknown as { pushwireDemo: DemoState }).pushwireDemo);
+  const demo = (): Promise<DemoState> => page.evaluate(() => (globalThis as unknown as { pushwireDemo: DemoState }).pushwireDemo);
   const waitDemo = (fn: string, timeout = 20_000): Promise<unknown> => page.waitForFunction(fn, undefined, { timeout, polling: 50 });
 
   beforeAll(async () => {

@@ -22,7 +22,7 @@ describe('SDK protobuf codec vs generated code', () => {
       { id: 6, method: 'presence', channel: 'p', private: true },
       { id: 300, method: 'ping' },
     ];
-    const decoded = ClientFrame.decode(protobufCodec.encode(commands));
+    const decoded = ClientFrame.decode(protobufCodec.encode(commands) as Uint8Array);
     expect(ClientFrame.toJSON(decoded)).toEqual({
       commands: [
         { id: 1, connect: { token: 'tok', name: 'pushwire-js', version: '0.1.0' } },
