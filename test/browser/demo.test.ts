@@ -93,5 +93,5 @@ describe('SDK demo page in headless Chromium', () => {
 
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: new URL('demo.png', ARTIFACTS).pathname, fullPage: true });
-  });
+  }, 120_000);
 });

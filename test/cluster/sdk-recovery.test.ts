@@ -35,7 +35,7 @@ describe('SDK recovery across a node restart (Redis, two nodes)', () => {
     ports = ['--ws-port', String(await freePort()), '--http-port', String(await freePort()), '--grpc-port', String(await freePort())];
     await startA();
     b = await cluster.node(redis, ['--channels', CHANNELS, '--node-id', 'sdk-b']);
-  });
+  }, 60_000);
   afterAll(async () => {
     for (const c of clients) c.close();
     await cluster.cleanup();
@@ -93,7 +93,7 @@ describe('SDK recovery across a node restart (Redis, two nodes)', () => {
     await pushJson(a.httpUrl, 'small:feed', 10);
     await small.count(3);
     expect(small.offsets()).toEqual([1, 2, 10]);
-  });
+  }, 120_000);
 
   it('after a SIGKILL (no advice, abnormal close) the client reconnects and recovers too', async () => {
     const c = sdkClient(a.wsUrl);
@@ -114,5 +114,5 @@ describe('SDK recovery across a node restart (Redis, two nodes)', () => {
     await got.count(8);
     expect(got.subscribed[1]).toMatchObject({ wasRecovering: true, recovered: true });
     expect(got.offsets()).toEqual(range(1, 8));
-  });
+  }, 90_000);
 });

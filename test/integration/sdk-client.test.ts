@@ -3,7 +3,7 @@
 // consumer, token refresh with getToken, and the protobuf entry point doing the same.
 import { SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCode, ServerCode, type Client } from '../../client/src/index.js';
+import { ErrorCode, ReasonCode, ServerCode, type Client } from '../../client/src/index.js';
 import { protobufCodec } from '../../client/src/protobuf.js';
 import { TestConsumer } from '../helpers/backend-client.js';
 import { b64, restPush } from '../helpers/grpc-client.js';
@@ -27,7 +27,7 @@ function client(options: Parameters<typeof sdkClient>[1] = {}): Client {
 
 beforeAll(async () => {
   node = await NodeProcess.start(['--jwt-secret', SECRET, '--channels', HISTORY_CHANNELS]);
-});
+}, 60_000);
 afterEach(() => {
   for (const c of clients.splice(0)) c.close();
   for (const c of consumers.splice(0)) c.close();
@@ -154,3 +154,26 @@ for (const mode of ['json', 'protobuf'] as const) {
     });
   });
 }
+
+describe('SDK ping watchdog against a real node', () => {
+  let frozen: NodeProcess | undefined;
+  afterAll(async () => {
+    frozen?.proc.kill('SIGCONT');
+    await frozen?.stop();
+  });
+
+  it('a node that stops answering (SIGSTOP) is detected within ping + pong + maxServerPingDelay; the client reconnects once it is back', async () => {
+    frozen = await NodeProcess.start(['--v1-ping-interval', '1s', '--v1-pong-timeout', '1s']);
+    const c = sdkClient(frozen.wsUrl, { maxServerPingDelay: 500 });
+    clients.push(c);
+    const connecting: number[] = [];
+    c.on('connecting', (e) => connecting.push(e.code));
+    c.connect();
+    await c.ready();
+    frozen.proc.kill('SIGSTOP'); // the TCP connection stays up; only the pings stop
+    await waitFor(() => c.state === 'connecting', 15_000, 'the watchdog to fire');
+    expect(connecting).toEqual([0, ReasonCode.NoPing]);
+    frozen.proc.kill('SIGCONT');
+    await waitFor(() => c.state === 'connected', 20_000, 'reconnected after SIGCONT');
+  }, 60_000);
+});
