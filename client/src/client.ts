@@ -597,7 +597,8 @@ export class Client extends Emitter<ClientEvents> {
   /** Commands already written may or may not have run: they fail; those still queued wait for the next connection. */
   private failInFlight(): void {
     for (const [id, p] of [...this.pending]) {
-      if (p.command) continue;
+      // Subscriptions resubscribe by themselves on the next connection: an unsent (un)subscribe must not go out twice.
+      if (p.command && p.method !== 'subscribe' && p.method !== 'unsubscribe') continue;
       if (p.method === 'connect') {
         this.pending.delete(id);
         continue;

@@ -73,6 +73,19 @@ describe('Subscription', () => {
     expect(sub.position).toEqual({ offset: 2, epoch: 'NEW' });
   });
 
+  it('a subscribe still queued when the connection drops goes out once, on the next connection', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0);
+    const { client, ws } = await connected();
+    client.subscribe('a');
+    ws.serverClose(1006); // before the queued frame was written
+    await vi.advanceTimersByTimeAsync(1);
+    const ws2 = FakeWebSocket.last;
+    ws2.handshake();
+    await flush();
+    expect(ws.commands().filter((c) => c.subscribe)).toHaveLength(0);
+    expect(ws2.commands().filter((c) => c.subscribe)).toHaveLength(1);
+  });
+
   it('subscribed before the client connects: sent after connect, together in one frame', async () => {
     const client = new Client('ws://test/ws', { websocket: FakeWebSocket, offlineHint: false });
     client.subscribe('a');
