@@ -11,6 +11,12 @@ import { runPushers, startClients } from './lib/load.mjs';
 import { gcAndMeasure, startSystem } from './lib/systems.mjs';
 import { generateReport } from './report.mjs';
 
+// `history` is its own script (channel history and protocol v1 costs), with its own options.
+if (process.argv[2] === 'history') {
+  await import('./history.mjs');
+  await new Promise(() => {});
+}
+
 const SCENARIOS = ['fanout', 'private', 'idle', 'ingress', 'latency'];
 const { values: opt, positionals } = parseArgs({
   allowPositionals: true,
@@ -38,6 +44,7 @@ const { values: opt, positionals } = parseArgs({
 const scenario = positionals[0];
 if (opt.help || !scenario || ![...SCENARIOS, 'all', 'report'].includes(scenario)) {
   process.stderr.write(`usage: npm run bench -- <${[...SCENARIOS, 'all', 'report'].join('|')}> [options]
+  npm run bench -- history [--pushes N --clients C --fanout-pushes P --rounds R]   history on/off, v1 fan-out, recovery (bench/history.mjs)
   --systems pushwire,socketio,ws   systems to run (default all three)
   --nodes N                        server nodes (fanout: a list, default 1,2; 2 nodes use a private redis-server)
   --clients N --pushes M --payload B --rate R (pushes/s) --duration S --inflight K

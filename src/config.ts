@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { LOG_LEVELS } from './observability/logger.js';
 
 /** Everything a node needs to start. Produced only by `parseConfig` (or tests building one). */
@@ -58,13 +59,21 @@ export interface Config {
   v1PongTimeoutMs: number;
   /** pino level. @default "info" */
   logLevel: string;
+  /**
+   * Worker processes sharing the three ports, each a node of its own (`serve --workers`);
+   * "auto" is the machine's available cores. 1 runs the node in this process. @default 1
+   */
+  workers: number;
 }
+
+/** Most workers one `serve` starts. */
+export const MAX_WORKERS = 256;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'boolean';
+type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'boolean' | 'workers';
 
 interface OptionSpec {
   key: keyof Config;
@@ -101,6 +110,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'channels', flag: 'channels', kind: 'string', default: undefined, help: 'default project channel options as JSON: {"history":{"size":100,"ttl":"10m"},"namespaces":{...}}' },
   { key: 'v1PingIntervalMs', flag: 'v1-ping-interval', kind: 'duration', default: '25s', help: 'protocol v1: ping a connection after this much server-side silence' },
   { key: 'v1PongTimeoutMs', flag: 'v1-pong-timeout', kind: 'duration', default: '8s', help: 'protocol v1: close (3001) a connection silent this long after a ping' },
+  { key: 'workers', flag: 'workers', kind: 'workers', default: '1', help: 'worker processes sharing the ports, each a cluster node (auto = available cores)' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
 ];
 
@@ -160,6 +170,12 @@ function convert(o: OptionSpec, value: string): unknown {
     case 'boolean':
       if (value !== 'true' && value !== 'false') bad('must be true or false');
       return value === 'true';
+    case 'workers': {
+      if (value === 'auto') return availableParallelism();
+      const n = Number(value);
+      if (!/^\d+$/.test(value) || n < 1 || n > MAX_WORKERS) bad(`must be "auto" or a number 1-${MAX_WORKERS}`);
+      return n;
+    }
   }
 }
 

@@ -8,6 +8,7 @@ import { startListeners } from './startup/listeners.js';
 import { openProjects, projectsReloader, watchProjects } from './startup/projects-source.js';
 import { watchReadiness } from './startup/readiness.js';
 import { createStores, type Stores } from './startup/stores.js';
+import type { WorkerContext } from './workers/worker.js';
 
 export interface RunningServer {
   nodeId: string;
@@ -27,18 +28,22 @@ const UNSUBSCRIBE_DELAY_MS = 500;
  * Builds one node from its config and starts all three listeners, in order: projects, stores
  * (bus, consumers, presence), the core node, the listeners, then the node's announcements
  * (heartbeat, readiness) and the projects file watch. Signals are the CLI's (commands/serve.ts).
+ * A `serve --workers` worker passes its context: without --redis its stores are the primary's
+ * (over IPC), and /metrics answers for every worker of the machine.
  */
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+export async function startServer(config: Config, logger: Logger, worker?: WorkerContext): Promise<RunningServer> {
   const metrics = new Metrics(config.nodeId);
+  if (worker !== undefined) answerMetricsCollection(worker, metrics);
   const projects = openProjects(config, logger);
-  const node = await startNode(config, createStores(config, logger), projects, metrics, logger);
+  const node = await startNode(config, createStores(config, logger, worker), projects, metrics, logger);
 
   let draining = false;
   const isReady = (): boolean => !draining && node.isBusReady();
 
   let listeners;
   try {
-    listeners = await startListeners(config, { node, projects, metrics, logger, isReady });
+    const metricsText = worker === undefined ? undefined : () => worker.link.request('metrics', []) as Promise<string>;
+    listeners = await startListeners(config, { node, projects, metrics, logger, isReady, metricsText });
   } catch (err) {
     // A half-started node must not keep its Redis connections either.
     await node.close();
@@ -53,6 +58,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     { nodeId: config.nodeId, host: config.host, wsPort: ports.ws, httpPort: ports.http, grpcPort: ports.grpc, redis: config.redis !== undefined },
     'pushwire node listening',
   );
+  void worker?.link.send({ pw: 'ready', ports }).catch(() => {});
 
   const reloadProjects = projectsReloader(config, projects, logger);
   const watcher = watchProjects(config, reloadProjects);
@@ -76,6 +82,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       await node.close();
     },
   };
+}
+
+/** A worker's series carry its index; the primary collects every worker's registry for /metrics. */
+function answerMetricsCollection(worker: WorkerContext, metrics: Metrics): void {
+  metrics.registry.setDefaultLabels({ node: worker.nodeId, worker: String(worker.index) });
+  worker.link.on('collect', (m) => {
+    void metrics.registry.getMetricsAsJSON().then((json) => worker.link.send({ pw: 'collected', id: m.id, metrics: json }).catch(() => {}));
+  });
 }
 
 /** The transport-agnostic core on the stores, subscribed to its own bus channel. */

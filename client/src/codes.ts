@@ -31,6 +31,8 @@ export const ServerCode = {
   TooManyRequests: 30004,
   NoBackend: 30005,
   ClusterUnavailable: 30006,
+  /** History or presence asked of a channel whose namespace does not keep it. */
+  NotAvailable: 30009,
   InsufficientState: 30010,
 } as const;
 

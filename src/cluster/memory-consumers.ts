@@ -8,7 +8,8 @@ export class MemoryConsumers implements ConsumerDirectory {
   private readonly rotation = new Map<string, number>();
 
   constructor(
-    private readonly bus: Bus,
+    /** Only publish is used: the `serve --workers` primary passes its router. */
+    private readonly bus: Pick<Bus, 'publish'>,
     /** The bus channel a node hears (the core's naming). */
     private readonly nodeChannel: (node: string) => string,
   ) {}

@@ -1,6 +1,8 @@
 import { ConfigError, helpText, parseConfig, type Config } from '../config.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { startServer, type RunningServer } from '../server.js';
+import { runPrimary } from '../workers/primary.js';
+import { workerContext } from '../workers/worker.js';
 import { fail, wantsHelp, type Command } from './command.js';
 
 export const serve: Command = {
@@ -18,10 +20,17 @@ export const serve: Command = {
       if (err instanceof ConfigError) fail(err.message);
       throw err;
     }
+    // A `--workers` worker is this command again, forked by the primary with its node id in the env.
+    const worker = workerContext();
+    if (worker !== undefined) config.nodeId = worker.nodeId;
     const logger = createLogger(config.logLevel);
+    if (config.workers > 1 && worker === undefined) {
+      runPrimary(config, logger);
+      return;
+    }
     let server;
     try {
-      server = await startServer(config, logger);
+      server = await startServer(config, logger, worker);
     } catch (err) {
       if (err instanceof ConfigError) fail(err.message);
       logger.fatal({ err }, 'node failed to start');

@@ -92,6 +92,10 @@ export class PushNode {
     this.tracker.start(describe);
   }
 
+  get nodeId(): string {
+    return this.o.nodeId;
+  }
+
   isBusReady(): boolean {
     return this.o.bus.isReady();
   }

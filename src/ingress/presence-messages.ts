@@ -50,4 +50,6 @@ export const subscribeResponse = (m: Message): SubscribeResponse => ({
   data: m.data,
   messageId: m.id,
   timeMs: String(Math.round(m.publishedAt)),
+  offset: String(m.offset ?? 0),
+  epoch: m.epoch ?? '',
 });

@@ -16,6 +16,8 @@ export interface ListenerDeps {
   logger: Logger;
   /** Whether the node should take traffic (bus up, not draining): /readyz. */
   isReady: () => boolean;
+  /** `serve --workers`: /metrics answers for every worker of the machine. */
+  metricsText?: () => Promise<string>;
 }
 
 /** The three ingresses, bound. */
@@ -68,6 +70,7 @@ export async function startListeners(config: Config, d: ListenerDeps): Promise<L
     node,
     maxQueueBytes: config.maxQueueBytes,
     ...(config.demo && { demo: { wsPort: () => ports.ws } }),
+    metricsText: d.metricsText,
   });
 
   let http: Server;

@@ -4,12 +4,16 @@ import { MemoryBus } from '../cluster/memory-bus.js';
 import { MemoryConsumers } from '../cluster/memory-consumers.js';
 import { MemoryPresence } from '../cluster/memory-presence.js';
 import type { Presence } from '../cluster/presence.js';
+import { IpcBus } from '../cluster/ipc-bus.js';
+import { IpcConsumers } from '../cluster/ipc-consumers.js';
+import { IpcPresence } from '../cluster/ipc-presence.js';
 import { RedisBus } from '../cluster/redis-bus.js';
 import { RedisConsumers } from '../cluster/redis-consumers.js';
 import { RedisPresence } from '../cluster/redis-presence.js';
 import type { Config } from '../config.js';
 import { nodeChannel } from '../core/targeting.js';
 import type { Logger } from '../observability/logger.js';
+import type { WorkerContext } from '../workers/worker.js';
 
 /** A Redis command unanswered for this long fails its caller (a push: UNAVAILABLE). */
 const BUS_COMMAND_TIMEOUT_MS = 5000;
@@ -21,8 +25,14 @@ export interface Stores {
   presence: Presence;
 }
 
-/** Redis implementations with --redis (a cluster), in-process ones without (a single node). */
-export function createStores(config: Config, logger: Logger): Stores {
+/**
+ * Redis implementations with --redis (a cluster); without it, the `serve --workers` primary's
+ * over IPC for a worker (the workers of one machine), in-process ones for a single node.
+ */
+export function createStores(config: Config, logger: Logger, worker?: WorkerContext): Stores {
+  if (config.redis === undefined && worker !== undefined) {
+    return { bus: new IpcBus(worker.link), consumers: new IpcConsumers(worker.link), presence: new IpcPresence(worker.link) };
+  }
   if (config.redis === undefined) {
     const bus = new MemoryBus();
     return { bus, consumers: new MemoryConsumers(bus, nodeChannel), presence: new MemoryPresence() };

@@ -41,7 +41,8 @@ export class NodeProcess {
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
     );
     const node = new NodeProcess(proc);
-    const deadline = Date.now() + 10_000;
+    // Generous: on a loaded machine (8 helpers sharing 2 cores) a start can take several seconds.
+    const deadline = Date.now() + 30_000;
     for (;;) {
       const ready = node.logs.find((l) => l.msg === 'pushwire node listening');
       if (ready) {

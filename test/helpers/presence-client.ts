@@ -51,7 +51,7 @@ export class PresenceClients {
 
   /** Subscribe, resolved once the server's headers say every subscription is in place. */
   async subscribe(req: Partial<SubscribeRequest>, metadata = new Metadata()): Promise<Stream<SubscribeResponse>> {
-    const s = new Stream(this.subscriber.subscribe({ pid: '', topics: [], uid: '', privateTopics: [], ...req }, metadata));
+    const s = new Stream(this.subscriber.subscribe({ pid: '', topics: [], uid: '', privateTopics: [], since: {}, privateSince: {}, ...req } as SubscribeRequest, metadata));
     await s.headers;
     return s;
   }

@@ -285,8 +285,8 @@ describe('gRPC ingress: server reflection', () => {
       expect(push, files.map((f) => f.name).join(', ')).toBeDefined();
       expect(push!.package).toBe('pushwire.v1');
       // Every service of the package lands in that one descriptor.
-      expect(push!.service.map((s) => s.name)).toEqual(['PushService', 'BackendService', 'OnlineUsersService', 'SubscribeService', 'ClusterService']);
-      expect(push!.service[0]!.method.map((m) => m.name)).toEqual(['PushData', 'PushDataBatch']);
+      expect(push!.service.map((s) => s.name)).toEqual(['PushService', 'BackendService', 'OnlineUsersService', 'SubscribeService', 'ClusterService', 'HistoryService']);
+      expect(push!.service[0]!.method.map((m) => m.name)).toEqual(['PushData', 'PushDataBatch', 'PushStream']);
       const req = push!.messageType.find((m) => m.name === 'PushDataRequest')!;
       expect(req.field.map((f) => [f.name, f.number])).toEqual([
         ['uid', 1],
@@ -298,6 +298,8 @@ describe('gRPC ingress: server reflection', () => {
         ['cids', 7],
         ['tags', 8],
         ['reply_to', 9],
+        ['ttl', 10],
+        ['skip_history', 11],
       ]);
     });
 

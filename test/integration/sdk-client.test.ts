@@ -80,11 +80,11 @@ for (const mode of ['json', 'protobuf'] as const) {
       await expect(c.history(topic, { since: { offset: 1, epoch: 'not-the-epoch' } })).rejects.toMatchObject({ serverCode: ServerCode.InsufficientState });
     });
 
-    it('presence where the server does not enable it rejects with 30007; ping round-trips', async () => {
+    it('presence where the server does not enable it rejects with 30009 (not available); ping round-trips', async () => {
       const c = client(options);
       c.connect();
       await c.ping();
-      await expect(c.presence('chat:x')).rejects.toMatchObject({ code: ErrorCode.Server, serverCode: 30007 });
+      await expect(c.presence('chat:x')).rejects.toMatchObject({ code: ErrorCode.Server, serverCode: ServerCode.NotAvailable });
     });
 
     it('request/reply: a real backend consumer gets the request and its reply_to push resolves the promise', async () => {

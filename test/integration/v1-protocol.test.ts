@@ -125,7 +125,7 @@ for (const format of ['json', 'proto'] as V1Format[]) {
       expect(r.publications.map((p: any) => p.offset)).toEqual([1, 3]);
     });
 
-    it('history command: a page of a channel with history; 30007 on a channel without', async () => {
+    it('history command: a page of a channel with history; 30009 on a channel without', async () => {
       const c = await connect();
       const channel = `chat:${unique('room')}`;
       for (let i = 1; i <= 4; i++) await pushData(node.grpc, { topic: channel, data: Buffer.from(`h${i}`) });
@@ -133,11 +133,11 @@ for (const format of ['json', 'proto'] as V1Format[]) {
       expect(h.history.offset).toBe(4);
       expect(h.history.publications.map(payloadText)).toEqual(['h4', 'h3']);
       const none = await c.command({ history: { channel: unique('plain') } });
-      expect(none.error).toMatchObject({ code: 30007, message: 'not available' });
+      expect(none.error).toMatchObject({ code: 30009, message: 'not available' });
       const wrong = await c.command({ history: { channel, since: { offset: 1, epoch: 'nope' } } });
       expect(wrong.error).toMatchObject({ code: 30010, message: 'insufficient state' });
       const presence = await c.command({ presence: { channel } });
-      expect(presence.error).toMatchObject({ code: 30007 });
+      expect(presence.error).toMatchObject({ code: 30009 });
     });
 
     it('a channel without history delivers publications without offsets; private needs login', async () => {

@@ -303,3 +303,19 @@ describe('parseConfig: --demo', () => {
     expect(() => parse(['--demo', 'yes'])).toThrow('--demo (PUSHWIRE_DEMO): must be true or false, got "yes"');
   });
 });
+
+describe('parseConfig: --workers', () => {
+  it('defaults to 1 (the node runs in this process)', () => {
+    expect(parse([]).workers).toBe(1);
+  });
+
+  it('takes a count or "auto" (the available cores)', async () => {
+    const { availableParallelism } = await import('node:os');
+    expect(parse(['--workers', '4']).workers).toBe(4);
+    expect(parse([], { PUSHWIRE_WORKERS: 'auto' }).workers).toBe(availableParallelism());
+  });
+
+  it('refuses 0, negatives, fractions and words', () => {
+    for (const bad of ['0', '-1', '1.5', 'many', '257']) expect(configError(['--workers', bad]).message).toContain('--workers');
+  });
+});

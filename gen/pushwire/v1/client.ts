@@ -93,7 +93,7 @@ export interface ServerMessage {
 
 /** Error uses the code catalogue shared with the legacy protocol (docs/protocol.md). */
 export interface Error {
-  /** E.g. 30001 bad request, 30002 not logged in, 30003 auth failed, 30007 not available. */
+  /** E.g. 30001 bad request, 30002 not logged in, 30003 auth failed, 30009 not available. */
   code: number;
   /** The code's fixed text, e.g. "bad request". */
   message: string;

@@ -7,14 +7,17 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { Status } from "../../google/rpc/status.js";
 
 export const protobufPackage = "pushwire.v1";
 
@@ -93,6 +96,25 @@ export interface PushDataResponse {
    */
   offset: string;
   epoch: string;
+}
+
+/** PushStreamResponse answers one PushDataRequest of a PushStream, in request order. */
+export interface PushStreamResponse {
+  /** Cluster-unique id of the accepted message; empty when `error` is set. */
+  messageId: string;
+  /** Id of the node that accepted the push. */
+  nodeId: string;
+  /** True when `idempotency_key` repeated an earlier push (see PushDataResponse). */
+  duplicate: boolean;
+  /** Offset of the message in its channel's history, as in PushDataResponse. */
+  offset: string;
+  /** History epoch of the channel, as in PushDataResponse. */
+  epoch: string;
+  /**
+   * Set when this push failed: the status PushData would have failed with
+   * (INVALID_ARGUMENT, UNAVAILABLE, RESOURCE_EXHAUSTED, ...). Nothing was published.
+   */
+  error?: Status | undefined;
 }
 
 /** PushDataBatchRequest carries pushes, each with PushDataRequest's targeting rules. */
@@ -502,6 +524,165 @@ export const PushDataResponse: MessageFns<PushDataResponse> = {
   },
 };
 
+function createBasePushStreamResponse(): PushStreamResponse {
+  return { messageId: "", nodeId: "", duplicate: false, offset: "0", epoch: "", error: undefined };
+}
+
+export const PushStreamResponse: MessageFns<PushStreamResponse> = {
+  encode(message: PushStreamResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.messageId !== "") {
+      writer.uint32(10).string(message.messageId);
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(18).string(message.nodeId);
+    }
+    if (message.duplicate !== false) {
+      writer.uint32(24).bool(message.duplicate);
+    }
+    if (message.offset !== "0") {
+      writer.uint32(32).uint64(message.offset);
+    }
+    if (message.epoch !== "") {
+      writer.uint32(42).string(message.epoch);
+    }
+    if (message.error !== undefined) {
+      Status.encode(message.error, writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PushStreamResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePushStreamResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messageId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.duplicate = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.offset = reader.uint64().toString();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.epoch = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.error = Status.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PushStreamResponse {
+    return {
+      messageId: isSet(object.messageId)
+        ? globalThis.String(object.messageId)
+        : isSet(object.message_id)
+        ? globalThis.String(object.message_id)
+        : "",
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      duplicate: isSet(object.duplicate) ? globalThis.Boolean(object.duplicate) : false,
+      offset: isSet(object.offset) ? globalThis.String(object.offset) : "0",
+      epoch: isSet(object.epoch) ? globalThis.String(object.epoch) : "",
+      error: isSet(object.error) ? Status.fromJSON(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: PushStreamResponse): unknown {
+    const obj: any = {};
+    if (message.messageId !== "") {
+      obj.messageId = message.messageId;
+    }
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.duplicate !== false) {
+      obj.duplicate = message.duplicate;
+    }
+    if (message.offset !== "0") {
+      obj.offset = message.offset;
+    }
+    if (message.epoch !== "") {
+      obj.epoch = message.epoch;
+    }
+    if (message.error !== undefined) {
+      obj.error = Status.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PushStreamResponse>, I>>(base?: I): PushStreamResponse {
+    return PushStreamResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PushStreamResponse>, I>>(object: I): PushStreamResponse {
+    const message = createBasePushStreamResponse();
+    message.messageId = object.messageId ?? "";
+    message.nodeId = object.nodeId ?? "";
+    message.duplicate = object.duplicate ?? false;
+    message.offset = object.offset ?? "0";
+    message.epoch = object.epoch ?? "";
+    message.error = (object.error !== undefined && object.error !== null)
+      ? Status.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
 function createBasePushDataBatchRequest(): PushDataBatchRequest {
   return { pushes: [] };
 }
@@ -707,6 +888,26 @@ export const PushServiceService = {
       Buffer.from(PushDataBatchResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PushDataBatchResponse => PushDataBatchResponse.decode(value),
   },
+  /**
+   * PushStream carries many pushes on one call, for backends that push faster than one call
+   * per push allows. Each PushDataRequest is one push, handled exactly as PushData handles
+   * it (same validation, idempotency and project rules; the call's API key needs PushData).
+   * The server answers every request with one PushStreamResponse, in request order: its
+   * message id, or its error (the stream goes on). Flow control: a stream has at most 1024
+   * pushes unanswered; past that the server stops reading until answers are written, and it
+   * stops reading while the client does not read its answers, so HTTP/2 flow control holds
+   * the backend back. The call itself fails only for a bad API key, at shutdown
+   * (UNAVAILABLE), or for a request grpc-js cannot decode or that is too large.
+   */
+  pushStream: {
+    path: "/pushwire.v1.PushService/PushStream" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: PushDataRequest): Buffer => Buffer.from(PushDataRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PushDataRequest => PushDataRequest.decode(value),
+    responseSerialize: (value: PushStreamResponse): Buffer => Buffer.from(PushStreamResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PushStreamResponse => PushStreamResponse.decode(value),
+  },
 } as const;
 
 export interface PushServiceServer extends UntypedServiceImplementation {
@@ -728,6 +929,18 @@ export interface PushServiceServer extends UntypedServiceImplementation {
    * some may have been delivered, so a retry can deliver those twice.
    */
   pushDataBatch: handleUnaryCall<PushDataBatchRequest, PushDataBatchResponse>;
+  /**
+   * PushStream carries many pushes on one call, for backends that push faster than one call
+   * per push allows. Each PushDataRequest is one push, handled exactly as PushData handles
+   * it (same validation, idempotency and project rules; the call's API key needs PushData).
+   * The server answers every request with one PushStreamResponse, in request order: its
+   * message id, or its error (the stream goes on). Flow control: a stream has at most 1024
+   * pushes unanswered; past that the server stops reading until answers are written, and it
+   * stops reading while the client does not read its answers, so HTTP/2 flow control holds
+   * the backend back. The call itself fails only for a bad API key, at shutdown
+   * (UNAVAILABLE), or for a request grpc-js cannot decode or that is too large.
+   */
+  pushStream: handleBidiStreamingCall<PushDataRequest, PushStreamResponse>;
 }
 
 export interface PushServiceClient extends Client {
@@ -777,6 +990,23 @@ export interface PushServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PushDataBatchResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * PushStream carries many pushes on one call, for backends that push faster than one call
+   * per push allows. Each PushDataRequest is one push, handled exactly as PushData handles
+   * it (same validation, idempotency and project rules; the call's API key needs PushData).
+   * The server answers every request with one PushStreamResponse, in request order: its
+   * message id, or its error (the stream goes on). Flow control: a stream has at most 1024
+   * pushes unanswered; past that the server stops reading until answers are written, and it
+   * stops reading while the client does not read its answers, so HTTP/2 flow control holds
+   * the backend back. The call itself fails only for a bad API key, at shutdown
+   * (UNAVAILABLE), or for a request grpc-js cannot decode or that is too large.
+   */
+  pushStream(): ClientDuplexStream<PushDataRequest, PushStreamResponse>;
+  pushStream(options: Partial<CallOptions>): ClientDuplexStream<PushDataRequest, PushStreamResponse>;
+  pushStream(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<PushDataRequest, PushStreamResponse>;
 }
 
 export const PushServiceClient = makeGenericClientConstructor(

@@ -14,6 +14,7 @@ import {
   type Metadata,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { StreamPosition } from "./client.js";
 
 export const protobufPackage = "pushwire.v1";
 
@@ -32,6 +33,24 @@ export interface SubscribeRequest {
   uid: string;
   /** Private topics of `uid` (WebSocket code 5), at most 1000; needs uid. */
   privateTopics: string[];
+  /**
+   * Recover topics (of `topics`) from these positions, as a protocol v1 subscribe with since:
+   * the stream first carries exactly the publications after the position, then one response
+   * with `recovery` set for the topic, then live pushes. gRPC only (not the REST bridge).
+   */
+  since: { [key: string]: StreamPosition };
+  /** The same for private topics (of `private_topics`). */
+  privateSince: { [key: string]: StreamPosition };
+}
+
+export interface SubscribeRequest_SinceEntry {
+  key: string;
+  value?: StreamPosition | undefined;
+}
+
+export interface SubscribeRequest_PrivateSinceEntry {
+  key: string;
+  value?: StreamPosition | undefined;
 }
 
 /** SubscribeResponse is one pushed message. */
@@ -46,10 +65,33 @@ export interface SubscribeResponse {
   messageId: string;
   /** When the accepting node published it, Unix milliseconds. */
   timeMs: string;
+  /** On a channel with history: the publication's offset and the stream's epoch. */
+  offset: string;
+  epoch: string;
+  /** Set (and nothing else) once per entry of since / private_since, after its missed publications. */
+  recovery?: SubscribeRecovery | undefined;
+}
+
+/**
+ * SubscribeRecovery says whether a topic's recovery was complete. A stream whose node detects a
+ * gap on a recovering-capable topic (missed publications) ends with ABORTED: subscribe again
+ * with since = the last offset received.
+ */
+export interface SubscribeRecovery {
+  topic: string;
+  private: boolean;
+  /**
+   * Every publication after the position was sent. False: another epoch, or history no longer
+   * holds it (nothing was sent for it); reload state from the application.
+   */
+  recovered: boolean;
+  /** The stream's position after the recovered publications. */
+  epoch: string;
+  offset: string;
 }
 
 function createBaseSubscribeRequest(): SubscribeRequest {
-  return { pid: "", topics: [], uid: "", privateTopics: [] };
+  return { pid: "", topics: [], uid: "", privateTopics: [], since: {}, privateSince: {} };
 }
 
 export const SubscribeRequest: MessageFns<SubscribeRequest> = {
@@ -66,6 +108,12 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     for (const v of message.privateTopics) {
       writer.uint32(34).string(v!);
     }
+    globalThis.Object.entries(message.since).forEach(([key, value]: [string, StreamPosition]) => {
+      SubscribeRequest_SinceEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
+    });
+    globalThis.Object.entries(message.privateSince).forEach(([key, value]: [string, StreamPosition]) => {
+      SubscribeRequest_PrivateSinceEntry.encode({ key: key as any, value }, writer.uint32(50).fork()).join();
+    });
     return writer;
   },
 
@@ -114,6 +162,28 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
             message.privateTopics.push(reader.string());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            const entry5 = SubscribeRequest_SinceEntry.decode(reader, reader.uint32());
+            if (entry5.value !== undefined) {
+              message.since[entry5.key] = entry5.value;
+            }
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            const entry6 = SubscribeRequest_PrivateSinceEntry.decode(reader, reader.uint32());
+            if (entry6.value !== undefined) {
+              message.privateSince[entry6.key] = entry6.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -136,6 +206,47 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
         : globalThis.Array.isArray(object?.private_topics)
         ? object.private_topics.map((e: any) => globalThis.String(e))
         : [],
+      since: isObject(object.since)
+        ? (globalThis.Object.entries(object.since) as [string, any][]).reduce(
+          (acc: { [key: string]: StreamPosition }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: StreamPosition.fromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      privateSince: isObject(object.privateSince)
+        ? (globalThis.Object.entries(object.privateSince) as [string, any][]).reduce(
+          (acc: { [key: string]: StreamPosition }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: StreamPosition.fromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.private_since)
+        ? (globalThis.Object.entries(object.private_since) as [string, any][]).reduce(
+          (acc: { [key: string]: StreamPosition }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: StreamPosition.fromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -153,6 +264,24 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     if (message.privateTopics?.length) {
       obj.privateTopics = message.privateTopics;
     }
+    if (message.since) {
+      const entries = globalThis.Object.entries(message.since) as [string, StreamPosition][];
+      if (entries.length > 0) {
+        obj.since = {};
+        entries.forEach(([k, v]) => {
+          obj.since[k] = StreamPosition.toJSON(v);
+        });
+      }
+    }
+    if (message.privateSince) {
+      const entries = globalThis.Object.entries(message.privateSince) as [string, StreamPosition][];
+      if (entries.length > 0) {
+        obj.privateSince = {};
+        entries.forEach(([k, v]) => {
+          obj.privateSince[k] = StreamPosition.toJSON(v);
+        });
+      }
+    }
     return obj;
   },
 
@@ -165,12 +294,217 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     message.topics = object.topics?.map((e) => e) || [];
     message.uid = object.uid ?? "";
     message.privateTopics = object.privateTopics?.map((e) => e) || [];
+    message.since = (globalThis.Object.entries(object.since ?? {}) as [string, StreamPosition][]).reduce(
+      (acc: { [key: string]: StreamPosition }, [key, value]: [string, StreamPosition]) => {
+        if (value !== undefined) {
+          acc[key] = StreamPosition.fromPartial(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.privateSince = (globalThis.Object.entries(object.privateSince ?? {}) as [string, StreamPosition][]).reduce(
+      (acc: { [key: string]: StreamPosition }, [key, value]: [string, StreamPosition]) => {
+        if (value !== undefined) {
+          acc[key] = StreamPosition.fromPartial(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseSubscribeRequest_SinceEntry(): SubscribeRequest_SinceEntry {
+  return { key: "", value: undefined };
+}
+
+export const SubscribeRequest_SinceEntry: MessageFns<SubscribeRequest_SinceEntry> = {
+  encode(message: SubscribeRequest_SinceEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== undefined) {
+      StreamPosition.encode(message.value, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SubscribeRequest_SinceEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSubscribeRequest_SinceEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = StreamPosition.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SubscribeRequest_SinceEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? StreamPosition.fromJSON(object.value) : undefined,
+    };
+  },
+
+  toJSON(message: SubscribeRequest_SinceEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== undefined) {
+      obj.value = StreamPosition.toJSON(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SubscribeRequest_SinceEntry>, I>>(base?: I): SubscribeRequest_SinceEntry {
+    return SubscribeRequest_SinceEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SubscribeRequest_SinceEntry>, I>>(object: I): SubscribeRequest_SinceEntry {
+    const message = createBaseSubscribeRequest_SinceEntry();
+    message.key = object.key ?? "";
+    message.value = (object.value !== undefined && object.value !== null)
+      ? StreamPosition.fromPartial(object.value)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSubscribeRequest_PrivateSinceEntry(): SubscribeRequest_PrivateSinceEntry {
+  return { key: "", value: undefined };
+}
+
+export const SubscribeRequest_PrivateSinceEntry: MessageFns<SubscribeRequest_PrivateSinceEntry> = {
+  encode(message: SubscribeRequest_PrivateSinceEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== undefined) {
+      StreamPosition.encode(message.value, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SubscribeRequest_PrivateSinceEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSubscribeRequest_PrivateSinceEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = StreamPosition.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SubscribeRequest_PrivateSinceEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? StreamPosition.fromJSON(object.value) : undefined,
+    };
+  },
+
+  toJSON(message: SubscribeRequest_PrivateSinceEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== undefined) {
+      obj.value = StreamPosition.toJSON(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SubscribeRequest_PrivateSinceEntry>, I>>(
+    base?: I,
+  ): SubscribeRequest_PrivateSinceEntry {
+    return SubscribeRequest_PrivateSinceEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SubscribeRequest_PrivateSinceEntry>, I>>(
+    object: I,
+  ): SubscribeRequest_PrivateSinceEntry {
+    const message = createBaseSubscribeRequest_PrivateSinceEntry();
+    message.key = object.key ?? "";
+    message.value = (object.value !== undefined && object.value !== null)
+      ? StreamPosition.fromPartial(object.value)
+      : undefined;
     return message;
   },
 };
 
 function createBaseSubscribeResponse(): SubscribeResponse {
-  return { topic: "", uid: "", data: Buffer.alloc(0), messageId: "", timeMs: "0" };
+  return {
+    topic: "",
+    uid: "",
+    data: Buffer.alloc(0),
+    messageId: "",
+    timeMs: "0",
+    offset: "0",
+    epoch: "",
+    recovery: undefined,
+  };
 }
 
 export const SubscribeResponse: MessageFns<SubscribeResponse> = {
@@ -189,6 +523,15 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
     }
     if (message.timeMs !== "0") {
       writer.uint32(40).int64(message.timeMs);
+    }
+    if (message.offset !== "0") {
+      writer.uint32(48).uint64(message.offset);
+    }
+    if (message.epoch !== "") {
+      writer.uint32(58).string(message.epoch);
+    }
+    if (message.recovery !== undefined) {
+      SubscribeRecovery.encode(message.recovery, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -246,6 +589,30 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
             message.timeMs = reader.int64().toString();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.offset = reader.uint64().toString();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.epoch = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.recovery = SubscribeRecovery.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -273,6 +640,9 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
         : isSet(object.time_ms)
         ? globalThis.String(object.time_ms)
         : "0",
+      offset: isSet(object.offset) ? globalThis.String(object.offset) : "0",
+      epoch: isSet(object.epoch) ? globalThis.String(object.epoch) : "",
+      recovery: isSet(object.recovery) ? SubscribeRecovery.fromJSON(object.recovery) : undefined,
     };
   },
 
@@ -293,6 +663,15 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
     if (message.timeMs !== "0") {
       obj.timeMs = message.timeMs;
     }
+    if (message.offset !== "0") {
+      obj.offset = message.offset;
+    }
+    if (message.epoch !== "") {
+      obj.epoch = message.epoch;
+    }
+    if (message.recovery !== undefined) {
+      obj.recovery = SubscribeRecovery.toJSON(message.recovery);
+    }
     return obj;
   },
 
@@ -306,6 +685,144 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
     message.data = object.data ?? Buffer.alloc(0);
     message.messageId = object.messageId ?? "";
     message.timeMs = object.timeMs ?? "0";
+    message.offset = object.offset ?? "0";
+    message.epoch = object.epoch ?? "";
+    message.recovery = (object.recovery !== undefined && object.recovery !== null)
+      ? SubscribeRecovery.fromPartial(object.recovery)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSubscribeRecovery(): SubscribeRecovery {
+  return { topic: "", private: false, recovered: false, epoch: "", offset: "0" };
+}
+
+export const SubscribeRecovery: MessageFns<SubscribeRecovery> = {
+  encode(message: SubscribeRecovery, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.topic !== "") {
+      writer.uint32(10).string(message.topic);
+    }
+    if (message.private !== false) {
+      writer.uint32(16).bool(message.private);
+    }
+    if (message.recovered !== false) {
+      writer.uint32(24).bool(message.recovered);
+    }
+    if (message.epoch !== "") {
+      writer.uint32(34).string(message.epoch);
+    }
+    if (message.offset !== "0") {
+      writer.uint32(40).uint64(message.offset);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SubscribeRecovery {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSubscribeRecovery();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.topic = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.private = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.recovered = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.epoch = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.offset = reader.uint64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SubscribeRecovery {
+    return {
+      topic: isSet(object.topic) ? globalThis.String(object.topic) : "",
+      private: isSet(object.private) ? globalThis.Boolean(object.private) : false,
+      recovered: isSet(object.recovered) ? globalThis.Boolean(object.recovered) : false,
+      epoch: isSet(object.epoch) ? globalThis.String(object.epoch) : "",
+      offset: isSet(object.offset) ? globalThis.String(object.offset) : "0",
+    };
+  },
+
+  toJSON(message: SubscribeRecovery): unknown {
+    const obj: any = {};
+    if (message.topic !== "") {
+      obj.topic = message.topic;
+    }
+    if (message.private !== false) {
+      obj.private = message.private;
+    }
+    if (message.recovered !== false) {
+      obj.recovered = message.recovered;
+    }
+    if (message.epoch !== "") {
+      obj.epoch = message.epoch;
+    }
+    if (message.offset !== "0") {
+      obj.offset = message.offset;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SubscribeRecovery>, I>>(base?: I): SubscribeRecovery {
+    return SubscribeRecovery.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SubscribeRecovery>, I>>(object: I): SubscribeRecovery {
+    const message = createBaseSubscribeRecovery();
+    message.topic = object.topic ?? "";
+    message.private = object.private ?? false;
+    message.recovered = object.recovered ?? false;
+    message.epoch = object.epoch ?? "";
+    message.offset = object.offset ?? "0";
     return message;
   },
 };
@@ -389,6 +906,10 @@ export type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

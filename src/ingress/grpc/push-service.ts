@@ -55,9 +55,10 @@ export function unary<Req, Res>(method: string, api: ApiMethod, o: Deps, work: (
   };
 }
 
-/** pushwire.v1.PushService. */
-export function pushService(o: Deps): PushServiceServer {
+/** pushwire.v1.PushService; PushStream is in push-stream.ts. */
+export function pushService(o: Deps, pushStream: PushServiceServer['pushStream']): PushServiceServer {
   return {
+    pushStream,
     // PushResult goes to the serializer as is (encodePushDataResponse takes either shape).
     pushData: unary('PushData', 'PushData', o, (req, keyPid) => o.publisher.push(req, 'grpc', keyPid) as Promise<unknown> as Promise<PushDataResponse>),
     pushDataBatch: unary('PushDataBatch', 'PushDataBatch', o, (req, keyPid) => o.publisher.pushBatch(req.pushes, 'grpc', keyPid)),

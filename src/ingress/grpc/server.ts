@@ -18,6 +18,7 @@ import { PushServiceService } from '../../../gen/pushwire/v1/push.js';
 import { SubscribeServiceService } from '../../../gen/pushwire/v1/subscribe.js';
 import { clusterService, onlineUsersService } from './presence-service.js';
 import { encodePushDataResponse, legacyProxyService, pushService } from './push-service.js';
+import { encodePushStreamResponse, pushStreamHandler } from './push-stream.js';
 import { createReflection } from './reflection.js';
 import { StreamEnd } from './streams.js';
 import { subscribeService } from './subscribe-service.js';
@@ -62,10 +63,14 @@ export class GrpcIngress {
       'grpc.enable_channelz': 0,
     });
     // The same service with a hand-written response encoder (byte-identical, cheaper per call).
-    const definition = { ...PushServiceService, pushData: { ...PushServiceService.pushData, responseSerialize: encodePushDataResponse } };
-    this.server.addService(definition, pushService(o));
-    this.server.addService(ProxyService, legacyProxyService(o));
+    const definition = {
+      ...PushServiceService,
+      pushData: { ...PushServiceService.pushData, responseSerialize: encodePushDataResponse },
+      pushStream: { ...PushServiceService.pushStream, responseSerialize: encodePushStreamResponse },
+    };
     const deps = { ...o, online: o.node.online, streams: this.streams };
+    this.server.addService(definition, pushService(o, pushStreamHandler(deps, o.node.nodeId)));
+    this.server.addService(ProxyService, legacyProxyService(o));
     this.server.addService(BackendServiceService, backendService(deps));
     this.server.addService(OnlineUsersServiceService, onlineUsersService(deps));
     this.server.addService(ClusterServiceService, clusterService(deps));

@@ -11,6 +11,6 @@ export function healthRoutes(app: Express, o: HttpAppOptions): void {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready' });
   });
   app.get('/metrics', async (_req, res) => {
-    res.type(o.metrics.registry.contentType).send(await o.metrics.registry.metrics());
+    res.type(o.metrics.registry.contentType).send(await (o.metricsText ?? (() => o.metrics.registry.metrics()))());
   });
 }

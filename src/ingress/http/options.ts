@@ -19,4 +19,6 @@ export interface HttpAppOptions {
   maxQueueBytes: number;
   /** Serve the SDK demo page at /demo (`--demo true`); the page connects to this WebSocket port. */
   demo?: { wsPort: () => number };
+  /** `serve --workers`: the machine's metrics, every worker's (else this node's registry). */
+  metricsText?: () => Promise<string>;
 }

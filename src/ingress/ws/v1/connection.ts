@@ -12,7 +12,8 @@ import type { Publisher } from '../../../core/publisher.js';
 import type { RateLimiter } from '../../../core/projects/rate-limiter.js';
 import type { ProjectRegistry } from '../../../core/projects/registry.js';
 import { Session, type Sink } from '../../../core/session.js';
-import { channelOf, privateChannel, targetOf, topicChannel, userChannel } from '../../../core/targeting.js';
+import { PositionedSubscriptions } from '../../../core/recovery.js';
+import { privateChannel, topicChannel, userChannel } from '../../../core/targeting.js';
 import type { Metrics } from '../../../observability/metrics.js';
 import { ClientFrame, type Publication, type ServerMessage } from '../../../../gen/pushwire/v1/client.js';
 import { BackendLink } from '../backend-link.js';
@@ -43,7 +44,7 @@ export interface V1Context {
 }
 
 /** v1 codes beyond the legacy catalogue (docs/protocol.md). */
-export const V1Code = { NOT_AVAILABLE: 30007, INSUFFICIENT_STATE: 30010 } as const;
+export const V1Code = { NOT_AVAILABLE: 30009, INSUFFICIENT_STATE: 30010 } as const;
 
 const MESSAGES: Record<number, string> = {
   30001: 'bad request',
@@ -52,7 +53,7 @@ const MESSAGES: Record<number, string> = {
   30004: 'too many requests',
   30005: 'no backend connected',
   30006: 'cluster unavailable',
-  30007: 'not available',
+  30009: 'not available',
   30010: 'insufficient state',
 };
 
@@ -60,23 +61,6 @@ const PAUSE_AT = 64;
 const MAX_PENDING_COMMANDS = 4096;
 const CONCAT_LIMIT = 64 * 1024;
 const CLOSE_GRACE_MS = 2000;
-/** Live publications buffered per subscription while its history is read; beyond: resubscribe. */
-const MAX_RECOVERY_BUFFER = 10_000;
-
-/** One v1 subscription's delivery state on a channel with history. */
-interface Subscription {
-  channel: string;
-  private: boolean;
-  /** recovering: history is being read, live publications wait in `buffer`. stale: after a gap. */
-  phase: 'recovering' | 'live' | 'stale';
-  buffer: Message[];
-  /** Last offset delivered, and the epoch it belongs to. */
-  offset: number;
-  epoch: string;
-  /** A gap was signalled while recovering: tell the client once the reply is out. */
-  gapped: boolean;
-}
-
 /**
  * A protocol v1 connection (pushwire.v1.json or pushwire.v1.proto): commands with ids,
  * positioned subscriptions with recovery, server pings and disconnect advice. Same bounded
@@ -96,7 +80,13 @@ export class V1Connection implements Sink {
   private pending = 0;
   private paused = false;
   private chain: Promise<void> = Promise.resolve();
-  private readonly subs = new Map<string, Subscription>();
+  /** Positioned subscriptions by hub channel, keyed for the client by (channel, private). */
+  private readonly subs = new PositionedSubscriptions<{ channel: string; private: boolean }>((sub) =>
+    this.send({
+      id: 0,
+      unsubscribed: { channel: sub.key.channel, private: sub.key.private, code: V1Code.INSUFFICIENT_STATE, reason: 'insufficient state', resubscribe: true },
+    }),
+  );
   private readonly link: BackendLink;
 
   constructor(
@@ -162,46 +152,12 @@ export class V1Connection implements Sink {
       if (Number.isInteger(id) && id > 0) this.send({ id: 0, reply: { id, data: m.data } });
       return;
     }
-    if (m.offset !== undefined && !this.admit(m)) return;
+    if (m.offset !== undefined && !this.subs.admit(m)) return;
     this.enqueue(out.encoded(this.format === 'json' ? this.ctx.encodeJson : this.ctx.encodeProto));
   }
 
-  /** Whether a positioned publication goes out now (in order, once), and its bookkeeping. */
-  private admit(m: Message): boolean {
-    const sub = this.subs.get(channelOf(m.pid, targetOf(m.uid, m.topic)));
-    if (sub === undefined) return true; // e.g. the user channel without an explicit subscribe
-    if (sub.phase === 'stale') return false;
-    if (sub.phase === 'recovering') {
-      if (sub.buffer.length >= MAX_RECOVERY_BUFFER) sub.gapped = true;
-      else sub.buffer.push(m);
-      return false;
-    }
-    // A position taken before the channel had a stream ({0, ""}) is followed by offset 1 of any epoch.
-    const sameStream = m.epoch === sub.epoch || (sub.epoch === '' && sub.offset === 0);
-    if (sameStream && m.offset! <= sub.offset) return false; // already delivered
-    if (!sameStream || m.offset !== sub.offset + 1) {
-      this.endForGap(sub);
-      return false;
-    }
-    sub.offset = m.offset!;
-    sub.epoch = m.epoch!;
-    return true;
-  }
-
   gap(channel: string): void {
-    const sub = this.subs.get(channel);
-    if (sub === undefined || sub.phase === 'stale') return;
-    if (sub.phase === 'recovering') sub.gapped = true;
-    else this.endForGap(sub);
-  }
-
-  private endForGap(sub: Subscription): void {
-    sub.phase = 'stale';
-    sub.buffer = [];
-    this.send({
-      id: 0,
-      unsubscribed: { channel: sub.channel, private: sub.private, code: V1Code.INSUFFICIENT_STATE, reason: 'insufficient state', resubscribe: true },
-    });
+    this.subs.gap(channel);
   }
 
   flush(): number {
@@ -394,35 +350,26 @@ export class V1Connection implements Sink {
       return this.send({ id: cmd.id, subscribe: result({ wasRecovering }) });
     }
     // Joined before history is read: publications from now on are buffered and merged by offset.
-    const sub: Subscription = { channel: cmd.channel, private: cmd.private, phase: 'recovering', buffer: [], offset: 0, epoch: '', gapped: false };
-    this.subs.set(hubChannel, sub);
+    const sub = this.subs.begin(hubChannel, { channel: cmd.channel, private: cmd.private });
     if (!(cmd.private && cmd.channel === '')) await this.ctx.hub.joinChannel(this.session, hubChannel);
     const recover = wasRecovering && options.recover;
     let page;
     try {
       page = await this.ctx.history.read(hubChannel, history, recover ? { since: cmd.since, limit: MAX_HISTORY_READ, reverse: false } : { limit: 1, reverse: true });
     } catch (err) {
-      if (this.subs.get(hubChannel) === sub) this.subs.delete(hubChannel);
+      if (this.subs.current(hubChannel, sub)) this.subs.delete(hubChannel);
       return this.error(cmd.id, ErrorCode.UNAVAILABLE, `history unavailable: ${(err as Error).message}`);
     }
-    if (this.closed || this.subs.get(hubChannel) !== sub) return;
+    if (this.closed || !this.subs.current(hubChannel, sub)) return;
     const recovered = recover && page.complete;
     if (wasRecovering) this.ctx.metrics.recoveries.inc({ result: recovered ? 'recovered' : 'not_recovered' });
     const publications: Publication[] = recovered ? page.publications.map(publicationOf) : [];
-    sub.offset = page.offset;
-    sub.epoch = page.epoch;
-    sub.phase = 'live';
     this.send({
       id: cmd.id,
       subscribe: result({ positioned: true, recoverable: options.recover, epoch: page.epoch, offset: String(page.offset), wasRecovering, recovered, publications }),
     });
-    const buffered = sub.buffer;
-    sub.buffer = [];
-    for (const m of buffered) {
-      if (sub.phase !== 'live') break;
-      if (this.admit(m)) this.enqueue(this.format === 'json' ? this.ctx.encodeJson(m) : this.ctx.encodeProto(m));
-    }
-    if (sub.gapped && sub.phase === 'live') this.endForGap(sub);
+    const encode = this.format === 'json' ? this.ctx.encodeJson : this.ctx.encodeProto;
+    this.subs.settle(sub, page, (m) => this.enqueue(encode(m)));
   }
 
   private unsubscribe(cmd: Extract<V1Command, { kind: 'unsubscribe' }>): void {
