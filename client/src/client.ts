@@ -572,14 +572,7 @@ export class Client extends Emitter<ClientEvents> {
     clearTimeout(this.connectTimer);
     clearTimeout(this.pingTimer);
     this.connectTimer = undefined;
-    if (ws) {
-      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
-      try {
-        ws.close(1000);
-      } catch {
-        // already closing
-      }
-    }
+    if (ws) discard(ws);
     this.failInFlight();
     this._cid = '';
     for (const sub of this.subs.values()) sub.onClientDisconnected(code, reason);
@@ -625,12 +618,7 @@ export class Client extends Emitter<ClientEvents> {
       const ws = this.ws;
       this.ws = undefined;
       this.generation++;
-      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
-      try {
-        ws.close(1000);
-      } catch {
-        // already closing
-      }
+      discard(ws);
       for (const sub of this.subs.values()) sub.onClientDisconnected(code, reason);
     }
     clearTimeout(this.connectTimer);
@@ -678,6 +666,19 @@ export class Client extends Emitter<ClientEvents> {
 }
 
 const noop = (): void => {};
+
+/** Closes a socket the client is done with and silences it. */
+function discard(ws: WebSocketLike): void {
+  ws.onopen = ws.onmessage = ws.onclose = null;
+  // Not null: the `ws` package emits 'error' when a socket that is still connecting is closed, and an
+  // EventEmitter 'error' with no listener would crash a Node process.
+  ws.onerror = noop;
+  try {
+    ws.close(1000);
+  } catch {
+    // already closing
+  }
+}
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 

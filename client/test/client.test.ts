@@ -163,6 +163,17 @@ describe('Client connection state machine', () => {
     expect(client.state).toBe('connecting');
   });
 
+  it('a socket still connecting when the connect timeout fires is closed with an error handler in place (ws would crash otherwise)', async () => {
+    const { client, log } = newClient({ timeout: 2000 });
+    client.connect();
+    const ws = FakeWebSocket.last; // never opens
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(log.at(-1)).toBe('connecting:0');
+    expect(ws.closedWith).toBe(1000);
+    expect(ws.unhandledError).toBe(false);
+    client.disconnect();
+  });
+
   it('a node that does not accept the subprotocol (legacy only) ends in disconnected, code BadProtocol', async () => {
     FakeWebSocket.accept = '';
     const { client, log } = newClient();

@@ -42,7 +42,15 @@ export class FakeWebSocket implements WebSocketLike {
     this.sent.push(data);
   }
 
+  /** Set when the client closed a still-connecting socket without an error handler (the `ws` package would crash the process). */
+  unhandledError = false;
+
   close(code?: number): void {
+    if (this.readyState === 0) {
+      // Like `ws`: closing before the handshake finished emits 'error'.
+      if (this.onerror) this.onerror({});
+      else this.unhandledError = true;
+    }
     this.closedWith = code ?? 1005;
     this.readyState = 3;
   }
