@@ -24,6 +24,8 @@ COPY --from=build /app/client/demo ./client/demo
 COPY gen/openapi.json ./gen/openapi.json
 COPY proto ./proto
 COPY third_party ./third_party
+# The admin page's static files (served at /admin when --admin-key is set).
+COPY admin ./admin
 USER node
 # WebSocket, HTTP (REST bridge, health, metrics), gRPC
 EXPOSE 8812 8912 9912

@@ -1,11 +1,24 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { helpText } from './config.js';
-import { fail } from './commands/command.js';
+import { checkConfig } from './commands/check-config.js';
+import { fail, type Command } from './commands/command.js';
+import { consume } from './commands/consume.js';
+import { nodes } from './commands/nodes.js';
+import { online } from './commands/online.js';
+import { push } from './commands/push.js';
 import { serve } from './commands/serve.js';
+import { token } from './commands/token.js';
+import { columns, helpText } from './config.js';
 
 // The CLI only dispatches: each subcommand is its own module under commands/.
-const COMMANDS = new Map([serve].map((c) => [c.name, c]));
+const COMMANDS: ReadonlyMap<string, Command> = new Map(
+  [serve, token, push, consume, nodes, online, checkConfig].map((c) => [c.name, c]),
+);
+
+/** `pushwire --help`: the commands, then serve's options (the command most people run). */
+const mainHelp = (): string =>
+  `Usage: pushwire <command> [options]\n\nCommands:\n${columns([...COMMANDS.values()].map((c) => [c.name, c.summary]))}` +
+  `\n"pushwire <command> --help" shows a command's options.\n\n${helpText()}`;
 
 const version = (): string =>
   (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -17,7 +30,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(helpText());
+    process.stdout.write(mainHelp());
     return;
   }
   const command = COMMANDS.get(name);

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import { ConfigError } from './config-error.js';
+import { readConfigFile } from './config-file.js';
 import { LOG_LEVELS } from './observability/logger.js';
 
 /** Everything a node needs to start. Produced only by `parseConfig` (or tests building one). */
@@ -64,38 +66,40 @@ export interface Config {
    * "auto" is the machine's available cores. 1 runs the node in this process. @default 1
    */
   workers: number;
+  /** Key of the admin page (/admin on the HTTP port); absent: the page is off. */
+  adminKey: string | undefined;
 }
 
 /** Most workers one `serve` starts. */
 export const MAX_WORKERS = 256;
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
 type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'boolean' | 'workers';
 
-interface OptionSpec {
+export interface OptionSpec {
   key: keyof Config;
   flag: string;
   kind: Kind;
   default: string | undefined;
   help: string;
+  /** The value's placeholder in --help; by kind when absent (PORT, SIZE, DURATION, URL). */
+  value?: string;
 }
 
 /** The option table: flags, env vars (PUSHWIRE_<FLAG>), defaults and help all come from here. */
 export const OPTIONS: readonly OptionSpec[] = [
-  { key: 'host', flag: 'host', kind: 'string', default: '0.0.0.0', help: 'bind address of all listeners' },
+  { key: 'host', flag: 'host', kind: 'string', value: 'HOST', default: '0.0.0.0', help: 'bind address of all listeners' },
   { key: 'wsPort', flag: 'ws-port', kind: 'port', default: '8812', help: 'WebSocket port (0 = ephemeral)' },
   { key: 'httpPort', flag: 'http-port', kind: 'port', default: '8912', help: 'HTTP port: REST bridge, /healthz, /readyz, /metrics' },
   { key: 'grpcPort', flag: 'grpc-port', kind: 'port', default: '9912', help: 'gRPC port' },
   { key: 'demo', flag: 'demo', kind: 'boolean', default: 'false', help: 'serve the client SDK demo page at /demo on the HTTP port (true/false)' },
-  { key: 'nodeId', flag: 'node-id', kind: 'string', default: undefined, help: 'node id, unique in the cluster (default: random)' },
+  { key: 'nodeId', flag: 'node-id', kind: 'string', value: 'ID', default: undefined, help: 'node id, unique in the cluster (default: random)' },
   { key: 'redis', flag: 'redis', kind: 'url', default: undefined, help: 'Redis URL (redis://, rediss://); absent = single node, in-process bus' },
-  { key: 'redisPrefix', flag: 'redis-prefix', kind: 'string', default: 'pushwire:', help: 'prefix of every Redis channel' },
-  { key: 'projects', flag: 'projects', kind: 'string', default: undefined, help: 'projects (tenants) file, JSON or YAML; reloaded on SIGHUP and on change' },
-  { key: 'jwtSecret', flag: 'jwt-secret', kind: 'string', default: undefined, help: 'HS256 secret for login JWTs' },
-  { key: 'jwtPublicKey', flag: 'jwt-public-key', kind: 'string', default: undefined, help: 'PEM public key file for RS256/ES256 login JWTs' },
+  { key: 'redisPrefix', flag: 'redis-prefix', kind: 'string', value: 'PREFIX', default: 'pushwire:', help: 'prefix of every Redis channel' },
+  { key: 'projects', flag: 'projects', kind: 'string', value: 'FILE', default: undefined, help: 'projects (tenants) file, JSON or YAML; reloaded on SIGHUP and on change' },
+  { key: 'jwtSecret', flag: 'jwt-secret', kind: 'string', value: 'SECRET', default: undefined, help: 'HS256 secret for login JWTs' },
+  { key: 'jwtPublicKey', flag: 'jwt-public-key', kind: 'string', value: 'FILE', default: undefined, help: 'PEM public key file for RS256/ES256 login JWTs' },
   { key: 'authUrl', flag: 'auth-url', kind: 'url', default: undefined, help: 'gpush auth callback URL (POST {"token"})' },
   { key: 'authTimeoutMs', flag: 'auth-timeout', kind: 'duration', default: '3s', help: 'timeout of one auth callback' },
   { key: 'pingTimeoutMs', flag: 'ping-timeout', kind: 'duration', default: '60s', help: 'close clients silent for this long' },
@@ -107,18 +111,27 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'onlineReportIntervalMs', flag: 'online-report-interval', kind: 'duration', default: '10s', help: 'how often server WebSocket connections receive the online report' },
   { key: 'maxQueueBytes', flag: 'max-queue-bytes', kind: 'size', default: '1MiB', help: 'outbound bytes pending per connection before it is closed as slow' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout', kind: 'duration', default: '10s', help: 'bound on graceful shutdown' },
-  { key: 'channels', flag: 'channels', kind: 'string', default: undefined, help: 'default project channel options as JSON: {"history":{"size":100,"ttl":"10m"},"namespaces":{...}}' },
+  { key: 'channels', flag: 'channels', kind: 'string', value: 'JSON', default: undefined, help: 'default project channel options as JSON: {"history":{"size":100,"ttl":"10m"},"namespaces":{...}}' },
   { key: 'v1PingIntervalMs', flag: 'v1-ping-interval', kind: 'duration', default: '25s', help: 'protocol v1: ping a connection after this much server-side silence' },
   { key: 'v1PongTimeoutMs', flag: 'v1-pong-timeout', kind: 'duration', default: '8s', help: 'protocol v1: close (3001) a connection silent this long after a ping' },
-  { key: 'workers', flag: 'workers', kind: 'workers', default: '1', help: 'worker processes sharing the ports, each a cluster node (auto = available cores)' },
-  { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
+  { key: 'workers', flag: 'workers', kind: 'workers', value: 'N|auto', default: '1', help: 'worker processes sharing the ports, each a cluster node (auto = available cores)' },
+  { key: 'logLevel', flag: 'log-level', kind: 'string', value: 'LEVEL', default: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
+  { key: 'adminKey', flag: 'admin-key', kind: 'string', value: 'KEY', default: undefined, help: 'key of the admin page /admin on the HTTP port (absent: the page is off)' },
 ];
+
+/** `--config FILE` (env PUSHWIRE_CONFIG): a YAML or JSON file of the options above, by flag name. */
+export const CONFIG_FLAG = 'config';
+
+const PLACEHOLDERS: Record<Kind, string> = { string: 'VALUE', port: 'PORT', size: 'SIZE', duration: 'DURATION', url: 'URL', boolean: 'true|false', workers: 'N' };
+
+export const placeholder = (o: OptionSpec): string => o.value ?? PLACEHOLDERS[o.kind];
 
 export const envName = (flag: string): string => `PUSHWIRE_${flag.toUpperCase().replaceAll('-', '_')}`;
 
 /**
- * Reads `--flag value` / `--flag=value` arguments, then PUSHWIRE_* env vars, then defaults.
- * Throws ConfigError with a message naming the offending flag.
+ * Reads `--flag value` / `--flag=value` arguments, then PUSHWIRE_* env vars, then the --config
+ * file (PUSHWIRE_CONFIG), then defaults. Throws ConfigError with a message naming the offending
+ * flag, env var or file.
  */
 export function parseConfig(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Config {
   const given = new Map<string, string>();
@@ -127,7 +140,7 @@ export function parseConfig(args: readonly string[], env: NodeJS.ProcessEnv = pr
     if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument "${arg}"`);
     const eq = arg.indexOf('=');
     const flag = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-    if (!OPTIONS.some((o) => o.flag === flag)) throw new ConfigError(`unknown option --${flag}`);
+    if (flag !== CONFIG_FLAG && !OPTIONS.some((o) => o.flag === flag)) throw new ConfigError(`unknown option --${flag}`);
     // `--host --redis=...` is a missing value, not a host named "--redis=..."; a value that
     // really starts with "--" can still be given as --flag=--value.
     const value = eq === -1 ? args[i + 1] : arg.slice(eq + 1);
@@ -135,11 +148,16 @@ export function parseConfig(args: readonly string[], env: NodeJS.ProcessEnv = pr
     if (eq === -1) i++;
     given.set(flag, value);
   }
+  const configFile = given.get(CONFIG_FLAG) ?? (env[envName(CONFIG_FLAG)] || undefined);
+  const file = configFile === undefined ? new Map<string, string>() : readConfigFile(configFile, OPTIONS.map((o) => o.flag));
   const raw: Record<string, unknown> = {};
   for (const o of OPTIONS) {
     // An empty env var counts as unset (compose files often expand unset variables to "").
-    const value = given.get(o.flag) ?? (env[envName(o.flag)] || undefined) ?? o.default;
-    raw[o.key] = value === undefined ? undefined : convert(o, value);
+    const fromArgs = given.get(o.flag) ?? (env[envName(o.flag)] || undefined);
+    const fromFile = fromArgs === undefined ? file.get(o.flag) : undefined;
+    const value = fromArgs ?? fromFile ?? o.default;
+    const where = fromFile !== undefined ? `${configFile}: ${o.flag}` : `--${o.flag} (${envName(o.flag)})`;
+    raw[o.key] = value === undefined ? undefined : convert(o, value, where);
   }
   const config = raw as unknown as Config;
   config.nodeId ??= randomBytes(4).toString('hex');
@@ -147,9 +165,10 @@ export function parseConfig(args: readonly string[], env: NodeJS.ProcessEnv = pr
   return config;
 }
 
-function convert(o: OptionSpec, value: string): unknown {
+/** `where` names the source in the message: the flag and its env var, or the config file and key. */
+function convert(o: OptionSpec, value: string, where: string): unknown {
   const bad = (why: string): never => {
-    throw new ConfigError(`--${o.flag} (${envName(o.flag)}): ${why}, got "${value}"`);
+    throw new ConfigError(`${where}: ${why}, got "${value}"`);
   };
   switch (o.kind) {
     case 'string':
@@ -229,10 +248,21 @@ function check(c: Config): void {
   }
 }
 
+/** `pushwire serve --help`: every option with its placeholder, default and env var, in aligned columns. */
 export function helpText(): string {
-  const lines = OPTIONS.map((o) => {
+  const rows: Array<[string, string]> = [
+    [`--${CONFIG_FLAG} FILE`, `YAML or JSON file of these options, by flag name (precedence: flag > env > file > default)`],
+    ['', `env ${envName(CONFIG_FLAG)}`],
+  ];
+  for (const o of OPTIONS) {
     const def = o.default === undefined ? '' : ` (default ${o.default})`;
-    return `  --${o.flag.padEnd(18)} ${o.help}${def}\n  ${''.padEnd(20)} env ${envName(o.flag)}`;
-  });
-  return `Usage: pushwire serve [options]\n\nStarts one pushwire node.\n\nOptions:\n${lines.join('\n')}\n`;
+    rows.push([`--${o.flag} ${placeholder(o)}`, `${o.help}${def}`], ['', `env ${envName(o.flag)}`]);
+  }
+  return `Usage: pushwire serve [options]\n\nStarts one pushwire node.\n\nOptions:\n${columns(rows)}`;
+}
+
+/** Two columns, the second aligned after the widest first one. */
+export function columns(rows: ReadonlyArray<readonly [string, string]>): string {
+  const width = Math.max(...rows.map(([left]) => left.length)) + 2;
+  return rows.map(([left, right]) => `  ${left.padEnd(width)}${right}`.trimEnd() + '\n').join('');
 }

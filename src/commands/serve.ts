@@ -1,6 +1,9 @@
+import { setLogger } from '@grpc/grpc-js';
 import { ConfigError, helpText, parseConfig, type Config } from '../config.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { startServer, type RunningServer } from '../server.js';
+import { listeningLine } from '../startup/listening-line.js';
+import { ListenError } from '../startup/listeners.js';
 import { runPrimary } from '../workers/primary.js';
 import { workerContext } from '../workers/worker.js';
 import { fail, wantsHelp, type Command } from './command.js';
@@ -24,6 +27,9 @@ export const serve: Command = {
     const worker = workerContext();
     if (worker !== undefined) config.nodeId = worker.nodeId;
     const logger = createLogger(config.logLevel);
+    // grpc-js writes its own errors to stderr as "E <text>"; in the JSON log they can be searched,
+    // and a failed bind is reported once, as the one line below.
+    setLogger({ error: (...args: unknown[]) => logger.warn({ component: 'grpc-js' }, args.map(String).join(' ')) });
     if (config.workers > 1 && worker === undefined) {
       runPrimary(config, logger);
       return;
@@ -33,9 +39,16 @@ export const serve: Command = {
       server = await startServer(config, logger, worker);
     } catch (err) {
       if (err instanceof ConfigError) fail(err.message);
+      if (err instanceof ListenError) {
+        logger.fatal({ err: err.message }, 'node failed to start');
+        fail(err.message);
+      }
       logger.fatal({ err }, 'node failed to start');
       process.exit(1);
     }
+    // For the person at the terminal; the JSON line above is for log pipelines. With --workers the
+    // primary says it once for all of them.
+    if (worker === undefined) process.stderr.write(`${listeningLine(config, server.nodeId, server.ports)}\n`);
     handleSignals(server, config, logger);
   },
 };

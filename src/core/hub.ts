@@ -68,6 +68,19 @@ export class Hub {
     return this.byChannel.size;
   }
 
+  /** Local connections and distinct channels per project (for the admin page; walks the registry). */
+  projectCounts(): Map<string, { connections: number; channels: number }> {
+    const counts = new Map<string, { connections: number; channels: number }>();
+    const of = (pid: string) => counts.get(pid) ?? counts.set(pid, { connections: 0, channels: 0 }).get(pid)!;
+    for (const session of this.byCid.values()) of(session.pid).connections++;
+    // Channels are project-scoped (targeting.ts), so any holder names the channel's project.
+    for (const holders of this.byChannel.values()) {
+      const first = holders.values().next();
+      if (!first.done) of(first.value.pid).channels++;
+    }
+    return counts;
+  }
+
   /** Registers the session; resolves once it can receive its project's broadcasts. */
   add(session: Session): Promise<void> {
     this.byCid.set(session.cid, session);

@@ -70,14 +70,16 @@ export async function startListeners(config: Config, d: ListenerDeps): Promise<L
     node,
     maxQueueBytes: config.maxQueueBytes,
     ...(config.demo && { demo: { wsPort: () => ports.ws } }),
+    adminKey: config.adminKey,
     metricsText: d.metricsText,
   });
 
   let http: Server;
+  const { host } = config;
   try {
-    ports.ws = await ws.listen(config.host, config.wsPort);
-    ports.grpc = await grpc.listen(config.host, config.grpcPort);
-    http = await listenHttp(app, config.host, config.httpPort);
+    ports.ws = await bind('WebSocket', '--ws-port', host, config.wsPort, () => ws.listen(host, config.wsPort));
+    ports.grpc = await bind('gRPC', '--grpc-port', host, config.grpcPort, () => grpc.listen(host, config.grpcPort));
+    http = await bind('HTTP', '--http-port', host, config.httpPort, () => listenHttp(app, host, config.httpPort));
     ports.http = (http.address() as AddressInfo).port;
   } catch (err) {
     // A half-started node must not keep the ports it did get.
@@ -91,6 +93,43 @@ export async function startListeners(config: Config, d: ListenerDeps): Promise<L
       await Promise.all([ws.shutdown(timeoutMs), grpc.shutdown(timeoutMs), closeHttp(http, timeoutMs)]);
     },
   };
+}
+
+/**
+ * A listener that could not bind: the operator's to fix (another process on the port, a --host
+ * this machine does not have), so the CLI prints the message alone and exits 2.
+ */
+export class ListenError extends Error {
+  override name = 'ListenError';
+}
+
+/** Why a bind failed, in words: node:net errors carry a code, grpc-js only a message that contains one. */
+function reason(err: unknown): string {
+  const { code, message } = err as { code?: unknown; message?: string };
+  const text = String(message ?? err);
+  const errno = typeof code === 'string' ? code : /\b(E[A-Z]{3,})\b/.exec(text)?.[1];
+  switch (errno) {
+    case 'EADDRINUSE':
+      return 'the port is already in use';
+    case 'EADDRNOTAVAIL':
+      return 'this machine has no such address (check --host)';
+    case 'EACCES':
+      return 'permission denied (ports below 1024 need privileges)';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'unknown host (check --host)';
+  }
+  if (/Name resolution failed/i.test(text)) return 'unknown host (check --host)';
+  return text;
+}
+
+async function bind<T>(what: string, flag: string, host: string, port: number, listen: () => Promise<T>): Promise<T> {
+  try {
+    return await listen();
+  } catch (err) {
+    const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    throw new ListenError(`cannot listen for ${what} on ${address} (--host, ${flag}): ${reason(err)}`);
+  }
 }
 
 function listenHttp(app: RequestListener, host: string, port: number): Promise<Server> {

@@ -4,6 +4,7 @@ import type { IpcMessage } from '../cluster/ipc-link.js';
 import type { Config } from '../config.js';
 import { nodeChannel } from '../core/targeting.js';
 import type { Logger } from '../observability/logger.js';
+import { listeningLine } from '../startup/listening-line.js';
 import { WORKER_INDEX_ENV, WORKER_NODE_ID_ENV, workerNodeId } from './worker.js';
 
 /** A worker that crashes is started again after this, doubling while it keeps crashing soon after start. */
@@ -82,6 +83,7 @@ export function runPrimary(config: Config, logger: Logger): void {
         { nodeId: config.nodeId, workers: config.workers, wsPort: ports.ws, httpPort: ports.http, grpcPort: ports.grpc, redis: config.redis !== undefined },
         'pushwire workers listening',
       );
+      process.stderr.write(`${listeningLine(config, `${config.nodeId} (${config.workers} workers)`, { ws: ports.ws!, http: ports.http!, grpc: ports.grpc! })}\n`);
     }
   };
 

@@ -95,14 +95,26 @@ describe('pushwire --help and --version', () => {
     for (const def of ['8812', '8912', '9912']) expect(r.stdout).toContain(`(default ${def})`);
   });
 
-  it('"serve --help" and "help" print the same text', async () => {
+  it('"help" prints the same as --help; "serve --help" is its options part', async () => {
     const main = await runCli(['--help']);
     const serve = await runCli(['serve', '--help']);
     const help = await runCli(['help']);
     expect(serve.code).toBe(0);
     expect(help.code).toBe(0);
-    expect(serve.stdout).toBe(main.stdout);
     expect(help.stdout).toBe(main.stdout);
+    expect(main.stdout.endsWith(serve.stdout)).toBe(true);
+    expect(serve.stdout).toMatch(/^Usage: pushwire serve/);
+  });
+
+  it('serve --help: value placeholders and one column for every description', async () => {
+    const r = await runCli(['serve', '--help']);
+    expect(r.stdout).toMatch(/^ {2}--ws-port PORT +WebSocket port/m);
+    expect(r.stdout).toMatch(/^ {2}--ping-timeout DURATION +close clients/m);
+    expect(r.stdout).toMatch(/^ {2}--max-queue-bytes SIZE +/m);
+    expect(r.stdout).toMatch(/^ {2}--config FILE +YAML or JSON/m);
+    const lines = r.stdout.slice(r.stdout.indexOf('Options:\n') + 9).split('\n').filter(Boolean);
+    const starts = new Set(lines.map((l) => /^ {2}(?:--\S+ \S+)? +/.exec(l)![0].length));
+    expect(starts.size).toBe(1);
   });
 
   it('--version prints the package version', async () => {
@@ -242,15 +254,40 @@ describe('pushwire serve: start-up failures other than options', () => {
     await new Promise((r) => blocker.close(r));
   });
 
-  for (const flag of ['--http-port', '--ws-port', '--grpc-port']) {
-    it(`${flag} already in use: exits 1 (not hung, not 0) and logs why`, async () => {
+  for (const [flag, what] of [
+    ['--http-port', 'HTTP'],
+    ['--ws-port', 'WebSocket'],
+    ['--grpc-port', 'gRPC'],
+  ] as const) {
+    it(`${flag} already in use: exits 2 with one human line (not hung, not a stack trace)`, async () => {
       const ports: Record<string, string> = { '--ws-port': '0', '--http-port': '0', '--grpc-port': '0', [flag]: String(port) };
       const r = await runCli(['serve', '--host', '127.0.0.1', ...Object.entries(ports).flat()], cleanEnv());
-      expect(r.code).toBe(1);
-      expect(r.stdout + r.stderr).toMatch(/EADDRINUSE|address already in use|No address added/i);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(`pushwire: cannot listen for ${what} on 127.0.0.1:${port} (--host, ${flag}): the port is already in use\n`);
       expect(r.stdout).not.toContain('pushwire node listening');
+      expect(r.stdout).not.toMatch(/\n\s+at /);
     });
   }
+
+  it('a --host this machine cannot bind: exits 2 with one human line', async () => {
+    const r = await runCli(['serve', '--host', 'no-such-host.invalid', '--ws-port', '0', '--http-port', '0', '--grpc-port', '0'], cleanEnv());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('pushwire: cannot listen for WebSocket on no-such-host.invalid:0 (--host, --ws-port): unknown host (check --host)\n');
+  });
+});
+
+describe('pushwire serve: the human start-up line', () => {
+  it('says where to connect, on stderr, beside the JSON log on stdout', async () => {
+    const node = await NodeProcess.start();
+    try {
+      await waitFor(() => node.stderr.includes('listening on'), 10_000, 'the listening line');
+      expect(node.stderr).toContain(
+        `pushwire: node ${node.nodeId} listening on ws://127.0.0.1:${node.ports.ws}/ws, http://127.0.0.1:${node.ports.http}, grpc 127.0.0.1:${node.ports.grpc}\n`,
+      );
+    } finally {
+      await node.stop();
+    }
+  });
 });
 
 describe('pushwire serve: environment variables and flags', () => {

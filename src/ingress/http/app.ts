@@ -1,6 +1,7 @@
 import type { RequestListener } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Code } from '../../core/errors.js';
+import { adminRoutes } from './admin-routes.js';
 import { demoRoutes } from './demo-routes.js';
 import { withFastPush } from './fast-push.js';
 import { docsRoutes } from './docs-routes.js';
@@ -18,7 +19,7 @@ export type { HttpAppOptions } from './options.js';
 /**
  * The REST bridge, grpc-gateway style: proto3 JSON bodies, google.rpc.Status errors with
  * grpc-gateway's HTTP mapping, and the same Publisher the gRPC service calls. Also health
- * and metrics. This file only assembles: each route family is its own module.
+ * and metrics, and the admin page when --admin-key is set. This file only assembles: each route family is its own module.
  */
 export function createHttpApp(o: HttpAppOptions): express.Express {
   const app = express();
@@ -46,6 +47,7 @@ export function createHttpApp(o: HttpAppOptions): express.Express {
   healthRoutes(app, o);
   openapiRoutes(app);
   docsRoutes(app);
+  if (o.adminKey !== undefined) adminRoutes(app, o, o.adminKey);
   demoRoutes(app, o);
 
   app.use((_req, res) => {
