@@ -42,7 +42,7 @@ describe('SDK demo page in headless Chromium', () => {
     ports = ['--ws-port', String(await freePort()), '--http-port', String(await freePort()), '--grpc-port', String(await freePort())];
     await startA();
     b = await cluster.node(redis, ['--channels', CHANNELS]);
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS, timeout: 60_000 });
     page = await browser.newPage({ viewport: { width: 1000, height: 760 } });
     page.on('pageerror', (err) => pageErrors.push(err.message));
   }, 60_000);
