@@ -52,6 +52,7 @@ describe('parseConfig with a config file', () => {
         'log-level: warn',
         'admin-key: admin-from-file',
         'workers: 3',
+        'demo: true',
       ].join('\n'),
     );
     const c = parseConfig(['--config', path], {});
@@ -78,13 +79,14 @@ describe('parseConfig with a config file', () => {
       logLevel: 'warn',
       adminKey: 'admin-from-file',
       workers: 3,
+      demo: true,
     });
   });
 
   it('the test above sets every option but the two that exclude others (projects, jwt-public-key)', () => {
     const set = ['host', 'ws-port', 'http-port', 'grpc-port', 'node-id', 'redis', 'redis-prefix', 'jwt-secret', 'auth-url', 'auth-timeout',
       'ping-timeout', 'max-message-bytes', 'max-push-bytes', 'consumer-ttl', 'idempotency-window', 'presence-ttl', 'online-report-interval',
-      'max-queue-bytes', 'shutdown-timeout', 'log-level', 'admin-key', 'workers'];
+      'max-queue-bytes', 'shutdown-timeout', 'log-level', 'admin-key', 'workers', 'demo'];
     expect(OPTIONS.map((o) => o.flag).filter((f) => !set.includes(f)).sort()).toEqual(['jwt-public-key', 'projects']);
   });
 
