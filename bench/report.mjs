@@ -50,6 +50,9 @@ export function generateReport() {
     'a room per topic, `io.to(topic).emit()`) and a **minimal raw `ws` server** looping `client.send()` over a `Set` of',
     'subscribers (two nodes: every push through one Redis pub/sub channel). Both are in `bench/baselines/`.',
     '',
+    'Behaviour under faults (Redis SIGSTOP/SIGCONT, SIGKILL and restart, `CLIENT KILL`, node SIGKILL) is measured by',
+    '`npm run chaos`: see [RELIABILITY.md](RELIABILITY.md).',
+    '',
   );
   if (latest.allRun) out.push(`Last full run: \`${latest.allRun.command}\`, started ${latest.allRun.startedAt}, took ${Math.round(latest.allRun.seconds / 60)} min ${latest.allRun.seconds % 60} s.`, '');
 
@@ -263,6 +266,10 @@ export function generateReport() {
     );
   }
 
+  // Hand-run figures (issue 14: workers, PushStream, write delay, bounded turns), kept verbatim: they come from
+  // their own commands, written out in the file, not from latest.json.
+  const extra = `${benchDir}FIGURES-issue14.md`;
+  if (existsSync(extra)) out.push(readFileSync(extra, 'utf8').trimEnd(), '');
   // Benchmarks outside this harness (the client SDK's bundle size and soak) write their own Markdown
   // sections into bench/results/*.md; they are carried over verbatim, in file-name order.
   for (const name of readdirSync(`${benchDir}results`).filter((f) => f.endsWith('.md')).sort()) {

@@ -34,6 +34,8 @@ const { values: opt, positionals } = parseArgs({
     channels: { type: 'string' }, // ingress: gRPC connections per pusher process
     client: { type: 'string' }, // ingress: gRPC client of the pushers, h2 (lean node:http2) or grpc-js
     'per-proc': { type: 'string' }, // clients per load process (≤ 4000)
+    pin: { type: 'boolean' }, // latency: servers and load generator on their own cores (taskset), when there are ≥ 4
+    'push-api': { type: 'string' }, // fanout/latency: pushwire over grpc (default) or rest
     'client-impl': { type: 'string' }, // fanout/latency: ws (default) or raw (lean WebSocket client; pushwire and ws)
     settle: { type: 'string' }, // idle: s to wait before measuring
     'no-latest': { type: 'boolean' },
@@ -53,6 +55,9 @@ if (opt.help || !scenario || ![...SCENARIOS, 'all', 'report'].includes(scenario)
   --channels C --client raw|h2|grpc-js  ingress: gRPC connections per pusher, gRPC client (raw: hand-written HTTP/2
                                    frames, unary only; h2: lean node:http2; grpc-js)
   --per-proc N                     clients per load-generator process (max 4000)
+  --pin                            latency: servers on the first half of the cores, load generator on the other (taskset);
+                                   with fewer than 4 cores the run says so and shares them
+  --push-api grpc|rest             fanout/latency: how pushwire is pushed (default grpc); results carry ackMs (answer times)
   --client-impl ws|raw             fanout/latency: raw = lean WebSocket client (pushwire, ws) to size the load generator's share
   --no-latest                      do not update bench/results/latest.json
 `);
@@ -88,7 +93,8 @@ async function warmUp(sys, clients, api, topic, pushes = 20) {
 }
 
 const targetsOf = (sys, api) => sys.nodes.map((n) => (api === 'grpc' || api === 'batch' ? n.grpc : n.http));
-const pushApi = (system) => (system === 'pushwire' ? 'grpc' : 'http');
+// pushwire is pushed over gRPC unless --push-api rest (the REST bridge); the baselines over HTTP.
+const pushApi = (system) => (system === 'pushwire' ? (opt['push-api'] ?? 'grpc') : 'http');
 
 async function fanoutOne(system, nodes, o) {
   const L = label(system, nodes);
@@ -143,6 +149,7 @@ async function measured(sys, clients, got0, cpu0, p, end) {
     latencyMs: summarize(await clients.hist()),
     serverRssMiB: +(rssSum(sys.serverPids) / 2 ** 20).toFixed(1),
     ingressCallsPerSec: Math.round(p.acked / ((p.t1 - p.t0) / 1e6)),
+    ackMs: p.ackMs,
     pushErrors: p.errors,
     lastPushError: p.lastError || undefined,
     clientCloses: clients.closed,
@@ -280,11 +287,37 @@ async function ingressOne(system, nodes, api, o) {
   }
 }
 
+/**
+ * --pin: the load generator (this process, and the clients and pushers it forks, which inherit
+ * its affinity) on the upper half of the cores, the servers (nodes, redis-server) on the lower
+ * half. Returns what was done, for the results.
+ */
+function pinning() {
+  const cores = os.availableParallelism();
+  if (!opt.pin) return { mode: 'shared', cores };
+  if (cores < 4) {
+    log(`--pin: only ${cores} cores, so servers and load generator share them (a shared-core figure)`);
+    return { mode: 'shared', cores, asked: true };
+  }
+  const half = Math.floor(cores / 2);
+  const servers = `0-${half - 1}`;
+  const load = `${half}-${cores - 1}`;
+  execFileSync('taskset', ['-a', '-p', '-c', load, String(process.pid)], { stdio: 'ignore' });
+  return { mode: 'pinned', cores, servers, load };
+}
+
+function pinServers(pin, sys) {
+  if (pin.mode !== 'pinned') return;
+  for (const pid of sys.serverPids) execFileSync('taskset', ['-a', '-p', '-c', pin.servers, String(pid)], { stdio: 'ignore' });
+}
+
 async function latencyOne(system, nodes, o) {
   const L = label(system, nodes);
   checkPerNode(o.clients, nodes);
   log(`${L} latency: ${o.clients} clients on one topic, steps ${o.rates.join(', ')} deliveries/s, ${o.duration} s each`);
+  const pin = pinning();
   const sys = await startSystem(system, nodes);
+  pinServers(pin, sys);
   const clients = startClients(sys, o.clients, 'public', { topic: 'bench', perProc, label: L, impl: clientImpl });
   const steps = [];
   try {
@@ -302,6 +335,7 @@ async function latencyOne(system, nodes, o) {
       clients.reset();
       const h0 = system === 'pushwire' ? await scrapeHist(sys, 'pushwire_push_to_write_seconds') : undefined;
       const f0 = system === 'pushwire' ? await scrapeHist(sys, 'pushwire_flush_seconds') : undefined;
+      const w0 = system === 'pushwire' ? await scrapeSum(sys, 'pushwire_socket_writes_total') : 0;
       const cpu0 = cpuUs(sys.serverPids);
       const nodeCpu0 = sys.nodePids.map((p) => cpuUs([p]));
       const clientCpu0 = cpuUs(clients.pids);
@@ -322,6 +356,7 @@ async function latencyOne(system, nodes, o) {
       const lat = summarize(await clients.hist());
       const h1 = h0 ? await scrapeHist(sys, 'pushwire_push_to_write_seconds') : undefined;
       const f1 = f0 ? await scrapeHist(sys, 'pushwire_flush_seconds') : undefined;
+      const writes = system === 'pushwire' ? (await scrapeSum(sys, 'pushwire_socket_writes_total')) - w0 : 0;
       const pct = (us) => +((us / (secs * 1e6)) * 100).toFixed(0);
       if (!end.complete) saturatedAt = target;
       const step = {
@@ -333,6 +368,8 @@ async function latencyOne(system, nodes, o) {
         complete: end.complete,
         deliveriesPerSec: Math.round(delivered / secs),
         cpuUsPerDelivery: +((cpu1 - cpu0) / delivered).toFixed(3),
+        // Deliveries per socket write (pushwire_socket_writes_total): what write coalescing achieved.
+        framesPerWrite: writes > 0 ? +(delivered / writes).toFixed(2) : undefined,
         serverCpuPct: +(((cpu1 - cpu0) / (secs * 1e6)) * 100).toFixed(0),
         // Per node (100 = one core): a node near 100 % is the bottleneck of its half.
         nodeCpuPct: nodeCpu1.map((c, i) => pct(c - nodeCpu0[i])),
@@ -348,7 +385,7 @@ async function latencyOne(system, nodes, o) {
         pushErrors: p.errors,
       };
       steps.push(step);
-      log(`  ${L} @${fmtInt(target)}/s: achieved ${fmtInt(step.deliveriesPerSec)}/s, p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms${end.complete ? '' : ' (INCOMPLETE)'}`);
+      log(`  ${L} @${fmtInt(target)}/s: achieved ${fmtInt(step.deliveriesPerSec)}/s, ${step.cpuUsPerDelivery} µs CPU/delivery, ${step.framesPerWrite ?? '-'} frames/write, p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms${end.complete ? '' : ' (INCOMPLETE)'}`);
       log(
         `  ${L}   CPU: nodes ${step.nodeCpuPct.join(' + ')} %, all servers ${step.serverCpuPct} %, ${step.clientProcs} client processes ${step.clientCpuPct} % (${step.clientCpuUsPerDelivery} µs/delivery)` +
           (step.serverPushToWriteMs ? `; server push→write p50 ≤${step.serverPushToWriteMs.p50} ms, p99 ≤${step.serverPushToWriteMs.p99} ms` : '') +
@@ -356,11 +393,21 @@ async function latencyOne(system, nodes, o) {
       );
       await sleep(500);
     }
-    return { system, nodes, clients: o.clients, payload: o.payload, stepSeconds: o.duration, steps, serverRssMiB: +(rssSum(sys.serverPids) / 2 ** 20).toFixed(1), clientCloses: clients.closed };
+    return { system, nodes, clients: o.clients, payload: o.payload, stepSeconds: o.duration, pinning: pin, steps, serverRssMiB: +(rssSum(sys.serverPids) / 2 ** 20).toFixed(1), clientCloses: clients.closed };
   } finally {
     clients.kill();
     await sys.stop();
   }
+}
+
+/** A counter without labels (apart from node), summed over the nodes. */
+async function scrapeSum(sys, name) {
+  let sum = 0;
+  for (const n of sys.nodes) {
+    const text = await (await fetch(`${n.http}/metrics`)).text();
+    for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'gm'))) sum += Number(m[1]);
+  }
+  return sum;
 }
 
 /** pushwire_pushes_total{ingress, result="ok"} summed over the nodes. */

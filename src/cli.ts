@@ -1,23 +1,14 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { checkConfig } from './commands/check-config.js';
-import { fail, type Command } from './commands/command.js';
-import { consume } from './commands/consume.js';
-import { nodes } from './commands/nodes.js';
-import { online } from './commands/online.js';
-import { push } from './commands/push.js';
-import { serve } from './commands/serve.js';
-import { token } from './commands/token.js';
+import { fail } from './commands/command.js';
+import { COMMANDS } from './commands/index.js';
 import { columns, helpText } from './config.js';
 
-// The CLI only dispatches: each subcommand is its own module under commands/.
-const COMMANDS: ReadonlyMap<string, Command> = new Map(
-  [serve, token, push, consume, nodes, online, checkConfig].map((c) => [c.name, c]),
-);
+// The CLI only dispatches: each subcommand is its own module under commands/, listed in commands/index.ts.
 
 /** `pushwire --help`: the commands, then serve's options (the command most people run). */
 const mainHelp = (): string =>
-  `Usage: pushwire <command> [options]\n\nCommands:\n${columns([...COMMANDS.values()].map((c) => [c.name, c.summary]))}` +
+  `Usage: pushwire <command> [options]\n\nCommands:\n${columns(COMMANDS.map((c) => [c.name, c.summary]))}` +
   `\n"pushwire <command> --help" shows a command's options.\n\n${helpText()}`;
 
 const version = (): string =>
@@ -33,9 +24,9 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(mainHelp());
     return;
   }
-  const command = COMMANDS.get(name);
-  if (command === undefined) fail(`unknown command "${name}"; try "pushwire --help"`);
-  await command.run(rest);
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (entry === undefined) fail(`unknown command "${name}"; try "pushwire --help"`);
+  await (await entry.load()).run(rest);
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => fail((err as Error).stack ?? String(err), 1));

@@ -51,6 +51,16 @@ export interface Config {
   onlineReportIntervalMs: number;
   /** Outbound bytes a connection may have pending before it is closed as a slow consumer. @default 1048576 */
   maxQueueBytes: number;
+  /**
+   * A bus publish (Redis) not confirmed within this long is answered DEADLINE_EXCEEDED: sent,
+   * outcome unknown. Also bounds every other Redis command's wait, ms. @default 5000
+   */
+  busTimeoutMs: number;
+  /**
+   * Most bus publishes sent to Redis and not yet confirmed, per node; over it a push is
+   * refused at once (UNAVAILABLE), so a stalled Redis cannot grow the node's memory. @default 10000
+   */
+  busMaxInFlight: number;
   /** Longest a graceful shutdown may take before the process exits anyway, ms. @default 10000 */
   shutdownTimeoutMs: number;
   /** The default project's channel options (namespaces, history, recovery) as JSON; see docs/configuration.md. */
@@ -66,16 +76,21 @@ export interface Config {
    * "auto" is the machine's available cores. 1 runs the node in this process. @default 1
    */
   workers: number;
+  /** Default write delay of a project's deliveries, ms; 0 = none (see Project.writeDelayMs). @default 0 */
+  writeDelayMs: number;
   /** Key of the admin page (/admin on the HTTP port); absent: the page is off. */
   adminKey: string | undefined;
 }
+
+/** Longest write delay a project may have. */
+export const MAX_WRITE_DELAY_MS = 1000;
 
 /** Most workers one `serve` starts. */
 export const MAX_WORKERS = 256;
 
 export { ConfigError };
 
-type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'boolean' | 'workers';
+type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'boolean' | 'count' | 'workers' | 'delay';
 
 export interface OptionSpec {
   key: keyof Config;
@@ -110,11 +125,14 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'presenceTtlMs', flag: 'presence-ttl', kind: 'duration', default: '30s', help: 'a dead node drops out of presence and the node list after this (refreshed every ttl/3)' },
   { key: 'onlineReportIntervalMs', flag: 'online-report-interval', kind: 'duration', default: '10s', help: 'how often server WebSocket connections receive the online report' },
   { key: 'maxQueueBytes', flag: 'max-queue-bytes', kind: 'size', default: '1MiB', help: 'outbound bytes pending per connection before it is closed as slow' },
+  { key: 'busTimeoutMs', flag: 'bus-timeout', kind: 'duration', default: '5s', help: 'a push Redis has not confirmed by then answers DEADLINE_EXCEEDED (outcome unknown)' },
+  { key: 'busMaxInFlight', flag: 'bus-max-in-flight', kind: 'count', default: '10000', help: 'most unconfirmed Redis publishes per node; beyond, pushes answer UNAVAILABLE at once' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout', kind: 'duration', default: '10s', help: 'bound on graceful shutdown' },
   { key: 'channels', flag: 'channels', kind: 'string', value: 'JSON', default: undefined, help: 'default project channel options as JSON: {"history":{"size":100,"ttl":"10m"},"namespaces":{...}}' },
   { key: 'v1PingIntervalMs', flag: 'v1-ping-interval', kind: 'duration', default: '25s', help: 'protocol v1: ping a connection after this much server-side silence' },
   { key: 'v1PongTimeoutMs', flag: 'v1-pong-timeout', kind: 'duration', default: '8s', help: 'protocol v1: close (3001) a connection silent this long after a ping' },
   { key: 'workers', flag: 'workers', kind: 'workers', value: 'N|auto', default: '1', help: 'worker processes sharing the ports, each a cluster node (auto = available cores)' },
+  { key: 'writeDelayMs', flag: 'write-delay', kind: 'delay', value: 'DURATION', default: '0', help: `how long deliveries may wait to share one socket write, 0-${MAX_WRITE_DELAY_MS}ms (projects without writeDelay)` },
   { key: 'logLevel', flag: 'log-level', kind: 'string', value: 'LEVEL', default: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
   { key: 'adminKey', flag: 'admin-key', kind: 'string', value: 'KEY', default: undefined, help: 'key of the admin page /admin on the HTTP port (absent: the page is off)' },
 ];
@@ -122,7 +140,7 @@ export const OPTIONS: readonly OptionSpec[] = [
 /** `--config FILE` (env PUSHWIRE_CONFIG): a YAML or JSON file of the options above, by flag name. */
 export const CONFIG_FLAG = 'config';
 
-const PLACEHOLDERS: Record<Kind, string> = { string: 'VALUE', port: 'PORT', size: 'SIZE', duration: 'DURATION', url: 'URL', boolean: 'true|false', workers: 'N' };
+const PLACEHOLDERS: Record<Kind, string> = { string: 'VALUE', port: 'PORT', size: 'SIZE', duration: 'DURATION', url: 'URL', boolean: 'true|false', count: 'N', workers: 'N', delay: 'DURATION' };
 
 export const placeholder = (o: OptionSpec): string => o.value ?? PLACEHOLDERS[o.kind];
 
@@ -189,6 +207,15 @@ function convert(o: OptionSpec, value: string, where: string): unknown {
     case 'boolean':
       if (value !== 'true' && value !== 'false') bad('must be true or false');
       return value === 'true';
+    case 'count': {
+      const n = Number(value);
+      if (!/^\d+$/.test(value) || n < 1 || !Number.isSafeInteger(n)) bad('must be a positive whole number');
+      return n;
+    }
+    case 'delay': {
+      const d = parseDelay(value);
+      return d !== undefined && d <= MAX_WRITE_DELAY_MS ? d : bad(`must be a duration 0-${MAX_WRITE_DELAY_MS}ms such as 0, 5ms or 20ms`);
+    }
     case 'workers': {
       if (value === 'auto') return availableParallelism();
       const n = Number(value);
@@ -209,6 +236,11 @@ export function parseSize(value: string): number | undefined {
 }
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Like parseDuration, but 0 is allowed (a delay that can be off). */
+export function parseDelay(value: string): number | undefined {
+  return /^0+(\.0+)?\s*(ms|s|m|h)?$/i.test(value.trim()) ? 0 : parseDuration(value);
+}
 
 /** "250ms", "30s", "2m", "1h"; a bare number is milliseconds. */
 export function parseDuration(value: string): number | undefined {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError, parseDuration, type Config } from './config.js';
+import { ConfigError, MAX_WRITE_DELAY_MS, parseDelay, parseDuration, type Config } from './config.js';
 import { parseChannelSettings, type ChannelSettings } from './core/channels/options.js';
 import { chainAuthenticators, type Authenticator } from './core/auth/authenticator.js';
 import { CallbackAuthenticator } from './core/auth/callback-authenticator.js';
@@ -53,7 +53,7 @@ export function defaultProjects(config: Config): ProjectSet {
     },
     '--jwt-public-key',
   );
-  const project: Project = { pid: DEFAULT_PID, name: DEFAULT_PID, authenticator, limits: {} };
+  const project: Project = { pid: DEFAULT_PID, name: DEFAULT_PID, authenticator, limits: {}, writeDelayMs: config.writeDelayMs };
   if (config.channels !== undefined) project.channels = channelsFlag(config.channels);
   return { projects: [project], apiKeys: new Map() };
 }
@@ -76,7 +76,7 @@ export const hasLogin = (config: Config): boolean =>
   config.jwtSecret !== undefined || config.jwtPublicKey !== undefined || config.authUrl !== undefined;
 
 const TOP_FIELDS = new Set(['projects']);
-const PROJECT_FIELDS = new Set(['pid', 'name', 'login', 'apiKeys', 'limits', 'channels']);
+const PROJECT_FIELDS = new Set(['pid', 'name', 'login', 'apiKeys', 'limits', 'writeDelay', 'channels']);
 const LIMIT_FIELDS = new Set(['maxConnections', 'pushesPerSecond', 'requestsPerSecond']);
 const LOGIN_FIELDS = new Set(['jwtSecret', 'jwtPublicKeyFile', 'authUrl', 'authTimeout']);
 const KEY_FIELDS = new Set(['key', 'methods']);
@@ -85,9 +85,10 @@ const MIN_KEY_LENGTH = 16;
 /**
  * Reads a projects file (JSON, or YAML by extension .yaml/.yml) into a ProjectSet. Every
  * problem throws ConfigError naming its place, e.g. `projects[1].apiKeys[0].methods`; a
- * relative jwtPublicKeyFile is resolved against the file's folder.
+ * relative jwtPublicKeyFile is resolved against the file's folder. A project without
+ * `writeDelay` gets `defaultWriteDelayMs` (--write-delay).
  */
-export function loadProjectsFile(file: string, defaultAuthTimeoutMs: number): ProjectSet {
+export function loadProjectsFile(file: string, defaultAuthTimeoutMs: number, defaultWriteDelayMs = 0): ProjectSet {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -161,7 +162,15 @@ export function loadProjectsFile(file: string, defaultAuthTimeoutMs: number): Pr
     for (const [f, v] of Object.entries(limits)) {
       if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) bad(`${at}.limits.${f}`, 'must be a positive integer');
     }
-    const project: Project = { pid, name: (p.name as string | undefined) ?? pid, authenticator, limits: limits as ProjectLimits };
+    let writeDelayMs = defaultWriteDelayMs;
+    if (p.writeDelay !== undefined) {
+      const d = typeof p.writeDelay === 'number' ? p.writeDelay : typeof p.writeDelay === 'string' ? parseDelay(p.writeDelay) : undefined;
+      if (d === undefined || !Number.isInteger(d) || d < 0 || d > MAX_WRITE_DELAY_MS) {
+        bad(`${at}.writeDelay`, `must be 0-${MAX_WRITE_DELAY_MS} ms (a number of ms, or a duration such as "5ms")`);
+      }
+      writeDelayMs = d!;
+    }
+    const project: Project = { pid, name: (p.name as string | undefined) ?? pid, authenticator, limits: limits as ProjectLimits, writeDelayMs };
     if (p.channels !== undefined) project.channels = parseChannelSettings(p.channels, `${at}.channels`, bad, parseDuration);
     projects.push(project);
   });

@@ -35,7 +35,9 @@ export async function startServer(config: Config, logger: Logger, worker?: Worke
   const metrics = new Metrics(config.nodeId);
   if (worker !== undefined) answerMetricsCollection(worker, metrics);
   const projects = openProjects(config, logger);
-  const node = await startNode(config, createStores(config, logger, worker), projects, metrics, logger);
+  const stores = createStores(config, logger, worker);
+  metrics.busInFlightSource = stores.busInFlight;
+  const node = await startNode(config, stores, projects, metrics, logger);
 
   let draining = false;
   const isReady = (): boolean => !draining && node.isBusReady();

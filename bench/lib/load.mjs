@@ -163,6 +163,12 @@ export function runPushers(cfg, { procs = 1, onProgress } = {}) {
         lastError: ds.map((d) => d.lastError).find((e) => e) ?? '',
         t0: Math.min(...ds.map((d) => d.t0)),
         t1: Math.max(...ds.map((d) => d.t1)),
+        // Answer times: the worst pusher's percentiles (one pusher in the delivery scenarios).
+        ackMs: {
+          p50: Math.max(...ds.map((d) => d.ackMs?.p50 ?? 0)),
+          p99: Math.max(...ds.map((d) => d.ackMs?.p99 ?? 0)),
+          max: Math.max(...ds.map((d) => d.ackMs?.max ?? 0)),
+        },
       };
     })(),
   };

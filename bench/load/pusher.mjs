@@ -243,14 +243,22 @@ let finished = false;
 const timeUp = () => duration > 0 && nowUs() - t0 >= duration * 1e6;
 const countUp = () => count > 0 && sent >= count;
 
+/** Answer times of calls (µs), the first ACK_SAMPLES of them: how long the ingress took to answer. */
+const ACK_SAMPLES = 200_000;
+const ackUs = [];
+const pct = (sorted, q) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]);
+
 function finish() {
   if (finished) return;
   finished = true;
-  process.send({ type: 'done', sent, acked, errors, calls, lastError, t0, t1: nowUs() });
+  const sorted = ackUs.sort((a, b) => a - b);
+  const ackMs = { p50: pct(sorted, 0.5) / 1000, p99: pct(sorted, 0.99) / 1000, max: (sorted.at(-1) ?? 0) / 1000, n: sorted.length };
+  process.send({ type: 'done', sent, acked, errors, calls, lastError, t0, t1: nowUs(), ackMs });
 }
 
-function onAck(err, pushes) {
+function onAck(err, pushes, startedUs) {
   inflight--;
+  if (ackUs.length < ACK_SAMPLES) ackUs.push(nowUs() - startedUs);
   if (err) {
     errors += pushes;
     lastError = String(err.message ?? err);
@@ -266,7 +274,8 @@ function pump() {
     inflight++;
     sent += per;
     calls++;
-    send(onAck);
+    const startedUs = nowUs();
+    send((err, pushes) => onAck(err, pushes, startedUs));
   }
   if (inflight === 0 && (countUp() || timeUp())) finish();
 }

@@ -20,7 +20,8 @@ export interface ConsumerDirectory {
    * (see encodeConsumerFrame) on the consumer's node channel. `sticky` picks the same consumer
    * for the same key while a group's membership is unchanged; without it, groups rotate.
    * Resolves with how many groups it reached (0: no consumer connected); rejects when the
-   * directory cannot be reached. With `group`, only that group (an event handed back by a
+   * directory cannot be reached: BusRefusedError when nothing was sent, BusUnconfirmedError
+   * when it was sent and not answered in time (it may have reached a consumer). With `group`, only that group (an event handed back by a
    * consumer that left: the other groups already have it).
    */
   dispatch(pid: string, event: Buffer, sticky: number | undefined, group?: string): Promise<number>;

@@ -1,4 +1,4 @@
-import type { AppendOptions, AppendResult, Bus, OnceKey, RangeQuery, StoredRange } from './bus.js';
+import { BusRefusedError, type AppendOptions, type AppendResult, type Bus, type OnceKey, type RangeQuery, type StoredRange } from './bus.js';
 import type { IpcLink } from './ipc-link.js';
 
 /** The IPC serializer hands Buffers over as Buffers; a plain Uint8Array is wrapped without a copy. */
@@ -27,8 +27,8 @@ export class IpcBus implements Bus {
   }
 
   publish(channel: string, payload: Buffer): Promise<void> {
-    if (!this.link.connected) return Promise.reject(new Error('the workers primary is gone'));
-    if (this.unsent >= MAX_UNSENT_PUBLISHES) return Promise.reject(new Error('too many publishes waiting for the workers primary'));
+    if (!this.link.connected) return Promise.reject(new BusRefusedError('the workers primary is gone'));
+    if (this.unsent >= MAX_UNSENT_PUBLISHES) return Promise.reject(new BusRefusedError('too many publishes waiting for the workers primary'));
     if (this.batch.length === 0) setImmediate(() => this.flush());
     this.batch.push([channel, payload]);
     this.unsent++;
@@ -43,7 +43,7 @@ export class IpcBus implements Bus {
 
   /** Offsets are assigned by the primary, which stores and routes in one step (ipc-host.ts). */
   async publishPositioned(channel: string, payload: Buffer, options: AppendOptions): Promise<AppendResult> {
-    if (!this.link.connected) throw new Error('the workers primary is gone');
+    if (!this.link.connected) throw new BusRefusedError('the workers primary is gone');
     return (await this.link.request('publishPositioned', [channel, payload, options])) as AppendResult;
   }
 
@@ -69,6 +69,10 @@ export class IpcBus implements Bus {
 
   onMessage(handler: (channel: string, payload: Buffer) => void): void {
     this.handler = handler;
+  }
+
+  onGap(): void {
+    // The pipe to the primary loses nothing while it is up, and the worker exits with it: no gaps.
   }
 
   isReady(): boolean {
@@ -100,7 +104,9 @@ export class IpcBus implements Bus {
       },
       (err: Error) => {
         done();
-        for (const w of waiting) w.reject(err);
+        // The pipe refused the write: the primary never got these (a worker without its primary is exiting).
+        const refused = new BusRefusedError(err.message);
+        for (const w of waiting) w.reject(refused);
       },
     );
   }

@@ -62,6 +62,10 @@ export class MemoryBus implements Bus {
     this.handler = handler;
   }
 
+  onGap(): void {
+    // In-process delivery loses nothing: there is never a gap to report.
+  }
+
   isReady(): boolean {
     return true;
   }

@@ -1,8 +1,9 @@
-import type { Redis } from 'ioredis';
+import { ReplyError, type Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { AppendOptions, AppendResult, Bus, OnceKey, RangeQuery, StoredRange } from './bus.js';
+import { BusRefusedError, type AppendOptions, type AppendResult, type Bus, type OnceKey, type RangeQuery, type StoredRange } from './bus.js';
+import { PublishWindow } from './publish-window.js';
+import { NOT_CONNECTED, logOutages, quit, redisConnection } from './redis-connection.js';
 import { APPEND_AND_PUBLISH, READ_RANGE } from './redis-history-scripts.js';
-import { logOutages, quit, redisConnection } from './redis-connection.js';
 
 // Claim and publish in one atomic step: a duplicate is never published, and a publish that
 // fails never leaves a claim behind. KEYS: claim key, channel. ARGV: value, ttl ms, payload.
@@ -23,10 +24,13 @@ export interface RedisBusOptions {
   url: string;
   /** Prepended to every channel so several clusters can share one Redis. */
   prefix: string;
-  /** A publish not answered within this many ms fails (the push answers UNAVAILABLE). */
+  /** A publish not confirmed within this many ms is answered unconfirmed (the push answers DEADLINE_EXCEEDED). */
   commandTimeoutMs: number;
+  /** Most publishes sent and not yet confirmed; over it a publish is refused at once (UNAVAILABLE). */
+  maxInFlight: number;
   logger: Logger;
 }
+
 
 /**
  * Redis pub/sub bus. One connection publishes, one subscribes (a subscriber connection
@@ -40,14 +44,27 @@ export class RedisBus implements Bus {
   private readonly wanted = new Set<string>();
   private readonly scripts: HistoryScripts;
   private subscribed = false;
+  /** Whether the subscriber has had its subscriptions in place before (a later pass is a resubscribe). */
+  private everSubscribed = false;
   private closing = false;
   private handler: (channel: string, payload: Buffer) => void = () => {};
+  private readonly gapHandlers: Array<(channels: readonly string[]) => void> = [];
+  /** Every publish (plain and once) goes through it: bounded, and answered within the timeout. */
+  readonly window: PublishWindow;
 
   constructor(private readonly options: RedisBusOptions) {
+    this.window = new PublishWindow({
+      maxInFlight: options.maxInFlight,
+      timeoutMs: options.commandTimeoutMs,
+      // An error reply means Redis did not run the command (a script that failed publishes nothing).
+      refusedByServer: (err) => err instanceof ReplyError,
+    });
     // The PUBLISHes of one event-loop turn go out in one write, in order, through cork() (see
     // batchWrites): ioredis's auto-pipelining does the same with a Pipeline object per turn,
-    // which costs more per push than the command itself.
-    this.pub = redisConnection(options.url, 'pushwire-pub', { commandTimeout: options.commandTimeoutMs });
+    // which costs more per push than the command itself. No ioredis commandTimeout: the window
+    // times publishes out with one timer, and a timed-out command must keep counting against
+    // its bound until Redis answers it.
+    this.pub = redisConnection(options.url, 'pushwire-pub');
     this.sub = redisConnection(options.url, 'pushwire-sub', { autoResubscribe: false });
     // EVALSHA with a fallback to EVAL: the script text is not sent with every push.
     this.pub.defineCommand('pwAppend', { lua: APPEND_AND_PUBLISH });
@@ -65,24 +82,27 @@ export class RedisBus implements Bus {
   }
 
   publish(channel: string, payload: Buffer): Promise<void> {
-    // Not async: ioredis's promise is handed back as is (one promise per push, not three).
-    if (this.pub.status !== 'ready') return Promise.reject(new Error(`redis publisher is ${this.pub.status}`));
-    this.batchWrites();
-    return this.pub.publish(this.options.prefix + channel, payload) as Promise<unknown> as Promise<void>;
+    return this.window.run(() => {
+      if (this.pub.status !== 'ready') throw new BusRefusedError(NOT_CONNECTED);
+      this.batchWrites();
+      return this.pub.publish(this.options.prefix + channel, payload) as Promise<unknown> as Promise<void>;
+    });
   }
 
   async publishOnce(channel: string, payload: Buffer, once: OnceKey): Promise<string | undefined> {
-    if (this.pub.status !== 'ready') throw new Error(`redis publisher is ${this.pub.status}`);
-    this.batchWrites();
-    const prior = (await this.pub.eval(
-      PUBLISH_ONCE,
-      2,
-      `${this.options.prefix}once:${once.key}`,
-      this.options.prefix + channel,
-      once.value,
-      String(once.ttlMs),
-      payload,
-    )) as string | null;
+    const prior = (await this.window.run(() => {
+      if (this.pub.status !== 'ready') throw new BusRefusedError(NOT_CONNECTED);
+      this.batchWrites();
+      return this.pub.eval(
+        PUBLISH_ONCE,
+        2,
+        `${this.options.prefix}once:${once.key}`,
+        this.options.prefix + channel,
+        once.value,
+        String(once.ttlMs),
+        payload,
+      );
+    })) as string | null;
     return prior ?? undefined;
   }
 
@@ -93,8 +113,6 @@ export class RedisBus implements Bus {
   }
 
   async publishPositioned(channel: string, payload: Buffer, o: AppendOptions): Promise<AppendResult> {
-    if (this.pub.status !== 'ready') throw new Error(`redis publisher is ${this.pub.status}`);
-    this.batchWrites();
     const [stream, meta] = this.historyKeys(channel);
     const args: (string | Buffer)[] = [this.options.prefix + channel, payload, String(o.size), String(o.ttlMs), String(o.metaTtlMs), String(o.messageTtlMs)];
     const keys = [stream, meta];
@@ -102,7 +120,12 @@ export class RedisBus implements Bus {
       keys.push(`${this.options.prefix}once:${o.once.key}`);
       args.push(o.once.value, String(o.once.ttlMs));
     }
-    const [offset, epoch] = (await this.scripts.pwAppend(keys.length, ...keys, ...args)) as [number, string];
+    // Through the publish window like every publish: bounded, "not sent" vs "not confirmed" kept apart.
+    const [offset, epoch] = (await this.window.run(() => {
+      if (this.pub.status !== 'ready') throw new BusRefusedError(NOT_CONNECTED);
+      this.batchWrites();
+      return this.scripts.pwAppend(keys.length, ...keys, ...args);
+    })) as [number, string];
     return offset === 0 ? { duplicate: true, earlier: epoch } : { duplicate: false, offset, epoch };
   }
 
@@ -171,6 +194,10 @@ export class RedisBus implements Bus {
     this.handler = handler;
   }
 
+  onGap(handler: (channels: readonly string[]) => void): void {
+    this.gapHandlers.push(handler);
+  }
+
   isReady(): boolean {
     return this.subscribed && this.pub.status === 'ready';
   }
@@ -183,6 +210,7 @@ export class RedisBus implements Bus {
   async close(): Promise<void> {
     this.closing = true;
     await Promise.all([quit(this.pub), quit(this.sub)]);
+    this.window.close();
   }
 
   private async resubscribe(): Promise<void> {
@@ -208,6 +236,14 @@ export class RedisBus implements Bus {
       }
       this.subscribed = true;
       this.options.logger.info({ channels: sent.size }, 'redis subscriptions restored');
+      // Pub/sub keeps nothing for a subscriber that is away: whatever was published on these
+      // channels between the connection dropping and now is lost, and only the listeners can
+      // tell their clients (e.g. the gap signal of channels with history).
+      if (this.everSubscribed && sent.size > 0) {
+        const channels = [...sent];
+        for (const h of this.gapHandlers) h(channels);
+      }
+      this.everSubscribed = true;
     } catch (err) {
       this.options.logger.warn({ err }, 'redis resubscribe failed; retrying on next reconnect');
     }

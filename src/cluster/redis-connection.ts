@@ -2,16 +2,24 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 
 /**
+ * Why a command was not sent: the connection is not ready. Callers see it inside UNAVAILABLE
+ * messages, so it names the situation, not ioredis's connection states.
+ */
+export const NOT_CONNECTED = 'redis is not connected';
+
+/**
  * How every pushwire Redis connection behaves: connected on demand, reconnecting for ever
- * (100 ms doubling to 2 s), and never queueing commands while disconnected, so a caller fails
- * at once instead of waiting in memory.
+ * (at once, then 200 ms doubling to 2 s), and never queueing commands while disconnected, so a
+ * caller fails at once instead of waiting in memory. The first retry is immediate because a
+ * connection killed under a live Redis (CLIENT KILL, a proxy or failover dropping it) is back
+ * in a round trip, and a subscriber misses every message published until it is.
  */
 export function redisConnection(url: string, name: string, extra: RedisOptions = {}): Redis {
   return new Redis(url, {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
-    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    retryStrategy: (times: number) => (times === 1 ? 1 : Math.min(50 * 2 ** Math.min(times, 6), 2000)),
     connectionName: name,
     ...extra,
   });

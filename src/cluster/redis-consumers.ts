@@ -1,7 +1,10 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { CONSUMER_FRAME, type ConsumerDirectory, type ConsumerEntry } from './consumers.js';
-import { logOutages, quit, redisConnection } from './redis-connection.js';
+import { ReplyError } from 'ioredis';
+import { BusRefusedError } from './bus.js';
+import { PublishWindow } from './publish-window.js';
+import { NOT_CONNECTED, logOutages, quit, redisConnection } from './redis-connection.js';
 
 // Keys: <prefix>be:<pid>:groups (SET of group names) and <prefix>be:<pid>:g:<group> (ZSET of
 // "node|consumer-id" scored by expiry ms). Nothing is ever scanned: a dispatch reads one set
@@ -91,6 +94,8 @@ export interface RedisConsumersOptions {
   /** The bus channel of a node, without the prefix (the core's naming). */
   nodeChannel: (node: string) => string;
   commandTimeoutMs: number;
+  /** Most dispatches sent and not yet answered; over it a dispatch is refused at once. */
+  maxInFlight: number;
   /** The registrations' ttl (--consumer-ttl, the same on every node). */
   ttlMs: number;
   logger: Logger;
@@ -107,8 +112,11 @@ export class RedisConsumers implements ConsumerDirectory {
   private readonly nodePrefix: string;
   private reconnected: () => void = () => {};
   private closing = false;
+  /** Dispatches publish: the same truthful outcomes and bound as the bus's publishes. */
+  private readonly dispatches: PublishWindow;
 
   constructor(private readonly o: RedisConsumersOptions) {
+    this.dispatches = new PublishWindow({ maxInFlight: o.maxInFlight, timeoutMs: o.commandTimeoutMs, refusedByServer: (err) => err instanceof ReplyError });
     this.nodePrefix = o.nodeChannel('');
     this.redis = redisConnection(o.url, 'pushwire-consumers', { commandTimeout: o.commandTimeoutMs, enableAutoPipelining: true });
     logOutages(this.redis, 'consumers', o.logger, () => this.closing);
@@ -144,19 +152,22 @@ export class RedisConsumers implements ConsumerDirectory {
   }
 
   async dispatch(pid: string, event: Buffer, sticky: number | undefined, group?: string): Promise<number> {
-    const reached = await this.redis.eval(
-      DISPATCH,
-      1,
-      this.groupsKey(pid),
-      this.o.prefix,
-      pid,
-      sticky === undefined ? '' : String(sticky),
-      this.nodePrefix,
-      Buffer.from([CONSUMER_FRAME]),
-      event,
-      String(this.o.ttlMs),
-      group ?? '',
-    );
+    const reached = await this.dispatches.run(() => {
+      if (this.redis.status !== 'ready') throw new BusRefusedError(NOT_CONNECTED);
+      return this.redis.eval(
+        DISPATCH,
+        1,
+        this.groupsKey(pid),
+        this.o.prefix,
+        pid,
+        sticky === undefined ? '' : String(sticky),
+        this.nodePrefix,
+        Buffer.from([CONSUMER_FRAME]),
+        event,
+        String(this.o.ttlMs),
+        group ?? '',
+      );
+    });
     return Number(reached);
   }
 
@@ -167,6 +178,7 @@ export class RedisConsumers implements ConsumerDirectory {
   async close(): Promise<void> {
     this.closing = true;
     await quit(this.redis);
+    this.dispatches.close();
   }
 
   private groupsKey(pid: string): string {

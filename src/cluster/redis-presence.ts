@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { NodeRecord, OnlineUserCount, Presence, PresenceEntry, PresenceEvent, UserConnections, WatchHandlers } from './presence.js';
-import { logOutages, quit, redisConnection } from './redis-connection.js';
+import { NOT_CONNECTED, logOutages, quit, redisConnection } from './redis-connection.js';
 import { COUNT, EXPIRE, LIST_CONNECTIONS, LIST_USERS, NODE_BEAT, NODES, PUT, REMOVE, USERS } from './redis-presence-scripts.js';
 
 export interface RedisPresenceOptions {
@@ -36,6 +36,8 @@ type Script = keyof typeof SCRIPTS;
 export class RedisPresence implements Presence {
   private readonly cmd: Redis;
   private sub: Redis | undefined;
+  /** The subscriber's first connection attempt, shared by every watch that arrives meanwhile. */
+  private subConnecting: Promise<void> | undefined;
   private readonly watchers = new Map<string, Set<WatchHandlers>>();
   private nodeId: string | undefined;
   private closing = false;
@@ -172,7 +174,7 @@ export class RedisPresence implements Presence {
   }
 
   private call(script: Script, ...args: Array<string | number>): Promise<unknown> {
-    if (this.cmd.status !== 'ready') return Promise.reject(new Error(`redis presence connection is ${this.cmd.status}`));
+    if (this.cmd.status !== 'ready') return Promise.reject(new Error(NOT_CONNECTED));
     return (this.cmd as unknown as Record<Script, (...a: Array<string | number>) => Promise<unknown>>)[script](...args);
   }
 
@@ -180,7 +182,11 @@ export class RedisPresence implements Presence {
     return `${this.o.prefix}presence:${pid}`;
   }
 
-  /** The event subscriber, opened on first use. After a reconnect every watcher is told events may be lost. */
+  /**
+   * The event subscriber, opened on first use. Every watch arriving before its first connection
+   * settles waits for it (not only the one that opened it), so concurrent first watchers on a
+   * healthy cluster all succeed. After a reconnect every watcher is told events may be lost.
+   */
   private async subscriber(): Promise<Redis> {
     if (this.sub === undefined) {
       // Resubscribing is left to ioredis: watchers re-snapshot after any reconnect anyway.
@@ -200,12 +206,12 @@ export class RedisPresence implements Presence {
         const event: PresenceEvent = { seq, kind, uid, cid, node, at };
         for (const w of set) w.event(event);
       });
-      await sub.connect().catch(() => {});
+      this.subConnecting = sub.connect().catch(() => {});
     }
-    if (this.sub.status !== 'ready') throw new Error(`redis presence subscriber is ${this.sub.status}`);
+    await this.subConnecting;
+    if (this.sub.status !== 'ready') throw new Error(NOT_CONNECTED);
     return this.sub;
   }
-
 }
 
 

@@ -11,7 +11,6 @@ import { defineCommand } from './command.js';
  */
 export const checkConfig = defineCommand(
   'check-config',
-  'validate a config file and a projects file with the node\'s own loaders',
   {
     usage: 'pushwire check-config [--projects FILE] [--config FILE]',
     description:

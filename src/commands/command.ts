@@ -4,8 +4,6 @@ import { UsageError, parseArgs, usageText, type CommandSpec, type Parsed } from 
 /** One `pushwire <name>` subcommand. */
 export interface Command {
   name: string;
-  /** One line for `pushwire --help`. */
-  summary: string;
   run(args: string[]): Promise<void>;
 }
 
@@ -21,10 +19,9 @@ export const wantsHelp = (args: readonly string[]): boolean => args.includes('--
  * A command of the `spec` options: --help prints the usage, bad arguments exit 2 with a hint,
  * `OperationError`s exit 1 with their message alone (no stack trace).
  */
-export function defineCommand(name: string, summary: string, spec: CommandSpec, run: (parsed: Parsed) => Promise<void>): Command {
+export function defineCommand(name: string, spec: CommandSpec, run: (parsed: Parsed) => Promise<void>): Command {
   return {
     name,
-    summary,
     async run(args) {
       if (wantsHelp(args)) {
         process.stdout.write(usageText(spec));

@@ -11,7 +11,6 @@ import { GRPC_FLAGS, callFailed, grpcTarget } from './grpc-target.js';
  */
 export const consume = defineCommand(
   'consume',
-  'receive client events as a backend consumer (BackendService.Connect), one JSON line each',
   {
     usage: 'pushwire consume --pid PID [--group GROUP] [--grpc HOST:PORT] [--key KEY]',
     description:

@@ -6,7 +6,6 @@ import { table } from './table.js';
 /** `pushwire nodes`: ClusterService.ListNodes, as a table or JSON. */
 export const nodes = defineCommand(
   'nodes',
-  'list the nodes of the cluster (ClusterService.ListNodes)',
   {
     usage: 'pushwire nodes [--grpc HOST:PORT] [--key KEY] [--json]',
     description: 'Lists every live node of the cluster the node at --grpc belongs to.',

@@ -15,7 +15,6 @@ const PAGE_SIZE = 1000;
 /** `pushwire online`: OnlineUsersService.CountOnline and ListOnlineUsers (every page), cluster-wide. */
 export const online = defineCommand(
   'online',
-  'count and list the online users of a project (OnlineUsersService)',
   {
     usage: 'pushwire online --pid PID [--grpc HOST:PORT] [--key KEY] [--json]',
     description: 'Prints how many users and connections a project has online, cluster-wide, then each user.',

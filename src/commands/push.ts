@@ -8,7 +8,6 @@ import { DEFAULT_GRPC, deadline, grpcTarget, unary } from './grpc-target.js';
 /** `pushwire push`: one PushService.PushData call, over gRPC (default) or the REST bridge. */
 export const push = defineCommand(
   'push',
-  'push a message to a topic, a user or everyone, over gRPC or the REST bridge',
   {
     usage:
       'pushwire push (--topic TOPIC [--uid UID] | --uid UID | --cid CID | --broadcast) [--reply-to ID] [--pid PID]\n' +

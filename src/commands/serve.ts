@@ -10,7 +10,6 @@ import { fail, wantsHelp, type Command } from './command.js';
 
 export const serve: Command = {
   name: 'serve',
-  summary: 'start a node',
   async run(args) {
     if (wantsHelp(args)) {
       process.stdout.write(helpText());

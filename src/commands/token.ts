@@ -13,7 +13,6 @@ import { defineCommand } from './command.js';
  */
 export const token = defineCommand(
   'token',
-  'mint a login JWT for development (HS256 with --secret, RS256/ES256 with --key)',
   {
     usage: 'pushwire token --sub UID [--pid PID] [--ttl DURATION] (--secret SECRET | --key FILE)',
     description:

@@ -175,10 +175,14 @@ export class Hub {
   gap(channels: readonly string[]): void {
     for (const channel of channels) {
       const targets = this.byChannel.get(channel);
-      if (targets !== undefined && targets.size > 0) this.signalGap(channel, targets);
+      if (targets === undefined || targets.size === 0) continue;
+      // The next message starts a new baseline: its jump is this gap, already signalled.
+      this.positions.delete(channel);
+      for (const session of targets) session.sink.gap?.(channel);
     }
   }
 
+  /** An offset jump: counted (onGap), then every holder hears of it. */
   private signalGap(channel: string, targets: Set<Session>): void {
     this.onGap(channel);
     for (const session of targets) session.sink.gap?.(channel);

@@ -38,6 +38,20 @@ export interface PushNodeOptions {
 }
 
 /**
+ * Deliveries (one message to one local session) a node hands out per event-loop turn before it
+ * queues further bus messages for the next turn. A bus read can carry hundreds of messages (a
+ * Redis socket read of 64 KiB; a burst on the in-process bus), each for thousands of sockets:
+ * handed out at once they are one turn of seconds in which no ingress request is answered.
+ */
+export const DELIVERIES_PER_TURN = 50_000;
+/**
+ * Bus messages held at most. Past it the node hands out the backlog at once, as it did before
+ * turns were bounded: the event loop then blocks, which slows what feeds it (ingress, the bus
+ * socket) instead of growing memory without bound.
+ */
+export const MAX_HELD_MESSAGES = 100_000;
+
+/**
  * The transport-agnostic node: the bus, the local hub fed by it, and the publisher that
  * every ingress calls. Ingresses attach sessions to `hub` and push through `publisher`.
  */
@@ -53,6 +67,11 @@ export class PushNode {
   readonly cids: CidSource;
   private readonly interest: Interest;
   private readonly tracker: PresenceTracker;
+  /** Bus messages waiting for the next turn, in arrival order (see DELIVERIES_PER_TURN). */
+  private backlog: Array<[string, Buffer]> = [];
+  private spent = 0;
+  private turnArmed = false;
+  private busy: () => boolean = () => false;
 
   constructor(private readonly o: PushNodeOptions) {
     this.interest = new Interest(o.bus, o.unsubscribeDelayMs);
@@ -75,6 +94,16 @@ export class PushNode {
       consumerTtlMs: o.consumerTtlMs,
     });
     o.bus.onMessage((channel, payload) => this.receive(channel, payload));
+    o.bus.onGap((channels) => {
+      // Positioned subscribers (protocol v1, Subscribe with since) resubscribe from their last offset.
+      this.hub.gap(channels);
+      o.metrics.busGaps.inc();
+      o.metrics.busGapChannels.inc(channels.length);
+      o.logger.warn(
+        { channels: channels.length, sample: channels.slice(0, 10) },
+        'bus resubscribed after a lost connection: messages published on these channels meanwhile were not received by this node',
+      );
+    });
   }
 
   /**
@@ -96,6 +125,11 @@ export class PushNode {
     return this.o.nodeId;
   }
 
+  /** While `busy()` (the transports are still writing an earlier turn's frames), bus messages wait. */
+  holdDeliveriesWhile(busy: () => boolean): void {
+    this.busy = busy;
+  }
+
   isBusReady(): boolean {
     return this.o.bus.isReady();
   }
@@ -113,17 +147,59 @@ export class PushNode {
   }
 
   private receive(channel: string, payload: Buffer): void {
+    // Once this turn's budget is spent, messages wait (in order) until the next turn, after
+    // the event loop has read and answered ingress requests and written the turn's frames.
+    if (this.backlog.length > 0 || this.spent >= DELIVERIES_PER_TURN || this.busy()) {
+      this.backlog.push([channel, payload]);
+      if (this.backlog.length >= MAX_HELD_MESSAGES) this.drain(Infinity);
+      else this.armTurn();
+      return;
+    }
+    this.spent += this.handle(channel, payload);
+    this.armTurn();
+  }
+
+  private armTurn(): void {
+    if (this.turnArmed) return;
+    this.turnArmed = true;
+    setImmediate(this.nextTurn);
+  }
+
+  private readonly nextTurn = (): void => {
+    this.turnArmed = false;
+    this.spent = 0;
+    if (this.backlog.length > 0 && this.busy()) return this.armTurn();
+    this.drain(DELIVERIES_PER_TURN);
+    if (this.backlog.length > 0 || this.spent > 0) this.armTurn();
+  };
+
+  /** Hands out held messages, in order, until `budget` deliveries are spent this turn. */
+  private drain(budget: number): void {
+    let i = 0;
+    while (i < this.backlog.length && this.spent < budget) {
+      const [channel, payload] = this.backlog[i++]!;
+      this.spent += this.handle(channel, payload);
+    }
+    this.backlog = i === this.backlog.length ? [] : this.backlog.slice(i);
+  }
+
+  /** Decodes one bus message and hands it to the hub (or the backend router); returns the deliveries. */
+  private handle(channel: string, payload: Buffer): number {
     this.o.metrics.busReceived.inc();
     let delivered: number;
     try {
-      if (isConsumerFrame(payload)) return this.backends.receive(payload);
+      if (isConsumerFrame(payload)) {
+        this.backends.receive(payload);
+        return 1;
+      }
       delivered = this.hub.deliver(decode(payload));
     } catch (err) {
       this.o.metrics.busErrors.inc({ op: 'decode' });
       this.o.logger.warn({ err, channel }, 'dropped an undecodable bus message');
-      return;
+      return 0;
     }
     if (delivered > 0) this.o.metrics.deliveries.inc(delivered);
+    return delivered;
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Bus } from '../cluster/bus.js';
+import { BusUnconfirmedError, type Bus } from '../cluster/bus.js';
 import type { Metrics } from '../observability/metrics.js';
 import { CODE_NAMES, Code, PushwireError, invalidArgument } from './errors.js';
 import type { AppendOptions } from '../cluster/bus.js';
@@ -89,9 +89,32 @@ function isPlain(req: PushRequest): boolean {
   return true;
 }
 
+/** How a caller retries an unknown outcome without a duplicate (docs/api.md, retry semantics). */
+const RETRY_HINT = 'it may still be delivered; retry with an idempotency_key to be safe';
+
+/**
+ * One push's channel publishes, settled: resolves when all were confirmed; rejects with the
+ * refusal when none was sent, and BusUnconfirmedError when any was sent (or confirmed) and
+ * another not confirmed: the push may have reached some of its recipients.
+ */
+async function allChannels(publishes: Promise<unknown>[]): Promise<void> {
+  if (publishes.length === 1) {
+    await publishes[0];
+    return;
+  }
+  const results = await Promise.allSettled(publishes);
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed.length === 0) return;
+  const sent = failed.length < results.length || failed.some((r) => r.reason instanceof BusUnconfirmedError);
+  if (!sent) throw failed[0]!.reason;
+  throw new BusUnconfirmedError(`published to ${results.length - failed.length} of its ${results.length} channels, then: ${(failed[0]!.reason as Error).message}`);
+}
+
 /**
  * The one push use case behind every ingress: validate, stamp, publish to the bus.
- * A push the bus does not accept is UNAVAILABLE, never a silent drop.
+ * A push the bus did not take is UNAVAILABLE (nothing was published: safe to retry); one it
+ * took but did not confirm in time is DEADLINE_EXCEEDED (unknown outcome: retry with an
+ * idempotency key). Never a silent drop, never UNAVAILABLE for a push that may be delivered.
  */
 export class Publisher {
   private seq = 0;
@@ -144,9 +167,7 @@ export class Publisher {
         return { messageId, nodeId: this.nodeId, duplicate: false };
       },
       (err: unknown) => {
-        this.metrics.busErrors.inc({ op: 'publish' }, 1);
-        const failed = new PushwireError(Code.UNAVAILABLE, `cluster bus rejected the message: ${(err as Error).message}`);
-        throw this.countFailure(ingress, 1, failed);
+        throw this.countFailure(ingress, 1, this.busFailure([err], 1));
       },
     );
   }
@@ -236,7 +257,7 @@ export class Publisher {
       }
       if (!req.idempotencyKey) {
         // Every publish is issued before any await, so pushes keep their order on each channel.
-        await Promise.all(channels.map((channel) => this.bus.publish(channel, payload)));
+        await allChannels(channels.map((channel) => this.bus.publish(channel, payload)));
         return { messageId, duplicate: false };
       }
       // Keys are per project: the same key in two projects names two pushes. The claim rides
@@ -245,19 +266,45 @@ export class Publisher {
       const once = { key: `${pid}/${req.idempotencyKey}`, value: messageId, ttlMs: this.idempotencyWindowMs };
       const earlier = await this.bus.publishOnce(first!, payload, once);
       if (earlier !== undefined) return { messageId: earlier, duplicate: true };
-      await Promise.all(rest.map((channel) => this.bus.publish(channel, payload)));
+      if (rest.length === 0) return { messageId, duplicate: false };
+      try {
+        await allChannels(rest.map((channel) => this.bus.publish(channel, payload)));
+      } catch (err) {
+        // The first channel has it (and the key is claimed): whatever failed after, the push is out.
+        throw err instanceof BusUnconfirmedError ? err : new BusUnconfirmedError(`published to its first channel, then: ${(err as Error).message}`);
+      }
       return { messageId, duplicate: false };
     });
     const results = await Promise.allSettled(published);
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     const ok = results.filter((r): r is PromiseFulfilledResult<Published> => r.status === 'fulfilled').map((r) => r.value);
     this.metrics.busPublished.inc(ok.filter((r) => !r.duplicate).length);
-    if (failed.length > 0) {
-      this.metrics.busErrors.inc({ op: 'publish' }, failed.length);
-      const what = reqs.length === 1 ? 'the message' : `${failed.length} of ${reqs.length} messages`;
-      throw new PushwireError(Code.UNAVAILABLE, `cluster bus rejected ${what}: ${(failed[0]!.reason as Error).message}`);
-    }
+    if (failed.length > 0) throw this.busFailure(failed.map((r) => r.reason as unknown), reqs.length);
     return ok;
+  }
+
+  /**
+   * The error for pushes whose publishes failed (`errors`, one per failed push, out of `n`):
+   * UNAVAILABLE only when none of the `n` was sent, else DEADLINE_EXCEEDED.
+   */
+  private busFailure(errors: readonly unknown[], n: number): PushwireError {
+    const unconfirmed = errors.filter((e) => e instanceof BusUnconfirmedError).length;
+    this.metrics.busErrors.inc({ op: 'publish' }, errors.length - unconfirmed);
+    if (unconfirmed > 0) this.metrics.busErrors.inc({ op: 'publish_unconfirmed' }, unconfirmed);
+    const first = errors.find((e) => e instanceof BusUnconfirmedError) ?? errors[0];
+    const why = (first as Error).message;
+    if (n === 1) {
+      return unconfirmed > 0
+        ? new PushwireError(Code.DEADLINE_EXCEEDED, `push outcome unknown: ${why}; ${RETRY_HINT}`)
+        : new PushwireError(Code.UNAVAILABLE, `cluster bus did not take the message: ${why}`);
+    }
+    if (unconfirmed === 0 && errors.length === n) {
+      return new PushwireError(Code.UNAVAILABLE, `cluster bus did not take the ${n} messages: ${why}`);
+    }
+    return new PushwireError(
+      Code.DEADLINE_EXCEEDED,
+      `batch outcome unknown: ${errors.length} of ${n} messages not confirmed (${unconfirmed} sent without confirmation, ${errors.length - unconfirmed} not sent), the others published: ${why}; ${RETRY_HINT}`,
+    );
   }
 
   /** Each project's pushes/s limit, per node; a batch takes one token per push, all or none. */

@@ -55,6 +55,11 @@ export class Metrics {
     help: 'WebSocket bytes written to sockets (frames, replies and deliveries).',
     registers: [this.registry],
   });
+  readonly socketWrites = new Counter({
+    name: 'pushwire_socket_writes_total',
+    help: 'WebSocket socket writes by the write-coalescing flusher (deliveries_total / this = frames per write).',
+    registers: [this.registry],
+  });
   readonly clientErrors = new Counter({
     name: 'pushwire_client_errors_total',
     help: 'Error replies sent to WebSocket clients, by code.',
@@ -85,8 +90,28 @@ export class Metrics {
   });
   readonly busErrors = new Counter({
     name: 'pushwire_bus_errors_total',
-    help: 'Cluster bus failures, by operation (publish, decode).',
+    help: 'Cluster bus failures, by operation: publish (not sent), publish_unconfirmed (sent, no confirmation in time), decode.',
     labelNames: ['op'] as const,
+    registers: [this.registry],
+  });
+  /** What pushwire_bus_in_flight reports; the server points it at the Redis bus's publish window. */
+  busInFlightSource: () => number = () => 0;
+  readonly busInFlight = new Gauge({
+    name: 'pushwire_bus_in_flight',
+    help: 'Bus publishes sent to Redis and not yet answered by it (bounded by --bus-max-in-flight).',
+    registers: [this.registry],
+    collect: () => {
+      this.busInFlight.set(this.busInFlightSource());
+    },
+  });
+  readonly busGaps = new Counter({
+    name: 'pushwire_bus_gaps_total',
+    help: 'Times the bus resubscribed after losing its Redis subscriber connection: messages published meanwhile on its channels were lost.',
+    registers: [this.registry],
+  });
+  readonly busGapChannels = new Counter({
+    name: 'pushwire_bus_gap_channels_total',
+    help: 'Channels affected by bus gaps (summed over gaps).',
     registers: [this.registry],
   });
   readonly busReady = new Gauge({

@@ -49,6 +49,8 @@ export async function startListeners(config: Config, d: ListenerDeps): Promise<L
     v1PingIntervalMs: config.v1PingIntervalMs,
     v1PongTimeoutMs: config.v1PongTimeoutMs,
   });
+  // Bus messages wait while the WebSocket flush is behind, so socket queues do not grow past what it writes.
+  node.holdDeliveriesWhile(() => ws.writing);
   const grpc = new GrpcIngress({
     publisher: node.publisher,
     backends: node.backends,

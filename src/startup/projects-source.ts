@@ -7,7 +7,7 @@ import { defaultProjects, hasLogin, loadProjectsFile } from '../projects.js';
 
 /** The projects file (--projects) or the one "default" project the login flags describe. */
 export function loadProjects(config: Config): ProjectSet {
-  return config.projects === undefined ? defaultProjects(config) : loadProjectsFile(config.projects, config.authTimeoutMs);
+  return config.projects === undefined ? defaultProjects(config) : loadProjectsFile(config.projects, config.authTimeoutMs, config.writeDelayMs);
 }
 
 /** The registry for the configured projects, with the warnings an operator must see at start. */

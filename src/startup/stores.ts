@@ -15,14 +15,13 @@ import { nodeChannel } from '../core/targeting.js';
 import type { Logger } from '../observability/logger.js';
 import type { WorkerContext } from '../workers/worker.js';
 
-/** A Redis command unanswered for this long fails its caller (a push: UNAVAILABLE). */
-const BUS_COMMAND_TIMEOUT_MS = 5000;
-
 /** The node's shared state: the bus, the backend consumer registry and presence. */
 export interface Stores {
   bus: Bus;
   consumers: ConsumerDirectory;
   presence: Presence;
+  /** Bus publishes sent and not yet answered (pushwire_bus_in_flight). */
+  busInFlight: () => number;
 }
 
 /**
@@ -31,16 +30,19 @@ export interface Stores {
  */
 export function createStores(config: Config, logger: Logger, worker?: WorkerContext): Stores {
   if (config.redis === undefined && worker !== undefined) {
-    return { bus: new IpcBus(worker.link), consumers: new IpcConsumers(worker.link), presence: new IpcPresence(worker.link) };
+    return { bus: new IpcBus(worker.link), consumers: new IpcConsumers(worker.link), presence: new IpcPresence(worker.link), busInFlight: () => 0 };
   }
   if (config.redis === undefined) {
     const bus = new MemoryBus();
-    return { bus, consumers: new MemoryConsumers(bus, nodeChannel), presence: new MemoryPresence() };
+    return { bus, consumers: new MemoryConsumers(bus, nodeChannel), presence: new MemoryPresence(), busInFlight: () => 0 };
   }
-  const redis = { url: config.redis, prefix: config.redisPrefix, commandTimeoutMs: BUS_COMMAND_TIMEOUT_MS, logger };
+  // --bus-timeout bounds every Redis command's wait; publishes and dispatches are also bounded in number.
+  const redis = { url: config.redis, prefix: config.redisPrefix, commandTimeoutMs: config.busTimeoutMs, logger };
+  const bus = new RedisBus({ ...redis, maxInFlight: config.busMaxInFlight });
   return {
-    bus: new RedisBus(redis),
-    consumers: new RedisConsumers({ ...redis, nodeChannel, ttlMs: config.consumerTtlMs }),
+    bus,
+    consumers: new RedisConsumers({ ...redis, maxInFlight: config.busMaxInFlight, nodeChannel, ttlMs: config.consumerTtlMs }),
     presence: new RedisPresence({ ...redis, ttlMs: config.presenceTtlMs }),
+    busInFlight: () => bus.window.size,
   };
 }

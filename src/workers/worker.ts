@@ -18,6 +18,9 @@ export function workerContext(env: NodeJS.ProcessEnv = process.env): WorkerConte
   const index = Number(env[WORKER_INDEX_ENV]);
   const nodeId = env[WORKER_NODE_ID_ENV];
   if (!Number.isInteger(index) || nodeId === undefined) return undefined;
+  // The primary owns the listening sockets and the in-machine stores: without it a worker can
+  // neither accept connections nor publish, so it goes too (a killed primary leaves no orphans).
+  process.once('disconnect', () => process.exit(1));
   return { index, nodeId, link: new IpcLink(process as unknown as IpcPort) };
 }
 

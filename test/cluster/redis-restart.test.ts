@@ -236,7 +236,7 @@ describe('RedisBus resubscribe after a reconnect', () => {
     redis = await TestRedis.start();
     r = redis.client();
     r.on('error', () => {});
-    bus = new RedisBus({ url: redis.url, prefix: 'pushwire:', commandTimeoutMs: 2000, logger: createLogger('silent') });
+    bus = new RedisBus({ url: redis.url, prefix: 'pushwire:', commandTimeoutMs: 2000, maxInFlight: 1000, logger: createLogger('silent') });
     const got: string[] = [];
     bus.onMessage((channel, payload) => got.push(`${channel}=${payload.toString()}`));
     await bus.start();

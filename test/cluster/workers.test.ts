@@ -32,10 +32,11 @@ describe.each(modes)('serve --workers 2, $name', ({ redis: useRedis }) => {
 
   beforeAll(async () => {
     if (useRedis) redis = await TestRedis.start();
-    node = await NodeProcess.start(['--workers', '2', '--jwt-secret', 'workers-secret', ...(redis ? ['--redis', redis.url] : [])]);
-    await waitFor(() => node.logs.some((l) => l.msg === 'pushwire workers listening'), 20_000, 'both workers');
+    // Generous bounds throughout: three processes starting on a loaded machine can take a while.
+    node = await NodeProcess.start(['--workers', '2', '--jwt-secret', 'workers-secret', ...(redis ? ['--redis', redis.url] : [])], {}, 80_000);
+    await waitFor(() => node.logs.some((l) => l.msg === 'pushwire workers listening'), 80_000, 'both workers');
     grpc = pushClient(node.grpcAddress);
-  }, 30_000);
+  }, 180_000);
 
   afterAll(async () => {
     grpc?.close();
@@ -44,7 +45,7 @@ describe.each(modes)('serve --workers 2, $name', ({ redis: useRedis }) => {
     await redis?.stop();
   });
 
-  it('spreads connections over both workers, each a node of its own', async () => {
+  it('spreads connections over both workers, each a node of its own', { timeout: 60_000 }, async () => {
     for (let i = 0; i < 8; i++) await connect();
     const ids = new Set(clients.map(nodeOf));
     expect([...ids].sort()).toEqual([`${base()}-0`, `${base()}-1`]);
@@ -59,7 +60,7 @@ describe.each(modes)('serve --workers 2, $name', ({ redis: useRedis }) => {
     expect(nodes!.map((n) => n.nodeId).sort()).toEqual([`${base()}-0`, `${base()}-1`]);
   });
 
-  it('a broadcast, a topic push and a cid-targeted push reach clients of both workers', async () => {
+  it('a broadcast, a topic push and a cid-targeted push reach clients of both workers', { timeout: 60_000 }, async () => {
     // Several pushes, so both workers' ingress takes some (REST and gRPC are spread like WebSockets).
     for (let i = 0; i < 4; i++) {
       const text = `broadcast ${++seq}`;
@@ -83,8 +84,8 @@ describe.each(modes)('serve --workers 2, $name', ({ redis: useRedis }) => {
     const pid = workerLogs('worker ready', 0).at(-1)!.pid as number;
     const before = workerLogs('worker ready', 0).length;
     process.kill(pid, 'SIGKILL');
-    await waitFor(() => workerLogs('worker died; restarting it', 0).length > 0, 10_000, 'the crash to be noticed');
-    await waitFor(() => workerLogs('worker ready', 0).length > before, 20_000, 'worker 0 to be back');
+    await waitFor(() => workerLogs('worker died; restarting it', 0).length > 0, 30_000, 'the crash to be noticed');
+    await waitFor(() => workerLogs('worker ready', 0).length > before, 80_000, 'worker 0 to be back');
     // Its clients were cut off; the other worker's stay. New connections reach the new worker.
     const survivors = clients.filter((c) => nodeOf(c).endsWith('-1'));
     let fresh: TestClient | undefined;
@@ -96,7 +97,7 @@ describe.each(modes)('serve --workers 2, $name', ({ redis: useRedis }) => {
     const text = `after restart ${++seq}`;
     for (let i = 0; i < 2; i++) expect((await restPush(node.httpUrl, { data: b64(`${text}/${i}`) })).status).toBe(200);
     await Promise.all([fresh!, ...survivors].flatMap((c) => [0, 1].map((i) => c.next((f) => f.text === `${text}/${i}`, 10_000))));
-  });
+  }, 150_000);
 
   it('SIGTERM drains every worker: clients get 1012 and the machine exits 0', async () => {
     const open = clients.filter((c) => c.ws.readyState === c.ws.OPEN);
@@ -106,17 +107,39 @@ describe.each(modes)('serve --workers 2, $name', ({ redis: useRedis }) => {
     expect(code).toBe(0);
     for (const c of open) expect((await c.closed).code).toBe(1012);
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
-  });
+  }, 60_000);
+});
+
+describe('serve --workers: a killed primary leaves no workers behind', () => {
+  it('workers exit when the primary is SIGKILLed', async () => {
+    const node = await NodeProcess.start(['--workers', '2'], {}, 80_000);
+    try {
+      await waitFor(() => node.logs.filter((l) => l.msg === 'worker ready').length === 2, 80_000, 'both workers');
+      const pids = node.logs.filter((l) => l.msg === 'worker ready').map((l) => l.pid as number);
+      await node.stop('SIGKILL');
+      const alive = (pid: number): boolean => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      await waitFor(() => pids.every((pid) => !alive(pid)), 30_000, 'the workers to exit');
+    } finally {
+      await node.stop('SIGKILL');
+    }
+  }, 150_000);
 });
 
 describe('serve --workers: a worker that cannot start stops the machine', () => {
   it('exits with the worker failure instead of restarting it forever', async () => {
     const blocker = await NodeProcess.start();
     try {
-      const r = NodeProcess.start(['--workers', '2', '--http-port', String(blocker.ports.http)]);
+      const r = NodeProcess.start(['--workers', '2', '--http-port', String(blocker.ports.http)], {}, 80_000);
       await expect(r).rejects.toThrow(/exited with 1/);
     } finally {
       await blocker.stop();
     }
-  });
+  }, 120_000);
 });

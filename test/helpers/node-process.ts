@@ -33,7 +33,7 @@ export class NodeProcess {
   }
 
   /** Spawns `pushwire serve` with ephemeral ports plus `args`; resolves once it logs its ports. */
-  static async start(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<NodeProcess> {
+  static async start(args: string[] = [], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<NodeProcess> {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" (npm test does) first`);
     const proc = spawn(
       process.execPath,
@@ -41,8 +41,9 @@ export class NodeProcess {
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
     );
     const node = new NodeProcess(proc);
-    // Generous: on a loaded machine (8 helpers sharing 2 cores) a start can take several seconds.
-    const deadline = Date.now() + 30_000;
+    // Generous for a loaded machine, but below the 30 s hook timeout: a start that outlives its hook
+    // would leave the node running with nobody to stop it (callers with longer hooks pass more).
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       const ready = node.logs.find((l) => l.msg === 'pushwire node listening');
       if (ready) {

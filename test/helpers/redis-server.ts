@@ -50,6 +50,16 @@ export class TestRedis {
     await exited;
   }
 
+  /** SIGSTOPs the server: connections stay open, nothing is answered (a stalled Redis). */
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  /** SIGCONTs a paused server: it works through what its clients sent meanwhile. */
+  resume(): void {
+    this.proc?.kill('SIGCONT');
+  }
+
   /** A SIGKILLed process keeps exitCode null and sets signalCode instead. */
   private running(proc: ChildProcess): boolean {
     return proc.exitCode === null && proc.signalCode === null;
@@ -61,6 +71,7 @@ export class TestRedis {
   }
 
   stop(): Promise<void> {
+    this.resume(); // a paused server would still die of SIGKILL, but say so explicitly
     return this.kill();
   }
 }

@@ -265,7 +265,7 @@ describe('operator commands against a node with API keys', () => {
     expect(JSON.parse(await ok(['push', '--topic', 't', '--data', 'x', '--grpc', node.grpcAddress, '--key', 'shop-key-0123456789']))).toMatchObject({ nodeId: node.nodeId });
     expect(JSON.parse(await ok(['push', '--topic', 't', '--data', 'x', '--http', node.httpUrl, '--key', 'shop-key-0123456789']))).toMatchObject({ nodeId: node.nodeId });
     expect(await ok(['online', '--pid', 'shop', '--grpc', node.grpcAddress, '--key', 'shop-key-0123456789'])).toContain('project "shop": 0 users online');
-  });
+  }, 120_000); // seven CLI processes in a row: slow on a loaded machine
 });
 
 describe('pushwire check-config', () => {

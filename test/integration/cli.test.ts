@@ -374,7 +374,7 @@ describe('pushwire serve: environment variables and flags', () => {
     await waitFor(async () => {
       if (r.exitCode !== null) throw new Error(`node exited with ${r.exitCode}`);
       return (await fetch(`http://127.0.0.1:${httpPort}/healthz`).catch(() => undefined))?.status === 200;
-    }, 10_000, 'the node to answer /healthz');
+    }, 30_000, 'the node to answer /healthz');
     r.kill('SIGTERM');
     expect(await exited).toBe(0);
     const lines = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as LogLine);

@@ -5,7 +5,7 @@ import { useTestNode } from '../helpers/fixture.js';
 import { b64, pushClient, pushData, pushDataBatch, restPush } from '../helpers/grpc-client.js';
 import { unique } from '../helpers/names.js';
 import { NodeProcess } from '../helpers/node-process.js';
-import { sleep } from '../helpers/ports.js';
+import { sleep, waitFor } from '../helpers/ports.js';
 import { TestRedis } from '../helpers/redis-server.js';
 import { TestClient } from '../helpers/ws-client.js';
 
@@ -100,6 +100,9 @@ describe('idempotency_key across a cluster', () => {
     const err = (await push(ga, 'orders', 'lost', 'order-44').catch((e: unknown) => e)) as ServiceError;
     expect(err.code).toBe(status.UNAVAILABLE);
     await redis.restart();
+    // The subscriber on B must be back before the retry is published (Redis pub/sub keeps nothing
+    // for a node that is still resubscribing): B's readiness includes its subscriptions.
+    await waitFor(async () => (await fetch(`${b.httpUrl}/readyz`)).status === 200, 20_000, 'node B ready again');
     // Once the bus is back, the same key is accepted: the failed attempt left no claim.
     const deadline = Date.now() + 10_000;
     let retried: PushDataResponse | undefined;

@@ -333,7 +333,7 @@ function startAuthService(): Promise<{ server: Server; url: string; calls: AuthC
           const t = setTimeout(() => {
             timers.delete(t);
             answer(res, 200, ok('slow-user'));
-          }, 3000);
+          }, 30_000);
           timers.add(t);
           return;
         }
@@ -363,7 +363,8 @@ describe('gpush auth callback (--auth-url), CLI node', () => {
 
   beforeAll(async () => {
     auth = await startAuthService();
-    node = await NodeProcess.start(['--auth-url', auth.url, '--auth-timeout', '1s']);
+    // Long enough for a normal callback on a loaded machine; the slow one answers far later.
+    node = await NodeProcess.start(['--auth-url', auth.url, '--auth-timeout', '2s']);
   });
   afterEach(() => h.closeAll());
   afterAll(async () => {
@@ -423,7 +424,7 @@ describe('gpush auth callback (--auth-url), CLI node', () => {
     slow.send({ code: 3, data: 'tok-slow', id: 'slow-login' });
     // While the callback hangs, another client is served normally.
     await h.expectUsable(other);
-    const reply = (await slow.next((f) => f.json?.id === 'slow-login', 6000)).json!;
+    const reply = (await slow.next((f) => f.json?.id === 'slow-login', 15_000)).json!;
     expect(reply).toMatchObject({ code: 30003, detail: expect.stringMatching(/timed out/) });
     // The slow client itself is usable and still anonymous.
     expect((await slow.subscribePrivate('p')).code).toBe(30002);
@@ -437,7 +438,7 @@ describe('gpush auth callback (--auth-url), CLI node', () => {
   it('a reply whose body stalls after the headers is a 30003 too', async () => {
     const c = await h.connect();
     c.send({ code: 3, data: 'tok-slow-body', id: 'stalled' });
-    const reply = (await c.next((f) => f.json?.id === 'stalled', 6000)).json!;
+    const reply = (await c.next((f) => f.json?.id === 'stalled', 15_000)).json!;
     expect(reply).toMatchObject({ code: 30003 });
     await h.expectUsable(c);
     expect(node.proc.exitCode).toBeNull();

@@ -49,9 +49,15 @@ describe('parseConfig with a config file', () => {
         'online-report-interval: 5s',
         'max-queue-bytes: 2MiB',
         'shutdown-timeout: 4s',
+        'bus-timeout: 3s',
+        'bus-max-in-flight: 500',
         'log-level: warn',
         'admin-key: admin-from-file',
         'workers: 3',
+        'write-delay: 5ms',
+        `channels: '{"history":{"size":5,"ttl":"1m"}}'`,
+        'v1-ping-interval: 30s',
+        'v1-pong-timeout: 9s',
         'demo: true',
       ].join('\n'),
     );
@@ -76,9 +82,15 @@ describe('parseConfig with a config file', () => {
       onlineReportIntervalMs: 5000,
       maxQueueBytes: 2 * 1024 ** 2,
       shutdownTimeoutMs: 4000,
+      busTimeoutMs: 3000,
+      busMaxInFlight: 500,
       logLevel: 'warn',
       adminKey: 'admin-from-file',
       workers: 3,
+      writeDelayMs: 5,
+      channels: '{"history":{"size":5,"ttl":"1m"}}',
+      v1PingIntervalMs: 30_000,
+      v1PongTimeoutMs: 9000,
       demo: true,
     });
   });
@@ -86,7 +98,7 @@ describe('parseConfig with a config file', () => {
   it('the test above sets every option but the two that exclude others (projects, jwt-public-key)', () => {
     const set = ['host', 'ws-port', 'http-port', 'grpc-port', 'node-id', 'redis', 'redis-prefix', 'jwt-secret', 'auth-url', 'auth-timeout',
       'ping-timeout', 'max-message-bytes', 'max-push-bytes', 'consumer-ttl', 'idempotency-window', 'presence-ttl', 'online-report-interval',
-      'max-queue-bytes', 'shutdown-timeout', 'log-level', 'admin-key', 'workers', 'demo'];
+      'max-queue-bytes', 'shutdown-timeout', 'bus-timeout', 'bus-max-in-flight', 'log-level', 'admin-key', 'workers', 'write-delay', 'channels', 'v1-ping-interval', 'v1-pong-timeout', 'demo'];
     expect(OPTIONS.map((o) => o.flag).filter((f) => !set.includes(f)).sort()).toEqual(['jwt-public-key', 'projects']);
   });
 

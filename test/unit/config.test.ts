@@ -319,3 +319,20 @@ describe('parseConfig: --workers', () => {
     for (const bad of ['0', '-1', '1.5', 'many', '257']) expect(configError(['--workers', bad]).message).toContain('--workers');
   });
 });
+
+describe('parseConfig: --write-delay', () => {
+  it('defaults to 0 (deliveries written at the end of the turn)', () => {
+    expect(parse([]).writeDelayMs).toBe(0);
+  });
+
+  it('takes 0, a number of ms or a duration up to 1s', () => {
+    expect(parse(['--write-delay', '5ms']).writeDelayMs).toBe(5);
+    expect(parse(['--write-delay', '20']).writeDelayMs).toBe(20);
+    expect(parse(['--write-delay', '1s']).writeDelayMs).toBe(1000);
+    expect(parse(['--write-delay', '0ms']).writeDelayMs).toBe(0);
+  });
+
+  it('refuses more than 1s and non-durations', () => {
+    for (const bad of ['2s', 'soon', '-5ms']) expect(configError(['--write-delay', bad]).message).toContain('--write-delay');
+  });
+});

@@ -84,6 +84,7 @@ describe('Interest with no unsubscribe delay', () => {
       subscribe: vi.fn(() => pending),
       unsubscribe: vi.fn(() => Promise.resolve()),
       onMessage: () => {},
+      onGap: () => {},
       isReady: () => true,
       start: () => Promise.resolve(),
       close: () => Promise.resolve(),

@@ -66,6 +66,14 @@ const project = (set: ProjectSet, pid: string): Project => {
   return p;
 };
 
+describe('loadProjectsFile: writeDelay', () => {
+  it('takes ms or a duration per project; projects without one get the default (--write-delay)', () => {
+    const file = write({ projects: [{ pid: 'a', writeDelay: 5 }, { pid: 'b', writeDelay: '20ms' }, { pid: 'c' }, { pid: 'd', writeDelay: 0 }] });
+    expect(loadProjectsFile(file, 5000).projects.map((q) => q.writeDelayMs)).toEqual([5, 20, 0, 0]);
+    expect(loadProjectsFile(file, 5000, 7).projects.map((q) => q.writeDelayMs)).toEqual([5, 20, 7, 0]);
+  });
+});
+
 describe('loadProjectsFile: valid files', () => {
   const check = (set: ProjectSet): void => {
     expect(set.projects.map((p) => [p.pid, p.name])).toEqual([
@@ -201,6 +209,9 @@ describe('loadProjectsFile: every mistake is a ConfigError naming its place', ()
     ['a key with a space (a Bearer header cannot carry it)', { projects: [p({ apiKeys: [{ key: 'abc def ghi jkl mno' }] })] }, /projects\[0\]\.apiKeys\[0\]\.key: .*without spaces/],
     ['limits with an unknown field', { projects: [p({ limits: { maxConns: 1 } })] }, /projects\[0\]\.limits\.maxConns: unknown field/],
     ['a limit that is not a positive integer', { projects: [p({ limits: { pushesPerSecond: 0 } })] }, /projects\[0\]\.limits\.pushesPerSecond: must be a positive integer/],
+    ['a writeDelay over 1 s', { projects: [p({ writeDelay: 1500 })] }, /projects\[0\]\.writeDelay: must be 0-1000 ms/],
+    ['a writeDelay that is not a duration', { projects: [p({ writeDelay: 'soon' })] }, /projects\[0\]\.writeDelay: must be 0-1000 ms/],
+    ['a negative writeDelay', { projects: [p({ writeDelay: -5 })] }, /projects\[0\]\.writeDelay/],
     ['a gRPC full method name', { projects: [p({ apiKeys: [{ key: KEY_A, methods: ['pushwire.v1.PushService/PushData'] }] })] }, /projects\[0\]\.apiKeys\[0\]\.methods/],
     [
       'the second project is the broken one',

@@ -1,4 +1,5 @@
 import type { ConsumerDirectory, ConsumerEntry } from '../../cluster/consumers.js';
+import { BusUnconfirmedError } from '../../cluster/bus.js';
 import { decodeConsumerFrame } from '../../cluster/consumers.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
@@ -84,7 +85,7 @@ export class BackendRouter {
     } catch (err) {
       this.local.delete(consumer.id);
       this.o.metrics.backendConsumers.set(this.local.size);
-      throw unavailable(err);
+      throw clusterFailure(err);
     }
   }
 
@@ -114,7 +115,7 @@ export class BackendRouter {
       reached = await this.o.directory.dispatch(session.pid, encodeEvent(event), undefined);
     } catch (err) {
       this.o.metrics.backendEvents.inc({ type: 'request', result: 'failed' });
-      throw unavailable(err);
+      throw clusterFailure(err);
     }
     this.o.metrics.backendEvents.inc({ type: 'request', result: reached > 0 ? 'delivered' : 'no_consumer' });
     return reached;
@@ -193,6 +194,8 @@ export class BackendRouter {
   }
 }
 
-function unavailable(err: unknown): PushwireError {
+/** A failed dispatch: UNAVAILABLE when nothing was sent, DEADLINE_EXCEEDED when it may have gone out. */
+function clusterFailure(err: unknown): PushwireError {
+  if (err instanceof BusUnconfirmedError) return new PushwireError(Code.DEADLINE_EXCEEDED, `outcome unknown: ${err.message}`);
   return new PushwireError(Code.UNAVAILABLE, `cluster unavailable: ${(err as Error).message}`);
 }

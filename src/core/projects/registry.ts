@@ -40,6 +40,11 @@ export interface Project {
   limits: ProjectLimits;
   /** History, recovery and push size per namespace; absent: no history anywhere. */
   channels?: ChannelSettings;
+  /**
+   * How long a connection's deliveries may wait to share one socket write, ms (0: written at the
+   * end of the event-loop turn, as always). Replies to the connection's own requests are never delayed.
+   */
+  writeDelayMs?: number;
 }
 
 /** What a server-API key grants: one project, and optionally only some methods. */

@@ -54,6 +54,7 @@ export class BackendLink {
       if (reached === 0) return { code: ErrorCode.NO_BACKEND, detail: `no backend of project "${this.session.pid}" is connected` };
       return undefined;
     } catch (err) {
+      if (err instanceof PushwireError && err.code === Code.DEADLINE_EXCEEDED) return { code: ErrorCode.OUTCOME_UNKNOWN, detail: err.message };
       return { code: ErrorCode.UNAVAILABLE, detail: err instanceof PushwireError ? err.message : 'cluster unavailable' };
     }
   }
@@ -74,7 +75,14 @@ export class BackendLink {
       return undefined;
     } catch (err) {
       if (!(err instanceof PushwireError)) return { code: ErrorCode.BAD_REQUEST, detail: 'push failed' };
-      const code = err.code === Code.UNAVAILABLE ? ErrorCode.UNAVAILABLE : err.code === Code.RESOURCE_EXHAUSTED ? ErrorCode.RATE_LIMITED : ErrorCode.BAD_REQUEST;
+      const code =
+        err.code === Code.UNAVAILABLE
+          ? ErrorCode.UNAVAILABLE
+          : err.code === Code.DEADLINE_EXCEEDED
+            ? ErrorCode.OUTCOME_UNKNOWN
+            : err.code === Code.RESOURCE_EXHAUSTED
+              ? ErrorCode.RATE_LIMITED
+              : ErrorCode.BAD_REQUEST;
       return { code, detail: err.message };
     }
   }

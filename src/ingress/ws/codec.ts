@@ -37,6 +37,8 @@ export const ErrorCode = {
   NO_BACKEND: 30005,
   /** The cluster could not take the message (Redis down); nothing was sent. */
   UNAVAILABLE: 30006,
+  /** Sent to Redis but not confirmed within --bus-timeout: it may or may not have gone out. */
+  OUTCOME_UNKNOWN: 30008,
 } as const;
 
 const MESSAGES: Record<number, string> = {
@@ -53,6 +55,7 @@ const MESSAGES: Record<number, string> = {
   30004: 'too many requests',
   30005: 'no backend connected',
   30006: 'cluster unavailable',
+  30008: 'outcome unknown',
 };
 
 export const MAX_ID_LENGTH = 64;

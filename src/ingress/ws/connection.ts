@@ -69,7 +69,8 @@ export class WsConnection implements Sink {
   private lastPing = 0;
   private queue: Buffer[] = [];
   private queued = 0;
-  private scheduled = false;
+  /** With the Flusher: no, for the end of this turn, or for the project's write delay. */
+  private scheduled: 'no' | 'turn' | 'delay' = 'no';
   private closed = false;
   private closeReason: string | undefined;
   private pending = 0;
@@ -121,12 +122,12 @@ export class WsConnection implements Sink {
     const { replyTo } = out.message;
     // Replies go to one connection and echo its own request id: framed per connection.
     if (replyTo !== undefined) this.enqueue(textFrame(this.link.replyFrame(replyTo, out.message.data)));
-    else this.enqueue(out.encoded(this.ctx.encodeDelivery));
+    else this.enqueue(out.encoded(this.ctx.encodeDelivery), true);
   }
 
   /** Writes what is queued; returns the bytes written. Called by the Flusher. */
   flush(): number {
-    this.scheduled = false;
+    this.scheduled = 'no';
     if (this.queue.length === 0) return 0;
     const frames = this.queue;
     const bytes = this.queued;
@@ -135,7 +136,7 @@ export class WsConnection implements Sink {
     // Once ws has sent a close frame (the client started closing), no data frame may follow it.
     if (this.ws.readyState !== WebSocket.OPEN) return 0;
     if (frames.length === 1) this.socket.write(frames[0]!);
-    else if (bytes <= CONCAT_LIMIT) this.socket.write(Buffer.concat(frames, bytes));
+    else if (bytes <= CONCAT_LIMIT) this.socket.write(this.ctx.flusher.combine(frames, bytes));
     else {
       this.socket.cork();
       for (const f of frames) this.socket.write(f);
@@ -352,7 +353,12 @@ export class WsConnection implements Sink {
     this.enqueue(textFrame(JSON.stringify(r)));
   }
 
-  private enqueue(frame: Buffer): void {
+  /**
+   * Queues a frame for the next write. A delivery (`delayable`) of a project with a write delay
+   * waits up to that long for others to share the write; anything else (replies, pongs) is
+   * written at the end of this turn, taking the waiting deliveries along (order is kept).
+   */
+  private enqueue(frame: Buffer, delayable = false): void {
     if (this.closed) return;
     if (this.queued + this.socket.writableLength + frame.length > this.ctx.maxQueueBytes) {
       this.closeSlow();
@@ -360,10 +366,18 @@ export class WsConnection implements Sink {
     }
     this.queue.push(frame);
     this.queued += frame.length;
-    if (!this.scheduled) {
-      this.scheduled = true;
-      this.ctx.flusher.schedule(this);
+    if (this.scheduled === 'turn') return;
+    if (delayable) {
+      if (this.scheduled === 'delay') return;
+      const delay = this.ctx.projects.get(this.session.pid)?.writeDelayMs ?? 0;
+      if (delay > 0) {
+        this.scheduled = 'delay';
+        this.ctx.flusher.scheduleAfter(this, delay);
+        return;
+      }
     }
+    this.scheduled = 'turn';
+    this.ctx.flusher.schedule(this);
   }
 
   /** Over --max-queue-bytes: drop what is queued and close; nobody else waits for this client. */

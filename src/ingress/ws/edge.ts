@@ -74,6 +74,11 @@ export class WsEdge {
   private readonly reporter: OnlineReporter;
   private draining = false;
 
+  /** True while the last flush left sockets to write in the next turn (the node holds back deliveries meanwhile). */
+  get writing(): boolean {
+    return this.flusher.behind;
+  }
+
   constructor(private readonly o: WsEdgeOptions) {
     this.reporter = new OnlineReporter(o.online, o.nodeId, o.onlineReportIntervalMs, () => this.servers(), o.logger, o.maxQueueBytes / 2);
     this.flusher = new Flusher(o.metrics);
