@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # Build stage: full dev dependencies to compile TypeScript, then prune to production deps.
-FROM node:20-bookworm-slim AS build
+# Node 24 (LTS, supported until 2028); the package itself keeps supporting Node 20 (engines, CI).
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -11,7 +12,7 @@ COPY client ./client
 RUN npm run build && npm prune --omit=dev
 
 # Runtime stage: compiled JS, production node_modules, and the .proto files reflection serves.
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./
@@ -29,6 +30,8 @@ COPY admin ./admin
 USER node
 # WebSocket, HTTP (REST bridge, health, metrics), gRPC
 EXPOSE 8812 8912 9912
-HEALTHCHECK --interval=10s --timeout=3s CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PUSHWIRE_HTTP_PORT||8912)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+COPY deploy/docker/healthcheck.mjs ./deploy/docker/healthcheck.mjs
+# /healthz on the node's HTTP port as the node parses it (--http-port argument, env or --config file).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s CMD ["node", "deploy/docker/healthcheck.mjs"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "dist/src/cli.js", "serve"]

@@ -1,6 +1,7 @@
 // Generates BENCHMARKS.md and bench/results/latency.svg from bench/results/latest.json (no runs).
 // Used by `npm run bench -- report` and at the end of `npm run bench -- all`.
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { scaleSections } from './report-scale.mjs';
 import { benchDir, root } from './lib/common.mjs';
 
 // Hand-written analysis of the targets the runs miss (kept here so that `report` regenerates it with the tables).
@@ -276,6 +277,7 @@ export function generateReport() {
     out.push(readFileSync(`${benchDir}results/${name}`, 'utf8').trimEnd(), '');
   }
 
+  out.push(...scaleSections());
   out.push('## Reproduce', '');
   out.push(
     '```sh',
@@ -286,6 +288,8 @@ export function generateReport() {
     'npm run bench -- idle --clients 10000',
     'npm run bench -- ingress --pushers 3 --channels 2 --duration 8',
     'npm run bench -- latency --clients 5000 --rates 10000,50000,100000,200000 --duration 8',
+    'npm run bench -- scale          # issue 12: 100,000 connections over 6 nodes, one Redis and a 3-master cluster (heavy)',
+    'npm run bench -- storm          # issue 12: 20,000 logged-in clients connecting, then dropped (Redis work per connect)',
     'npm run bench -- report         # regenerate this file and the plot from bench/results/latest.json',
     'npm run build && npm ci --prefix bench/bundle && node bench/bundle/bundle-size.mjs   # SDK bundle sizes -> bench/results/sdk-bundle.md',
     'npm run build && node bench/sdk-soak.mjs --clients 1000 --rounds 2                  # SDK soak -> bench/results/sdk-soak.md',

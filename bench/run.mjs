@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// pushwire benchmark harness. Usage: npm run bench -- <fanout|private|idle|ingress|latency|all|report> [options]
+// pushwire benchmark harness. Usage: npm run bench -- <fanout|private|idle|ingress|latency|all|report> [options],
+// or npm run bench -- <scale|storm> [--nodes N --clients C --redis standalone,cluster] (bench/scale.mjs).
 // See BENCHMARKS.md for what each scenario measures. Needs `npm run build` (the npm script runs it) and
 // redis-server on PATH.
 import { execFileSync } from 'node:child_process';
@@ -15,6 +16,14 @@ import { generateReport } from './report.mjs';
 if (process.argv[2] === 'history') {
   await import('./history.mjs');
   await new Promise(() => {});
+}
+// Issue 12's heavy runs have their own options (bench/scale.mjs) and are not part of `all`.
+if (process.argv[2] === 'scale' || process.argv[2] === 'storm') {
+  installExitHandlers();
+  const { main } = await import('./scale.mjs');
+  await main(process.argv[2], process.argv.slice(3));
+  killAll();
+  process.exit(0);
 }
 
 const SCENARIOS = ['fanout', 'private', 'idle', 'ingress', 'latency'];

@@ -1,3 +1,4 @@
+import { parseRedisTarget, type RedisTarget } from './cluster/redis-target.js';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { ConfigError } from './config-error.js';
@@ -110,7 +111,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'grpcPort', flag: 'grpc-port', kind: 'port', default: '9912', help: 'gRPC port' },
   { key: 'demo', flag: 'demo', kind: 'boolean', default: 'false', help: 'serve the client SDK demo page at /demo on the HTTP port (true/false)' },
   { key: 'nodeId', flag: 'node-id', kind: 'string', value: 'ID', default: undefined, help: 'node id, unique in the cluster (default: random)' },
-  { key: 'redis', flag: 'redis', kind: 'url', default: undefined, help: 'Redis URL (redis://, rediss://); absent = single node, in-process bus' },
+  { key: 'redis', flag: 'redis', kind: 'string', value: 'URL', default: undefined, help: 'Redis URL (redis://, rediss://) or Redis Cluster seed nodes (redis+cluster://h1:p1,h2:p2); absent = single node, in-process bus' },
   { key: 'redisPrefix', flag: 'redis-prefix', kind: 'string', value: 'PREFIX', default: 'pushwire:', help: 'prefix of every Redis channel' },
   { key: 'projects', flag: 'projects', kind: 'string', value: 'FILE', default: undefined, help: 'projects (tenants) file, JSON or YAML; reloaded on SIGHUP and on change' },
   { key: 'jwtSecret', flag: 'jwt-secret', kind: 'string', value: 'SECRET', default: undefined, help: 'HS256 secret for login JWTs' },
@@ -254,8 +255,17 @@ function check(c: Config): void {
   if (!(LOG_LEVELS as readonly string[]).includes(c.logLevel)) {
     throw new ConfigError(`--log-level (PUSHWIRE_LOG_LEVEL): must be one of ${LOG_LEVELS.join(', ')}, got "${c.logLevel}"`);
   }
-  if (c.redis !== undefined && !/^rediss?:$/.test(new URL(c.redis).protocol)) {
-    throw new ConfigError(`--redis (PUSHWIRE_REDIS): must be a redis:// or rediss:// URL, got "${c.redis}"`);
+  if (c.redis !== undefined) {
+    let target: RedisTarget;
+    try {
+      target = parseRedisTarget(c.redis);
+    } catch (err) {
+      throw new ConfigError(`--redis (PUSHWIRE_REDIS): ${(err as Error).message}, got "${c.redis}"`);
+    }
+    // The prefix sits in front of every hash tag; a brace in it would become the tag.
+    if (target.mode === 'cluster' && /[{}]/.test(c.redisPrefix)) {
+      throw new ConfigError(`--redis-prefix (PUSHWIRE_REDIS_PREFIX): must not contain { or } on a Redis Cluster, got "${c.redisPrefix}"`);
+    }
   }
   if (c.authUrl !== undefined && !/^https?:$/.test(new URL(c.authUrl).protocol)) {
     throw new ConfigError(`--auth-url (PUSHWIRE_AUTH_URL): must be an http:// or https:// URL, got "${c.authUrl}"`);

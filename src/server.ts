@@ -35,7 +35,7 @@ export async function startServer(config: Config, logger: Logger, worker?: Worke
   const metrics = new Metrics(config.nodeId);
   if (worker !== undefined) answerMetricsCollection(worker, metrics);
   const projects = openProjects(config, logger);
-  const stores = createStores(config, logger, worker);
+  const stores = createStores(config, logger, metrics, worker);
   metrics.busInFlightSource = stores.busInFlight;
   const node = await startNode(config, stores, projects, metrics, logger);
 

@@ -95,6 +95,10 @@ export function startClients(sys, total, mode, { topic = 'bench', perProc = 2500
     reset() {
       for (const k of kids) k.proc.send({ cmd: 'reset' });
     },
+    /** No further connections are opened (the scale run measures with what connected in its window). */
+    stop() {
+      for (const k of kids) k.proc.send({ cmd: 'stop' });
+    },
     /** Merged latency histogram (µs) of all processes. */
     async hist() {
       for (const k of kids) {

@@ -26,7 +26,7 @@ export async function startRedis() {
   return { proc, pid: proc.pid, url: `redis://127.0.0.1:${port}`, port };
 }
 
-async function startPushwireNode(extra) {
+export async function startPushwireNode(extra) {
   // --expose-gc plus a preload that runs gc() on SIGUSR2, so `idle` can collect before measuring (harness side only).
   const proc = track(
     spawn(

@@ -5,6 +5,7 @@
 // config (first IPC message): { system, urls: [..], n, offset, mode: 'public'|'private'|'idle', topic,
 //                               jwtSecret, concurrency }
 // commands: {cmd:'expect', count} -> sends {type:'reached', t} once `count` more deliveries arrived
+//           {cmd:'stop'}          -> opens no further connections (those being opened finish)
 //           {cmd:'reset'}         -> clears the histogram
 //           {cmd:'hist'}          -> {type:'hist', hist, got}
 import { randomBytes } from 'node:crypto';
@@ -253,8 +254,9 @@ const open = system === 'pushwire' ? (raw ? openPushwireRaw : openPushwire) : sy
 // open with bounded concurrency, so the listen backlogs do not overflow
 let next = 0;
 let inflight = 0;
+let limit = n; // {cmd:'stop'} lowers it: no new connections after that
 function pump() {
-  while (inflight < concurrency && next < n) {
+  while (inflight < concurrency && next < limit) {
     inflight++;
     const i = next++;
     let finished = false;
@@ -283,6 +285,7 @@ process.on('message', (m) => {
       expectAt = Infinity;
       process.send({ type: 'reached', t: nowUs(), got });
     }
-  } else if (m.cmd === 'reset') hist = newHist();
+  } else if (m.cmd === 'stop') limit = next;
+  else if (m.cmd === 'reset') hist = newHist();
   else if (m.cmd === 'hist') process.send({ type: 'hist', hist: encodeHist(hist), got, closed, errors });
 });

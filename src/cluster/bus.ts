@@ -74,8 +74,8 @@ export interface RangeQuery {
   reverse: boolean;
 }
 
-/** Wire marker of a positioned publication: 0xB1, "<offset> <epoch>\n", then the envelope. */
-export const POSITIONED = 0xb1;
+/** Wire marker of a positioned publication: 0xB2, "<offset> <epoch>\n", then the envelope. */
+export const POSITIONED = 0xb2;
 
 /** Splits a positioned bus payload; undefined when it is not one. */
 export function unwrapPositioned(payload: Buffer): { position: Position; envelope: Buffer } | undefined {
@@ -90,7 +90,7 @@ export function unwrapPositioned(payload: Buffer): { position: Position; envelop
 
 /** The bus payload of a positioned publication (what the Redis script builds in Lua). */
 export function wrapPositioned(position: Position, envelope: Buffer): Buffer {
-  const head = Buffer.from(`\u00b1${position.offset} ${position.epoch}\n`, 'latin1');
+  const head = Buffer.from(`\u00b2${position.offset} ${position.epoch}\n`, 'latin1');
   return Buffer.concat([head, envelope]);
 }
 

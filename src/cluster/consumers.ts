@@ -30,6 +30,11 @@ export interface ConsumerDirectory {
    * registration (a Redis restarted empty), so nodes register their consumers again at once.
    */
   onReconnect(handler: () => void): void;
+  /**
+   * Sets the receiver of consumer frames that reach this node other than on its bus node
+   * channel (on a Redis Cluster they come on per-project channels; see RedisConsumers).
+   */
+  onFrame(handler: (frame: Buffer) => void): void;
   close(): Promise<void>;
 }
 

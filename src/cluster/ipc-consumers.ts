@@ -25,6 +25,10 @@ export class IpcConsumers implements ConsumerDirectory {
     // The primary outlives its workers: the directory is never lost under a live worker.
   }
 
+  onFrame(): void {
+    // Frames come through the IpcBus, on the worker's node channel.
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }

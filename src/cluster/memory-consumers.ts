@@ -58,6 +58,10 @@ export class MemoryConsumers implements ConsumerDirectory {
     // Never disconnected.
   }
 
+  onFrame(): void {
+    // Every frame comes through the bus, on the node channel.
+  }
+
   close(): Promise<void> {
     this.groups.clear();
     return Promise.resolve();

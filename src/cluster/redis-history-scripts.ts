@@ -1,3 +1,5 @@
+import type { StoredRange } from './bus.js';
+
 /**
  * Lua scripts behind channel history in Redis. Each touches one channel's two keys, hash-tagged
  * on the channel (`<prefix>h:{<channel>}` stream, `<prefix>hm:{<channel>}` meta: epoch `e`, top
@@ -11,7 +13,7 @@
  * message ttl ms, [claim value, claim ttl ms].
  * Returns {offset, epoch}, or {0, earlier claim value} for a duplicate.
  */
-export const APPEND_AND_PUBLISH = `
+export const appendAndPublish = (publish: 'PUBLISH' | 'SPUBLISH'): string => `
 if KEYS[3] then
   if not redis.call('SET', KEYS[3], ARGV[7], 'NX', 'PX', ARGV[8]) then
     return {0, redis.call('GET', KEYS[3])}
@@ -32,7 +34,7 @@ if tonumber(ARGV[6]) > 0 then
 end
 redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], offset .. '-1', 'd', ARGV[2], 't', now, 'x', expires)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('PUBLISH', ARGV[1], string.char(177) .. offset .. ' ' .. epoch .. '\\n' .. ARGV[2])
+redis.call('${publish}', ARGV[1], string.char(178) .. offset .. ' ' .. epoch .. '\\n' .. ARGV[2])
 return {offset, epoch}`;
 
 /**
@@ -65,3 +67,16 @@ for _, e in ipairs(entries) do
   out[#out + 1] = v['x']
 end
 return out`;
+
+/** Standalone Redis: plain PUBLISH (Redis Cluster uses SPUBLISH to the channel's shard). */
+export const APPEND_AND_PUBLISH = appendAndPublish('PUBLISH');
+
+/** READ_RANGE's reply (evaluated with Buffer replies) as a StoredRange. */
+export function parseRange(reply: (Buffer | number)[]): StoredRange {
+  const str = (v: Buffer | number | undefined): string => (Buffer.isBuffer(v) ? v.toString('latin1') : String(v ?? ''));
+  const range: StoredRange = { epoch: str(reply[0]), top: Number(reply[1]), now: Number(str(reply[2])), entries: [] };
+  for (let i = 3; i + 3 < reply.length; i += 4) {
+    range.entries.push({ offset: Number(str(reply[i])), payload: reply[i + 1] as Buffer, time: Number(str(reply[i + 2])), expiresAt: Number(str(reply[i + 3])) });
+  }
+  return range;
+}

@@ -1,17 +1,21 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { NodeRecord, OnlineUserCount, Presence, PresenceEntry, PresenceEvent, UserConnections, WatchHandlers } from './presence.js';
-import { NOT_CONNECTED, logOutages, quit, redisConnection } from './redis-connection.js';
-import { COUNT, EXPIRE, LIST_CONNECTIONS, LIST_USERS, NODE_BEAT, NODES, PUT, REMOVE, USERS } from './redis-presence-scripts.js';
+import { NOT_CONNECTED, logOutages, noShardObserver, quit, redisClient, redisConnection, type RedisClient, type ShardObserver } from './redis-connection.js';
+import { RedisKeys } from './redis-keys.js';
+import { presenceScripts } from './redis-presence-scripts.js';
+import { ShardedSubscriber } from './redis-sharded-subscriber.js';
+import type { RedisTarget } from './redis-target.js';
 
 export interface RedisPresenceOptions {
-  url: string;
+  target: RedisTarget;
   /** The bus's key prefix (--redis-prefix), so clusters sharing a Redis stay apart. */
   prefix: string;
   /** An entry or node record not refreshed for this long is gone. */
   ttlMs: number;
   commandTimeoutMs: number;
   logger: Logger;
+  observer?: ShardObserver;
 }
 
 /** Entries per PUT script call on refresh: bounded work per Redis round trip. */
@@ -19,23 +23,26 @@ const REFRESH_CHUNK = 500;
 /** Expired entries removed per EXPIRE call; callers loop until fewer come back. */
 const EXPIRE_CHUNK = 1000;
 
-const SCRIPTS = { pwPut: PUT, pwRemove: REMOVE, pwExpire: EXPIRE, pwListUsers: LIST_USERS, pwListConns: LIST_CONNECTIONS, pwUsers: USERS, pwCount: COUNT, pwNodeBeat: NODE_BEAT, pwNodes: NODES };
-type Script = keyof typeof SCRIPTS;
+type Script = keyof ReturnType<typeof presenceScripts>;
 
 /**
- * Presence in Redis, without key scans. Per project (`<prefix>presence:<pid>:`):
+ * Presence in Redis, without key scans. Per project (`<prefix>presence:{<pid>}:`, one hash
+ * tag, so one slot on a cluster):
  *   conns   HASH cid → [uid, node, connectedAt]     expiry  ZSET cid → expires-at ms
  *   cids    ZSET (score 0) cid, paged by lex       users   ZSET (score 0) uid, paged by lex
  *   counts  HASH uid → connections                 user:<uid>  SET of cids
- *   seq     event counter; events are PUBLISHed on `<prefix>presence:<pid>`
- * plus `<prefix>presence:pids` (projects with entries, for cleanup) and the node registry
- * (`<prefix>nodes` ZSET id → expires-at, `<prefix>nodes:info` HASH id → record).
+ *   seq     event counter; events are published on `<prefix>presence:{<pid>}`
+ * plus `<prefix>presence:pids` (projects with entries, for cleanup; written outside the
+ * scripts, since it lives in another slot) and the node registry (`<prefix>{nodes}` ZSET
+ * id → expires-at, `<prefix>{nodes}:info` HASH id → record).
  * One command connection (no offline queue: a write that cannot go now fails, and the next
  * refresh re-asserts it), and a subscriber opened on the first watch.
  */
 export class RedisPresence implements Presence {
-  private readonly cmd: Redis;
+  private readonly cmd: RedisClient;
+  private readonly keys: RedisKeys;
   private sub: Redis | undefined;
+  private sharded: ShardedSubscriber | undefined;
   /** The subscriber's first connection attempt, shared by every watch that arrives meanwhile. */
   private subConnecting: Promise<void> | undefined;
   private readonly watchers = new Map<string, Set<WatchHandlers>>();
@@ -43,8 +50,9 @@ export class RedisPresence implements Presence {
   private closing = false;
 
   constructor(private readonly o: RedisPresenceOptions) {
-    this.cmd = redisConnection(o.url, 'pushwire-presence', { commandTimeout: o.commandTimeoutMs });
-    for (const [name, lua] of Object.entries(SCRIPTS)) this.cmd.defineCommand(name, { numberOfKeys: 0, lua });
+    this.keys = new RedisKeys(o.prefix, o.target.mode === 'cluster');
+    this.cmd = redisClient(o.target, 'pushwire-presence', { commandTimeout: o.commandTimeoutMs });
+    for (const [name, lua] of Object.entries(presenceScripts(this.keys.publish))) this.cmd.defineCommand(name, { numberOfKeys: 1, lua });
     logOutages(this.cmd, 'presence', this.o.logger, () => this.closing);
   }
 
@@ -55,13 +63,14 @@ export class RedisPresence implements Presence {
   async close(): Promise<void> {
     this.closing = true;
     if (this.nodeId !== undefined && this.cmd.status === 'ready') {
-      await this.cmd.multi().zrem(`${this.o.prefix}nodes`, this.nodeId).hdel(`${this.o.prefix}nodes:info`, this.nodeId).exec().catch(() => {});
+      // One slot ({nodes}), so a MULTI is allowed on a cluster too.
+      await this.cmd.multi().zrem(this.keys.nodes, this.nodeId).hdel(this.keys.nodesInfo, this.nodeId).exec().catch(() => {});
     }
-    await Promise.all([quit(this.cmd), this.sub ? quit(this.sub) : undefined]);
+    await Promise.all([quit(this.cmd), this.sub ? quit(this.sub) : undefined, this.sharded?.close()]);
   }
 
   async add(e: PresenceEntry): Promise<void> {
-    await this.run('pwPut', e.pid, this.o.ttlMs, e.cid, e.uid, e.node, e.connectedAt);
+    await this.put(e.pid, [e.cid, e.uid, e.node, e.connectedAt]);
   }
 
   async remove(pid: string, cid: string): Promise<void> {
@@ -81,15 +90,16 @@ export class RedisPresence implements Presence {
     const puts: Promise<unknown>[] = [];
     for (const [pid, list] of byPid) {
       for (let i = 0; i < list.length; i += REFRESH_CHUNK) {
-        const args = list.slice(i, i + REFRESH_CHUNK).flatMap((e) => [e.cid, e.uid, e.node, e.connectedAt]);
-        puts.push(this.run('pwPut', pid, this.o.ttlMs, ...args));
+        puts.push(this.put(pid, list.slice(i, i + REFRESH_CHUNK).flatMap((e) => [e.cid, e.uid, e.node, e.connectedAt])));
       }
     }
+    // Re-listed every refresh too, whatever the sweep below did meanwhile on another node.
+    if (byPid.size > 0) puts.push(this.ready().then(() => this.cmd.sadd(this.keys.presencePids, ...byPid.keys())));
     const { heartbeatAt: _, ...record } = node;
     puts.push(this.runNodes('pwNodeBeat', this.o.ttlMs, node.id, JSON.stringify(record)));
     await Promise.all(puts);
-    const pids = await this.cmd.smembers(`${this.o.prefix}presence:pids`);
-    await Promise.all(pids.map((pid) => this.expire(pid)));
+    const pids = await this.cmd.smembers(this.keys.presencePids);
+    await Promise.all(pids.map((pid) => this.sweep(pid)));
   }
 
   async listUsers(pid: string, limit: number, after: string | undefined): Promise<{ users: OnlineUserCount[]; total: number }> {
@@ -129,22 +139,29 @@ export class RedisPresence implements Presence {
   }
 
   async watch(pid: string, handlers: WatchHandlers): Promise<() => void> {
-    const sub = await this.subscriber();
     let set = this.watchers.get(pid);
     if (set === undefined) {
       set = new Set();
       this.watchers.set(pid, set);
     }
     set.add(handlers);
+    const channel = this.keys.presence(pid);
     const unwatch = (): void => {
       const s = this.watchers.get(pid);
       if (!s?.delete(handlers) || s.size > 0) return;
       this.watchers.delete(pid);
-      sub.unsubscribe(this.channel(pid)).catch(() => {});
+      if (this.sharded) void this.sharded.remove(channel);
+      else this.sub?.unsubscribe(channel).catch(() => {});
     };
     try {
       // Idempotent in Redis; resolves once events published from now on will reach us.
-      await sub.subscribe(this.channel(pid));
+      if (this.keys.cluster) {
+        const sharded = this.shardedSubscriber();
+        await sharded.add(channel);
+        if (!sharded.isSubscribed(channel)) throw new Error('redis presence subscriber is not connected to the shard of this project');
+      } else {
+        await (await this.subscriber()).subscribe(channel);
+      }
     } catch (err) {
       unwatch();
       throw err;
@@ -160,17 +177,42 @@ export class RedisPresence implements Presence {
     });
   }
 
-  /** Removes the project's expired entries (dead nodes'), emitting their leaves. */
-  private async expire(pid: string): Promise<void> {
-    while ((await this.run('pwExpire', pid, EXPIRE_CHUNK)) === EXPIRE_CHUNK);
+  /** PUT, then (for a project that had no entries) list it in presence:pids, after the entries exist (see sweep). */
+  private async put(pid: string, args: Array<string | number>): Promise<void> {
+    const wasEmpty = await this.run('pwPut', pid, this.o.ttlMs, ...args);
+    if (wasEmpty === 1) await this.cmd.sadd(this.keys.presencePids, pid);
+  }
+
+  /** Removes the project's expired entries (dead nodes'), emitting their leaves; returns how many are left. */
+  private async expire(pid: string): Promise<number> {
+    for (;;) {
+      const [removed, left] = (await this.run('pwExpire', pid, EXPIRE_CHUNK)) as [number, number];
+      if (removed < EXPIRE_CHUNK) return left;
+    }
+  }
+
+  /**
+   * expire(), and a project left empty leaves presence:pids. The SREM comes first and the
+   * emptiness is checked again after it: an entry PUT meanwhile either is seen by that check
+   * (listed again here) or was PUT after it, and its own SADD follows the SREM.
+   */
+  private async sweep(pid: string): Promise<void> {
+    if ((await this.expire(pid)) > 0) return;
+    await this.cmd.srem(this.keys.presencePids, pid);
+    const [, connections] = (await this.run('pwCount', pid)) as [number, number, number];
+    if (connections > 0) await this.cmd.sadd(this.keys.presencePids, pid);
   }
 
   private run(script: Script, pid: string, ...args: Array<string | number>): Promise<unknown> {
-    return this.call(script, this.o.prefix, pid, ...args);
+    return this.call(script, this.keys.presence(pid), ...args);
   }
 
   private runNodes(script: Script, ...args: Array<string | number>): Promise<unknown> {
-    return this.call(script, this.o.prefix, ...args);
+    return this.call(script, this.keys.nodes, ...args);
+  }
+
+  private ready(): Promise<void> {
+    return this.cmd.status === 'ready' ? Promise.resolve() : Promise.reject(new Error(NOT_CONNECTED));
   }
 
   private call(script: Script, ...args: Array<string | number>): Promise<unknown> {
@@ -178,19 +220,41 @@ export class RedisPresence implements Presence {
     return (this.cmd as unknown as Record<Script, (...a: Array<string | number>) => Promise<unknown>>)[script](...args);
   }
 
-  private channel(pid: string): string {
-    return `${this.o.prefix}presence:${pid}`;
+  private deliver(channel: string, message: string): void {
+    const pid = channel.slice(this.keys.presence('').length - 1, -1);
+    const set = this.watchers.get(pid);
+    if (set === undefined) return;
+    const [seq, kind, uid, cid, node, at] = JSON.parse(message) as [number, 'join' | 'leave', string, string, string, number];
+    const event: PresenceEvent = { seq, kind, uid, cid, node, at };
+    for (const w of set) w.event(event);
+  }
+
+  /** Cluster mode: the sharded subscriber, opened on first use; a project whose shard reconnected or moved is told events may be lost. */
+  private shardedSubscriber(): ShardedSubscriber {
+    this.sharded ??= new ShardedSubscriber({
+      cluster: this.cmd as Cluster,
+      name: 'pushwire-presence-sub',
+      logger: this.o.logger,
+      observer: this.o.observer ?? noShardObserver,
+      onMessage: (channel, payload) => this.deliver(channel.toString(), payload.toString()),
+      onLost: (channels) => {
+        for (const channel of channels) for (const w of this.watchers.get(channel.slice(this.keys.presence('').length - 1, -1)) ?? []) w.lost();
+      },
+    });
+    return this.sharded;
   }
 
   /**
-   * The event subscriber, opened on first use. Every watch arriving before its first connection
-   * settles waits for it (not only the one that opened it), so concurrent first watchers on a
-   * healthy cluster all succeed. After a reconnect every watcher is told events may be lost.
+   * Standalone: the event subscriber, opened on first use. Every watch arriving before its
+   * first connection settles waits for it (not only the one that opened it), so concurrent
+   * first watchers on a healthy cluster all succeed. After a reconnect every watcher is told
+   * events may be lost.
    */
   private async subscriber(): Promise<Redis> {
+    if (this.o.target.mode !== 'standalone') throw new Error('unreachable: standalone subscriber in cluster mode');
     if (this.sub === undefined) {
       // Resubscribing is left to ioredis: watchers re-snapshot after any reconnect anyway.
-      const sub = redisConnection(this.o.url, 'pushwire-presence-sub');
+      const sub = redisConnection(this.o.target.url, 'pushwire-presence-sub');
       this.sub = sub;
       logOutages(sub, 'presence-subscriber', this.o.logger, () => this.closing);
       let connectedBefore = false;
@@ -198,14 +262,7 @@ export class RedisPresence implements Presence {
         if (connectedBefore) for (const set of this.watchers.values()) for (const w of set) w.lost();
         connectedBefore = true;
       });
-      sub.on('message', (channel: string, message: string) => {
-        const pid = channel.slice(`${this.o.prefix}presence:`.length);
-        const set = this.watchers.get(pid);
-        if (set === undefined) return;
-        const [seq, kind, uid, cid, node, at] = JSON.parse(message) as [number, 'join' | 'leave', string, string, string, number];
-        const event: PresenceEvent = { seq, kind, uid, cid, node, at };
-        for (const w of set) w.event(event);
-      });
+      sub.on('message', (channel: string, message: string) => this.deliver(channel, message));
       this.subConnecting = sub.connect().catch(() => {});
     }
     await this.subConnecting;
@@ -214,9 +271,7 @@ export class RedisPresence implements Presence {
   }
 }
 
-
 function entryOf(pid: string, cid: string, json: string): PresenceEntry {
   const [uid, node, connectedAt] = JSON.parse(json) as [string, string, number];
   return { pid, cid, uid, node, connectedAt };
 }
-

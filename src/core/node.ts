@@ -4,6 +4,7 @@ import { Interest } from '../cluster/interest.js';
 import type { Presence } from '../cluster/presence.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { isSignalFrame, SIGNAL_CHANNEL } from './backend/consumer-signal.js';
 import { BackendRouter } from './backend/router.js';
 import { CidSource } from './cids.js';
 import { Hub } from './hub.js';
@@ -92,11 +93,16 @@ export class PushNode {
       metrics: o.metrics,
       logger: o.logger,
       consumerTtlMs: o.consumerTtlMs,
+      publish: (channel, payload) => o.bus.publish(channel, payload),
+      busReady: () => o.bus.isReady(),
     });
     o.bus.onMessage((channel, payload) => this.receive(channel, payload));
+    o.consumers.onFrame((frame) => this.receive('consumer frames', frame));
     o.bus.onGap((channels) => {
       // Positioned subscribers (protocol v1, Subscribe with since) resubscribe from their last offset.
       this.hub.gap(channels);
+      // Announcements of projects with consumers may be among what was lost.
+      if (channels.includes(SIGNAL_CHANNEL)) this.backends.signal.gap();
       o.metrics.busGaps.inc();
       o.metrics.busGapChannels.inc(channels.length);
       o.logger.warn(
@@ -112,7 +118,7 @@ export class PushNode {
    */
   async start(): Promise<void> {
     await Promise.all([this.o.bus.start(), this.o.presence.start()]);
-    await this.interest.acquire(nodeChannel(this.o.nodeId));
+    await Promise.all([this.interest.acquire(nodeChannel(this.o.nodeId)), this.interest.acquire(SIGNAL_CHANNEL)]);
     this.backends.start();
   }
 
@@ -190,6 +196,10 @@ export class PushNode {
     try {
       if (isConsumerFrame(payload)) {
         this.backends.receive(payload);
+        return 1;
+      }
+      if (isSignalFrame(payload)) {
+        this.backends.signal.receive(payload);
         return 1;
       }
       delivered = this.hub.deliver(decode(payload));

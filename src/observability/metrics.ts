@@ -23,6 +23,18 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly connectionsRefused = new Counter({
+    name: 'pushwire_connections_refused_total',
+    help: 'WebSocket upgrades refused before a connection existed, by reason (not_found, draining, no_pid, unknown_project, connection_limit).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly projectConnections = new Gauge({
+    name: 'pushwire_project_connections',
+    help: 'Live WebSocket connections on this node, by project (one series per project with connections).',
+    labelNames: ['pid'] as const,
+    registers: [this.registry],
+  });
   readonly slowConsumerCloses = new Counter({
     name: 'pushwire_slow_consumer_closes_total',
     help: 'Connections closed because their outbound queue exceeded --max-queue-bytes.',
@@ -117,6 +129,18 @@ export class Metrics {
   readonly busReady = new Gauge({
     name: 'pushwire_bus_ready',
     help: '1 while the cluster bus accepts pushes, else 0.',
+    registers: [this.registry],
+  });
+  readonly redisShardUp = new Gauge({
+    name: 'pushwire_redis_shard_up',
+    help: 'Redis Cluster mode: 1 while the subscriber connection to a master (shard, "host:port") is connected and subscribed, 0 while it is down, by role (bus, presence, consumers).',
+    labelNames: ['shard', 'role'] as const,
+    registers: [this.registry],
+  });
+  readonly redisShardPublishErrors = new Counter({
+    name: 'pushwire_redis_shard_publish_errors_total',
+    help: 'Redis Cluster mode: bus publishes a master (shard, "host:port") failed or did not answer.',
+    labelNames: ['shard'] as const,
     registers: [this.registry],
   });
   readonly channels = new Gauge({

@@ -1,5 +1,5 @@
-import { watch, type FSWatcher } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Config } from '../config.js';
 import { ProjectRegistry, type ProjectSet } from '../core/projects/registry.js';
 import type { Logger } from '../observability/logger.js';
@@ -41,17 +41,31 @@ export function projectsReloader(config: Config, projects: ProjectRegistry, logg
 /**
  * Re-reads the projects file on change. A broken edit is logged and ignored: the node keeps
  * serving the last good set. The folder is watched, not the file: editors and config tools
- * save by renaming a new file over the old one, which a watch on the file's inode loses.
- * They also write in several steps, hence the short debounce.
+ * save by renaming a new file over the old one, which a watch on the file's inode loses, and a
+ * Kubernetes ConfigMap or Secret volume swaps its `..data` symlink, so no event names the file
+ * at all. Hence any event in the folder, after a short debounce (writers take several steps),
+ * re-reads the file, and reloads only when its content changed.
  */
 export function watchProjects(config: Config, apply: () => void): FSWatcher | undefined {
   if (config.projects === undefined) return undefined;
-  const file = basename(config.projects);
+  const path = resolve(config.projects);
+  const read = (): string | undefined => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return undefined; // gone or unreadable: apply() reports it
+    }
+  };
+  let seen = read();
   let timer: NodeJS.Timeout | undefined;
-  const watcher = watch(dirname(resolve(config.projects)), (_event, name) => {
-    if (name !== null && name !== file) return;
+  const watcher = watch(dirname(path), () => {
     clearTimeout(timer);
-    timer = setTimeout(apply, 200);
+    timer = setTimeout(() => {
+      const now = read();
+      if (now === seen) return;
+      seen = now;
+      apply();
+    }, 200);
   });
   watcher.unref();
   return watcher;

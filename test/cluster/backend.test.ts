@@ -20,8 +20,8 @@ import { Cluster, numsub, waitReady } from './support.js';
  * requests and replies crossing nodes, registrations in Redis (unregister, dead nodes, expiry),
  * connect/disconnect events in order across nodes and across a Redis restart, and projects.
  *
- * Redis keys (src/cluster/redis-consumers.ts): pushwire:be:<pid>:groups (SET of groups) and
- * pushwire:be:<pid>:g:<group> (ZSET of "node|consumer-id" scored by expiry ms).
+ * Redis keys (src/cluster/redis-consumers.ts): pushwire:be:{<pid>}:groups (SET of groups) and
+ * pushwire:be:{<pid>}:g:<group> (ZSET of "node|consumer-id" scored by expiry ms).
  */
 
 const SECRET = 'cluster-backend-secret';
@@ -34,8 +34,8 @@ const { REQUEST, CONNECT, DISCONNECT } = {
 const sign = (claims: Record<string, unknown>, secret = SECRET): Promise<string> =>
   new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('10m').sign(new TextEncoder().encode(secret));
 
-const groupsKey = (pid = 'default') => `pushwire:be:${pid}:groups`;
-const groupKey = (group: string, pid = 'default') => `pushwire:be:${pid}:g:${group}`;
+const groupsKey = (pid = 'default') => `pushwire:be:{${pid}}:groups`;
+const groupKey = (group: string, pid = 'default') => `pushwire:be:{${pid}}:g:${group}`;
 
 /** The registered members ("node|id") of a group, with their expiry (ms). */
 async function members(r: Redis, group: string, pid = 'default'): Promise<Array<{ member: string; expires: number }>> {

@@ -56,14 +56,14 @@ describe('interest-based Redis subscriptions', () => {
     expect(await numsub(r, 't:x-only-a')).toBe(1);
     expect(await channels(r)).toEqual(['pushwire:b', 'pushwire:t:x-only-a']);
 
-    // The one subscriber is node A's subscriber connection (the older one): sub=3 (its node channel,
-    // "b" and the topic); B's holds its node channel and "b".
+    // The one subscriber is node A's subscriber connection (the older one): sub=4 (its node channel,
+    // the consumer signal channel, "b" and the topic); B's holds its node channel, the signal and "b".
     const subs = String(await r.call('CLIENT', 'LIST'))
       .split('\n')
       .filter((l) => l.includes('name=pushwire-sub'))
       .map((l) => ({ id: Number(/\bid=(\d+)/.exec(l)![1]), sub: Number(/\bsub=(\d+)/.exec(l)![1]) }))
       .sort((x, y) => x.id - y.id);
-    expect(subs.map((s) => s.sub)).toEqual([3, 2]);
+    expect(subs.map((s) => s.sub)).toEqual([4, 3]);
 
     const beforeA = await received(A);
     const beforeB = await received(B);

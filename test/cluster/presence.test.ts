@@ -73,8 +73,8 @@ describe('presence on a two-node Redis cluster', () => {
 
     await Promise.all(cluster.clients.splice(0).map((c) => c.close()));
     await waitFor(async () => (await count(a)).connections === 0, 5000, 'everyone gone');
-    expect(await r.hlen('pushwire:presence:default:conns')).toBe(0);
-    expect(await r.zcard('pushwire:presence:default:users')).toBe(0);
+    expect(await r.hlen('pushwire:presence:{default}:conns')).toBe(0);
+    expect(await r.zcard('pushwire:presence:{default}:users')).toBe(0);
   });
 
   it('a user on two nodes joins once (first connection) and leaves once (last), in order', async () => {

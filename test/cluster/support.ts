@@ -96,10 +96,13 @@ export async function numsub(redis: Redis, channel: string): Promise<number> {
 
 /**
  * Every active `pushwire:*` channel in Redis, sorted, except the nodes' own `pushwire:n:<node-id>`
- * channels (each node holds its own for its whole life, for pushes aimed at its cids).
+ * channels (each node holds its own for its whole life, for pushes aimed at its cids) and the
+ * consumer signal channel `pushwire:c:consumers` (every node, for its whole life).
  */
 export async function channels(redis: Redis): Promise<string[]> {
-  return ((await redis.pubsub('CHANNELS', 'pushwire:*')) as string[]).filter((c) => !c.startsWith('pushwire:n:')).sort();
+  return ((await redis.pubsub('CHANNELS', 'pushwire:*')) as string[])
+    .filter((c) => !c.startsWith('pushwire:n:') && c !== 'pushwire:c:consumers')
+    .sort();
 }
 
 export async function waitNumsub(redis: Redis, channel: string, expected: number, timeoutMs = 5000): Promise<void> {

@@ -97,6 +97,9 @@ describe('idempotency_key across a cluster', () => {
     expect(c.deliveries()).toEqual(['from A', 'fence']);
 
     await redis.kill();
+    // Once A knows Redis is gone, the push is refused unsent (UNAVAILABLE); a push written to the dying
+    // connection just before would be "sent, not confirmed" (DEADLINE_EXCEEDED) instead.
+    await waitFor(async () => (await fetch(`${a.httpUrl}/readyz`).catch(() => undefined))?.status === 503, 10_000, 'node A not ready');
     const err = (await push(ga, 'orders', 'lost', 'order-44').catch((e: unknown) => e)) as ServiceError;
     expect(err.code).toBe(status.UNAVAILABLE);
     await redis.restart();

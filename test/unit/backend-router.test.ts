@@ -22,9 +22,10 @@ function setup() {
       return Promise.resolve(1);
     },
     onReconnect: () => {},
+    onFrame: () => {},
     close: () => Promise.resolve(),
   };
-  const router = new BackendRouter({ nodeId: 'n1', directory, metrics: new Metrics('router-test'), logger: createLogger('silent'), consumerTtlMs: 15_000 });
+  const router = new BackendRouter({ nodeId: 'n1', directory, metrics: new Metrics('router-test'), logger: createLogger('silent'), consumerTtlMs: 15_000, publish: () => Promise.resolve(), busReady: () => true });
   return { router, dispatched };
 }
 

@@ -192,7 +192,7 @@ describe('parseConfig: invalid options throw ConfigError naming the flag', () =>
     ['ping-timeout', ['0', '0s', 'abc', '-1s', '1d', '', 'ms', '0.4ms']],
     ['auth-timeout', ['never']],
     ['shutdown-timeout', ['-5']],
-    ['redis', ['not a url', 'localhost:6379x', 'http://localhost:6379', '']],
+    ['redis', ['not a url', 'localhost:6379x', 'http://localhost:6379', '', 'redis+cluster://', 'redis+cluster://h:99999', 'redis+cluster://h:1,']],
     ['auth-url', ['nope', 'redis://x', 'ftp://x/y', '']],
     ['log-level', ['verbose', 'INFO', '']],
     ['node-id', ['has space', 'x'.repeat(65), 'a/b', 'a:b', '']],
@@ -216,6 +216,14 @@ describe('parseConfig: invalid options throw ConfigError naming the flag', () =>
       });
     }
   }
+
+  it('--redis takes cluster seed nodes; on a cluster the prefix must not contain a hash tag brace', () => {
+    expect(parseConfig(['--redis', 'redis+cluster://h1:7000,h2:7001']).redis).toBe('redis+cluster://h1:7000,h2:7001');
+    expect(parseConfig(['--redis', 'redis://h1', '--redis-prefix', 'a{b}:']).redisPrefix).toBe('a{b}:');
+    expect(configError(['--redis', 'redis+cluster://h1:7000', '--redis-prefix', 'a{b}:']).message).toBe(
+      '--redis-prefix (PUSHWIRE_REDIS_PREFIX): must not contain { or } on a Redis Cluster, got "a{b}:"',
+    );
+  });
 
   it('node-id of 64 characters is fine', () => {
     expect(parse(['--node-id', 'x'.repeat(64)]).nodeId).toBe('x'.repeat(64));

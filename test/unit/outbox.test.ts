@@ -57,6 +57,7 @@ class FakeDirectory implements ConsumerDirectory {
   }
 
   onReconnect(): void {}
+  onFrame(): void {}
 
   close(): Promise<void> {
     return Promise.resolve();
@@ -236,6 +237,7 @@ describe('LifecycleOutbox', () => {
         register: () => Promise.resolve(),
         unregister: () => Promise.resolve(),
         onReconnect: () => {},
+        onFrame: () => {},
         close: () => Promise.resolve(),
       };
       const outbox = new LifecycleOutbox(directory, new Metrics(`outbox-race-${depth}`), createLogger('silent'), 0);
@@ -266,6 +268,7 @@ describe('LifecycleOutbox', () => {
       register: () => Promise.resolve(),
       unregister: () => Promise.resolve(),
       onReconnect: () => {},
+      onFrame: () => {},
       close: () => Promise.resolve(),
     };
     const metrics = new Metrics('outbox-recovery');

@@ -5,6 +5,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { Code, PushwireError } from '../errors.js';
 import type { Session } from '../session.js';
+import { ConsumerSignal, encodeSignal, SIGNAL_CHANNEL } from './consumer-signal.js';
 import { encodeEvent, decodeEvent, stickyHash, type ClientEvent, type ClientEventType } from './event.js';
 import { LifecycleOutbox } from './outbox.js';
 
@@ -24,6 +25,9 @@ export interface BackendRouterOptions {
   logger: Logger;
   /** A registration not refreshed within this long expires (a node that died silently). */
   consumerTtlMs: number;
+  /** Publishes on a bus channel (the consumer signal's announcements). */
+  publish: (channel: string, payload: Buffer) => Promise<void>;
+  busReady: () => boolean;
 }
 
 /** What a client request carries to the backend. */
@@ -45,8 +49,11 @@ export class BackendRouter {
   private readonly bootTag = Date.now().toString(36);
   private seq = 0;
   private refresher: NodeJS.Timeout | undefined;
+  /** Which projects have consumers cluster-wide (fed from SIGNAL_CHANNEL by PushNode). */
+  readonly signal: ConsumerSignal;
 
   constructor(private readonly o: BackendRouterOptions) {
+    this.signal = new ConsumerSignal(o.consumerTtlMs, o.busReady);
     // A refresh period and a bit: by then every live node has registered its consumers again.
     this.outbox = new LifecycleOutbox(o.directory, o.metrics, o.logger, o.consumerTtlMs / 3 + 1000);
     o.directory.onReconnect(() => {
@@ -87,6 +94,8 @@ export class BackendRouter {
       this.o.metrics.backendConsumers.set(this.local.size);
       throw clusterFailure(err);
     }
+    // Before the attach returns, so connection events from other nodes start flowing (one bus hop later).
+    if ([...this.local.values()].filter((c) => c.pid === consumer.pid).length === 1) await this.announce([consumer.pid]);
   }
 
   async detach(consumer: Consumer): Promise<void> {
@@ -164,6 +173,10 @@ export class BackendRouter {
   }
 
   private lifecycle(type: ClientEventType, session: Session, uid: string): void {
+    if (!this.signal.mayHaveConsumers(session.pid)) {
+      this.o.metrics.backendEvents.inc({ type, result: 'no_consumer' });
+      return;
+    }
     const event = this.event(type, session, uid);
     this.outbox.push(session.pid, stickyHash(session.cid), type, encodeEvent(event));
   }
@@ -190,6 +203,16 @@ export class BackendRouter {
       await this.o.directory.register([...this.local.values()].map((c) => this.entry(c)), this.o.consumerTtlMs);
     } catch (err) {
       this.o.logger.warn({ err: (err as Error).message }, 'could not refresh backend consumers');
+    }
+    await this.announce([...new Set([...this.local.values()].map((c) => c.pid))]);
+  }
+
+  /** Tells every node these projects have consumers (see ConsumerSignal); a lost one is repeated at the next refresh. */
+  private async announce(pids: string[]): Promise<void> {
+    try {
+      await this.o.publish(SIGNAL_CHANNEL, encodeSignal(pids));
+    } catch (err) {
+      this.o.logger.warn({ err: (err as Error).message }, 'could not announce projects with backend consumers');
     }
   }
 }

@@ -148,21 +148,25 @@ export class WsEdge {
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://x');
-    if (!isWsPath(url.pathname)) return reject(socket, 404, 'Not Found', 'Not Found');
-    if (this.draining) return reject(socket, 503, 'Service Unavailable', 'Service Unavailable');
+    const refuse = (why: string, status: number, reason: string, body: string): void => {
+      this.o.metrics.connectionsRefused.inc({ reason: why });
+      reject(socket, status, reason, body);
+    };
+    if (!isWsPath(url.pathname)) return refuse('not_found', 404, 'Not Found', 'Not Found');
+    if (this.draining) return refuse('draining', 503, 'Service Unavailable', 'Service Unavailable');
     const token = url.searchParams.get('token') || undefined;
     const requested = url.searchParams.get('pid') || claimedPid(token);
     const pid = requested ?? DEFAULT_PID;
     const project = this.o.projects.get(pid);
     if (project === undefined) {
       return requested === undefined
-        ? reject(socket, 400, 'Bad Request', 'pid required: give ?pid= or a token with a pid claim')
-        : reject(socket, 404, 'Not Found', `unknown project "${requested}"`);
+        ? refuse('no_pid', 400, 'Bad Request', 'pid required: give ?pid= or a token with a pid claim')
+        : refuse('unknown_project', 404, 'Not Found', `unknown project "${requested}"`);
     }
     const max = project.limits.maxConnections;
     if (max !== undefined && (this.perProject.get(pid) ?? 0) >= max) {
       this.o.metrics.limitRejections.inc({ pid, limit: 'connections' });
-      return reject(socket, 429, 'Too Many Requests', `project "${pid}" is at its connection limit (${max} on this node)`);
+      return refuse('connection_limit', 429, 'Too Many Requests', `project "${pid}" is at its connection limit (${max} on this node)`);
     }
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => this.accept(ws, socket, pid, token));
   }
@@ -228,6 +232,9 @@ export class WsEdge {
     const n = (this.perProject.get(pid) ?? 0) + delta;
     if (n > 0) this.perProject.set(pid, n);
     else this.perProject.delete(pid);
+    // A project's series goes when its last connection does: a removed project leaves no stale gauge.
+    if (n > 0) this.o.metrics.projectConnections.set({ pid }, n);
+    else this.o.metrics.projectConnections.remove({ pid });
   }
 
   private *servers(): Iterable<WsConnection> {
