@@ -77,6 +77,25 @@ export interface Config {
    * "auto" is the machine's available cores. 1 runs the node in this process. @default 1
    */
   workers: number;
+  /**
+   * WebSocket connections this node accepts; the next upgrade gets HTTP 503. Absent: the
+   * process's open-file limit minus a reserve for HTTP, gRPC and Redis (see fd-limit.ts).
+   */
+  maxConnections: number | undefined;
+  /** Topics (public and private) one WebSocket connection may hold; more get 30007. @default 128 */
+  maxSubscriptions: number;
+  /**
+   * Browser origins allowed to open WebSockets (projects may set their own). Absent: only the
+   * node's own origin (Origin host = Host); ["*"]: any. Clients sending no Origin are not browsers
+   * and always pass. @default same origin
+   */
+  allowedOrigins: string[] | undefined;
+  /** Origins the REST bridge answers CORS for; absent: no CORS headers. @default off */
+  corsOrigins: string[] | undefined;
+  /** A request's headers (HTTP, and the WebSocket upgrade) must arrive within this, ms. @default 10000 */
+  headerTimeoutMs: number;
+  /** A whole HTTP request (headers and body) must arrive within this, ms. @default 30000 */
+  requestTimeoutMs: number;
   /** Default write delay of a project's deliveries, ms; 0 = none (see Project.writeDelayMs). @default 0 */
   writeDelayMs: number;
   /** Key of the admin page (/admin on the HTTP port); absent: the page is off. */
@@ -91,7 +110,7 @@ export const MAX_WORKERS = 256;
 
 export { ConfigError };
 
-type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'boolean' | 'count' | 'workers' | 'delay';
+type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'boolean' | 'count' | 'workers' | 'delay' | 'origins';
 
 export interface OptionSpec {
   key: keyof Config;
@@ -136,12 +155,18 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'writeDelayMs', flag: 'write-delay', kind: 'delay', value: 'DURATION', default: '0', help: `how long deliveries may wait to share one socket write, 0-${MAX_WRITE_DELAY_MS}ms (projects without writeDelay)` },
   { key: 'logLevel', flag: 'log-level', kind: 'string', value: 'LEVEL', default: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
   { key: 'adminKey', flag: 'admin-key', kind: 'string', value: 'KEY', default: undefined, help: 'key of the admin page /admin on the HTTP port (absent: the page is off)' },
+  { key: 'maxConnections', flag: 'max-connections', kind: 'count', value: 'N', default: undefined, help: 'WebSocket connections per node, then HTTP 503 (default: open-file limit minus a reserve)' },
+  { key: 'maxSubscriptions', flag: 'max-subscriptions', kind: 'count', value: 'N', default: '128', help: 'topics one WebSocket connection may hold (more: 30007)' },
+  { key: 'allowedOrigins', flag: 'allowed-origins', kind: 'origins', value: 'ORIGINS', default: undefined, help: 'comma-separated browser origins allowed to open WebSockets, * for any (default: same origin only)' },
+  { key: 'corsOrigins', flag: 'cors-origins', kind: 'origins', value: 'ORIGINS', default: undefined, help: 'comma-separated origins the REST bridge answers CORS for, * for any (default: no CORS)' },
+  { key: 'headerTimeoutMs', flag: 'header-timeout', kind: 'duration', default: '10s', help: 'HTTP request and WebSocket upgrade headers must arrive within this' },
+  { key: 'requestTimeoutMs', flag: 'request-timeout', kind: 'duration', default: '30s', help: 'a whole HTTP request (headers and body) must arrive within this' },
 ];
 
 /** `--config FILE` (env PUSHWIRE_CONFIG): a YAML or JSON file of the options above, by flag name. */
 export const CONFIG_FLAG = 'config';
 
-const PLACEHOLDERS: Record<Kind, string> = { string: 'VALUE', port: 'PORT', size: 'SIZE', duration: 'DURATION', url: 'URL', boolean: 'true|false', count: 'N', workers: 'N', delay: 'DURATION' };
+const PLACEHOLDERS: Record<Kind, string> = { string: 'VALUE', port: 'PORT', size: 'SIZE', duration: 'DURATION', url: 'URL', boolean: 'true|false', count: 'N', workers: 'N', delay: 'DURATION', origins: 'ORIGINS' };
 
 export const placeholder = (o: OptionSpec): string => o.value ?? PLACEHOLDERS[o.kind];
 
@@ -223,7 +248,21 @@ function convert(o: OptionSpec, value: string, where: string): unknown {
       if (!/^\d+$/.test(value) || n < 1 || n > MAX_WORKERS) bad(`must be "auto" or a number 1-${MAX_WORKERS}`);
       return n;
     }
+    case 'origins':
+      return parseOrigins(value) ?? bad('must be * or comma-separated origins such as https://app.example.com or https://*.example.com');
   }
+}
+
+/**
+ * "*" or a comma-separated list of `scheme://host[:port]`, the host optionally starting with
+ * "*." for any subdomain. Origins are compared lower-cased (browsers send them so).
+ */
+export function parseOrigins(value: string): string[] | undefined {
+  const list = value.split(',').map((o) => o.trim().toLowerCase()).filter((o) => o !== '');
+  if (list.length === 0) return undefined;
+  if (list.includes('*')) return list.length === 1 ? ['*'] : undefined;
+  const ok = list.every((o) => /^[a-z][a-z0-9+.-]*:\/\/(\*\.)?[a-z0-9.-]+(:\d{1,5})?$/.test(o));
+  return ok ? list : undefined;
 }
 
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kib: 1024, kb: 1000, mib: 1024 ** 2, mb: 1000 ** 2, gib: 1024 ** 3, gb: 1000 ** 3 };
@@ -284,6 +323,9 @@ function check(c: Config): void {
     throw new ConfigError(
       `--max-push-bytes (${c.maxPushBytes}) must not exceed --max-queue-bytes (${c.maxQueueBytes}): every client would be closed as slow`,
     );
+  }
+  if (c.requestTimeoutMs < c.headerTimeoutMs) {
+    throw new ConfigError(`--request-timeout (${c.requestTimeoutMs} ms) must not be shorter than --header-timeout (${c.headerTimeoutMs} ms)`);
   }
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(c.nodeId)) {
     throw new ConfigError(`--node-id (PUSHWIRE_NODE_ID): 1-64 of A-Z a-z 0-9 _ . -, got "${c.nodeId}"`);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError, MAX_WRITE_DELAY_MS, parseDelay, parseDuration, type Config } from './config.js';
+import { ConfigError, MAX_WRITE_DELAY_MS, parseDelay, parseDuration, parseOrigins, type Config } from './config.js';
 import { parseChannelSettings, type ChannelSettings } from './core/channels/options.js';
 import { chainAuthenticators, type Authenticator } from './core/auth/authenticator.js';
 import { CallbackAuthenticator } from './core/auth/callback-authenticator.js';
@@ -76,7 +76,7 @@ export const hasLogin = (config: Config): boolean =>
   config.jwtSecret !== undefined || config.jwtPublicKey !== undefined || config.authUrl !== undefined;
 
 const TOP_FIELDS = new Set(['projects']);
-const PROJECT_FIELDS = new Set(['pid', 'name', 'login', 'apiKeys', 'limits', 'writeDelay', 'channels']);
+const PROJECT_FIELDS = new Set(['pid', 'name', 'login', 'apiKeys', 'limits', 'writeDelay', 'channels', 'allowedOrigins']);
 const LIMIT_FIELDS = new Set(['maxConnections', 'pushesPerSecond', 'requestsPerSecond']);
 const LOGIN_FIELDS = new Set(['jwtSecret', 'jwtPublicKeyFile', 'authUrl', 'authTimeout']);
 const KEY_FIELDS = new Set(['key', 'methods']);
@@ -170,8 +170,16 @@ export function loadProjectsFile(file: string, defaultAuthTimeoutMs: number, def
       }
       writeDelayMs = d!;
     }
+    let allowedOrigins: string[] | undefined;
+    if (p.allowedOrigins !== undefined) {
+      const origins = p.allowedOrigins;
+      const parsed =
+        Array.isArray(origins) && origins.length > 0 && origins.every((o) => typeof o === 'string' && !o.includes(',')) ? parseOrigins(origins.join(',')) : undefined;
+      allowedOrigins = parsed ?? bad(`${at}.allowedOrigins`, 'must be a non-empty list of origins such as https://app.example.com, https://*.example.com, or ["*"]');
+    }
     const project: Project = { pid, name: (p.name as string | undefined) ?? pid, authenticator, limits: limits as ProjectLimits, writeDelayMs };
     if (p.channels !== undefined) project.channels = parseChannelSettings(p.channels, `${at}.channels`, bad, parseDuration);
+    if (allowedOrigins !== undefined) project.allowedOrigins = allowedOrigins;
     projects.push(project);
   });
   return { projects, apiKeys };

@@ -57,12 +57,17 @@ export function isIdentityChannel(pid: string, channel: string): boolean {
  */
 export const nodeChannel = (nodeId: string): string => `n:${nodeId}`;
 
-/** cids are `<node-id>-<boot>-<seq>` (see the WebSocket edge); node ids may contain "-". */
-const CID = /^([A-Za-z0-9_.-]{1,64})-[0-9a-z]{1,16}-[0-9a-z]{1,16}$/;
+/**
+ * cids are `<node-id>-<24 random base-36 digits>` (cids.ts); node ids may contain "-", the random part
+ * never does. The older `<node-id>-<boot>-<seq>` form still parses (as node id `<node-id>-<boot>`
+ * it would route wrongly, so it is matched first).
+ */
+const OLD_CID = /^([A-Za-z0-9_.-]{1,64})-[0-9a-z]{1,16}-[0-9a-z]{1,16}$/;
+const CID = /^([A-Za-z0-9_.-]{1,64})-[0-9a-z]{24}$/;
 
 /** The node a cid belongs to, or undefined when the string is not a cid. */
 export function nodeOfCid(cid: string): string | undefined {
-  return CID.exec(cid)?.[1];
+  return (CID.exec(cid) ?? OLD_CID.exec(cid))?.[1];
 }
 
 /**

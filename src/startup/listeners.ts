@@ -8,6 +8,7 @@ import { createHttpHandler } from '../ingress/http/app.js';
 import { WsEdge } from '../ingress/ws/edge.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { defaultMaxConnections, openFileLimit } from './fd-limit.js';
 
 export interface ListenerDeps {
   node: PushNode;
@@ -45,6 +46,11 @@ export async function startListeners(config: Config, d: ListenerDeps): Promise<L
     nextCid: () => node.cids.next(),
     online: node.online,
     onlineReportIntervalMs: config.onlineReportIntervalMs,
+    maxConnections: config.maxConnections ?? defaultMaxConnections(openFileLimit()),
+    maxSubscriptions: config.maxSubscriptions,
+    allowedOrigins: config.allowedOrigins,
+    headerTimeoutMs: config.headerTimeoutMs,
+    requestTimeoutMs: config.requestTimeoutMs,
     history: node.history,
     v1PingIntervalMs: config.v1PingIntervalMs,
     v1PongTimeoutMs: config.v1PongTimeoutMs,
@@ -72,6 +78,7 @@ export async function startListeners(config: Config, d: ListenerDeps): Promise<L
     node,
     maxQueueBytes: config.maxQueueBytes,
     ...(config.demo && { demo: { wsPort: () => ports.ws } }),
+    corsOrigins: config.corsOrigins,
     adminKey: config.adminKey,
     metricsText: d.metricsText,
   });
@@ -81,7 +88,7 @@ export async function startListeners(config: Config, d: ListenerDeps): Promise<L
   try {
     ports.ws = await bind('WebSocket', '--ws-port', host, config.wsPort, () => ws.listen(host, config.wsPort));
     ports.grpc = await bind('gRPC', '--grpc-port', host, config.grpcPort, () => grpc.listen(host, config.grpcPort));
-    http = await bind('HTTP', '--http-port', host, config.httpPort, () => listenHttp(app, host, config.httpPort));
+    http = await bind('HTTP', '--http-port', host, config.httpPort, () => listenHttp(app, config, host, config.httpPort));
     ports.http = (http.address() as AddressInfo).port;
   } catch (err) {
     // A half-started node must not keep the ports it did get.
@@ -134,8 +141,12 @@ async function bind<T>(what: string, flag: string, host: string, port: number, l
   }
 }
 
-function listenHttp(app: RequestListener, host: string, port: number): Promise<Server> {
-  const server = createServer(app);
+/** The REST/health/metrics server; slow senders (slowloris) are cut off by the two timeouts. */
+function listenHttp(app: RequestListener, config: Config, host: string, port: number): Promise<Server> {
+  // Checked every second instead of node's 30 s, so the timeouts hold to about a second.
+  const server = createServer({ connectionsCheckingInterval: 1000 }, app);
+  server.headersTimeout = config.headerTimeoutMs;
+  server.requestTimeout = config.requestTimeoutMs;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve(server));

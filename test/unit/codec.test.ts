@@ -39,7 +39,16 @@ describe('codes', () => {
     expect(ReplyCode.SUBSCRIBED).toBe(20001);
     expect(ReplyCode.UNSUBSCRIBED).toBe(20002);
     expect(ReplyCode.LOGGED_IN).toBe(20003);
-    expect(ErrorCode).toEqual({ BAD_REQUEST: 30001, NOT_LOGGED_IN: 30002, AUTH_FAILED: 30003, RATE_LIMITED: 30004, NO_BACKEND: 30005, UNAVAILABLE: 30006, OUTCOME_UNKNOWN: 30008 });
+    expect(ErrorCode).toEqual({
+      BAD_REQUEST: 30001,
+      NOT_LOGGED_IN: 30002,
+      AUTH_FAILED: 30003,
+      RATE_LIMITED: 30004,
+      NO_BACKEND: 30005,
+      UNAVAILABLE: 30006,
+      TOO_MANY_SUBSCRIPTIONS: 30007,
+      OUTCOME_UNKNOWN: 30008,
+    });
     // The logged-out code is distinct from every other reply and error code.
     const all = [...Object.values(ReplyCode), ...Object.values(ErrorCode)];
     expect(new Set(all).size).toBe(all.length);

@@ -55,6 +55,12 @@ describe('parseConfig with a config file', () => {
         'admin-key: admin-from-file',
         'workers: 3',
         'write-delay: 5ms',
+        'max-connections: 900',
+        'max-subscriptions: 64',
+        'allowed-origins: "https://a.example, https://*.b.example"',
+        'cors-origins: "*"',
+        'header-timeout: 5s',
+        'request-timeout: 20s',
         `channels: '{"history":{"size":5,"ttl":"1m"}}'`,
         'v1-ping-interval: 30s',
         'v1-pong-timeout: 9s',
@@ -88,6 +94,12 @@ describe('parseConfig with a config file', () => {
       adminKey: 'admin-from-file',
       workers: 3,
       writeDelayMs: 5,
+      maxConnections: 900,
+      maxSubscriptions: 64,
+      allowedOrigins: ['https://a.example', 'https://*.b.example'],
+      corsOrigins: ['*'],
+      headerTimeoutMs: 5000,
+      requestTimeoutMs: 20_000,
       channels: '{"history":{"size":5,"ttl":"1m"}}',
       v1PingIntervalMs: 30_000,
       v1PongTimeoutMs: 9000,
@@ -98,7 +110,9 @@ describe('parseConfig with a config file', () => {
   it('the test above sets every option but the two that exclude others (projects, jwt-public-key)', () => {
     const set = ['host', 'ws-port', 'http-port', 'grpc-port', 'node-id', 'redis', 'redis-prefix', 'jwt-secret', 'auth-url', 'auth-timeout',
       'ping-timeout', 'max-message-bytes', 'max-push-bytes', 'consumer-ttl', 'idempotency-window', 'presence-ttl', 'online-report-interval',
-      'max-queue-bytes', 'shutdown-timeout', 'bus-timeout', 'bus-max-in-flight', 'log-level', 'admin-key', 'workers', 'write-delay', 'channels', 'v1-ping-interval', 'v1-pong-timeout', 'demo'];
+      'max-queue-bytes', 'shutdown-timeout', 'bus-timeout', 'bus-max-in-flight', 'log-level', 'admin-key', 'workers', 'write-delay',
+      'max-connections', 'max-subscriptions', 'allowed-origins', 'cors-origins', 'header-timeout', 'request-timeout', 'channels', 'v1-ping-interval',
+      'v1-pong-timeout', 'demo'];
     expect(OPTIONS.map((o) => o.flag).filter((f) => !set.includes(f)).sort()).toEqual(['jwt-public-key', 'projects']);
   });
 

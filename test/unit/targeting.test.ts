@@ -124,6 +124,9 @@ describe('targeted pushes: cids and channel choice', () => {
   it('reads the node id out of a cid, node ids with "-" and "." included', () => {
     expect(nodeOfCid('3f9c2a1b-mwt29ic9-1f')).toBe('3f9c2a1b');
     expect(nodeOfCid('node-a.eu-mwt29ic9-2')).toBe('node-a.eu');
+    // The current form: 24 random base-36 digits after the node id.
+    expect(nodeOfCid('3f9c2a1b-0k2r9x1m4q8z7w3e5t6y1u2i')).toBe('3f9c2a1b');
+    expect(nodeOfCid('node-a.eu-0k2r9x1m4q8z7w3e5t6y1u2i')).toBe('node-a.eu');
     for (const bad of ['', 'abc', 'a-b', 'a--1', 'a-B-1', 'bad!-x-1']) expect(nodeOfCid(bad), bad).toBeUndefined();
   });
 

@@ -41,6 +41,11 @@ export interface Project {
   /** History, recovery and push size per namespace; absent: no history anywhere. */
   channels?: ChannelSettings;
   /**
+   * Browser origins allowed to open this project's WebSockets (lower-cased, "*" = any);
+   * undefined: the node's --allowed-origins.
+   */
+  allowedOrigins?: readonly string[];
+  /**
    * How long a connection's deliveries may wait to share one socket write, ms (0: written at the
    * end of the event-loop turn, as always). Replies to the connection's own requests are never delayed.
    */

@@ -6,6 +6,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { Data, Empty, ProxyServer } from '../../../gen/order/proxy.js';
 import type { PushDataResponse, PushServiceServer } from '../../../gen/pushwire/v1/push.js';
+import { decodeFailure } from './tolerant-decode.js';
 
 export interface Deps {
   publisher: Publisher;
@@ -40,6 +41,8 @@ export function unary<Req, Res>(method: string, api: ApiMethod, o: Deps, work: (
     // Called directly, not through `new Promise(...)`: one promise and two closures per call fewer.
     let pending: Promise<Res>;
     try {
+      const undecodable = decodeFailure(call.request);
+      if (undecodable !== undefined) throw undecodable;
       pending = work(call.request, o.projects.authorize(bearer(call.metadata), api));
     } catch (err) {
       callback(failed(started, err));

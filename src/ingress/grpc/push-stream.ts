@@ -4,6 +4,7 @@ import type { PushResult } from '../../core/publisher.js';
 import { PushStreamResponse, type PushDataRequest } from '../../../gen/pushwire/v1/push.js';
 import { bearer, encodePushDataResponse, type Deps } from './push-service.js';
 import { StreamEnd, type StreamDeps } from './streams.js';
+import { decodeFailure } from './tolerant-decode.js';
 
 /** Pushes a stream may have unanswered; past it the server stops reading the stream. */
 export const MAX_UNANSWERED = 1024;
@@ -137,6 +138,9 @@ export function pushStreamHandler(o: Deps & StreamDeps, nodeId: string) {
       let pending: Promise<PushResult>;
       try {
         if (closing !== undefined) throw new PushwireError(closing.code, closing.message);
+        // A message that did not decode is answered INVALID_ARGUMENT in its slot; the stream goes on.
+        const undecodable = decodeFailure(req);
+        if (undecodable !== undefined) throw undecodable;
         pending = o.publisher.push(req, 'grpc_stream', keyPid);
       } catch (err) {
         settle(failureOf(err));

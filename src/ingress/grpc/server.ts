@@ -18,6 +18,7 @@ import { PushServiceService } from '../../../gen/pushwire/v1/push.js';
 import { SubscribeServiceService } from '../../../gen/pushwire/v1/subscribe.js';
 import { clusterService, onlineUsersService } from './presence-service.js';
 import { encodePushDataResponse, legacyProxyService, pushService } from './push-service.js';
+import { tolerant } from './tolerant-decode.js';
 import { encodePushStreamResponse, pushStreamHandler } from './push-stream.js';
 import { createReflection } from './reflection.js';
 import { StreamEnd } from './streams.js';
@@ -69,13 +70,13 @@ export class GrpcIngress {
       pushStream: { ...PushServiceService.pushStream, responseSerialize: encodePushStreamResponse },
     };
     const deps = { ...o, online: o.node.online, streams: this.streams };
-    this.server.addService(definition, pushService(o, pushStreamHandler(deps, o.node.nodeId)));
-    this.server.addService(ProxyService, legacyProxyService(o));
-    this.server.addService(BackendServiceService, backendService(deps));
-    this.server.addService(OnlineUsersServiceService, onlineUsersService(deps));
-    this.server.addService(ClusterServiceService, clusterService(deps));
-    this.server.addService(SubscribeServiceService, subscribeService(deps));
-    this.server.addService(HistoryServiceService, historyService({ ...o, history: o.node.history }));
+    this.server.addService(tolerant(definition), pushService(o, pushStreamHandler(deps, o.node.nodeId)));
+    this.server.addService(tolerant(ProxyService), legacyProxyService(o));
+    this.server.addService(tolerant(BackendServiceService), backendService(deps));
+    this.server.addService(tolerant(OnlineUsersServiceService), onlineUsersService(deps));
+    this.server.addService(tolerant(ClusterServiceService), clusterService(deps));
+    this.server.addService(tolerant(SubscribeServiceService), subscribeService(deps));
+    this.server.addService(tolerant(HistoryServiceService), historyService({ ...o, history: o.node.history }));
     this.health.addToServer(this.server);
     createReflection().addToServer(this.server);
   }

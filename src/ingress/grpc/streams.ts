@@ -4,6 +4,7 @@ import type { ApiMethod, ProjectRegistry } from '../../core/projects/registry.js
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { bearer } from './push-service.js';
+import { decodeFailure } from './tolerant-decode.js';
 
 export interface StreamDeps {
   projects: ProjectRegistry;
@@ -48,7 +49,11 @@ export function serverStream<Req, Res>(
     o.streams.add(abort);
     call.on('cancelled', () => abort.abort(new StreamEnd(Code.CANCELLED, 'cancelled')));
     const end = (code: Code, message: string): void => abort.abort(new StreamEnd(code, message));
-    new Promise<void>((resolve) => resolve(work(call, o.projects.authorize(bearer(call.metadata), api), abort.signal, end)))
+    new Promise<void>((resolve) => {
+      const undecodable = decodeFailure(call.request);
+      if (undecodable !== undefined) throw undecodable;
+      resolve(work(call, o.projects.authorize(bearer(call.metadata), api), abort.signal, end));
+    })
       .then(() => {
         const reason: unknown = abort.signal.reason;
         if (reason instanceof StreamEnd && reason.code !== Code.CANCELLED) throw new PushwireError(reason.code, reason.message);

@@ -2,6 +2,7 @@ import type { RequestListener } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Code } from '../../core/errors.js';
 import { adminRoutes } from './admin-routes.js';
+import { withCors } from './cors.js';
 import { demoRoutes } from './demo-routes.js';
 import { withFastPush } from './fast-push.js';
 import { docsRoutes } from './docs-routes.js';
@@ -63,5 +64,5 @@ export function createHttpApp(o: HttpAppOptions): express.Express {
 
 /** The HTTP listener: the REST bridge's fast path in front of the express app. */
 export function createHttpHandler(o: HttpAppOptions): RequestListener {
-  return withFastPush(o, createHttpApp(o));
+  return withCors(o.corsOrigins, withFastPush(o, createHttpApp(o)));
 }

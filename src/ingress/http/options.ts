@@ -19,6 +19,8 @@ export interface HttpAppOptions {
   maxQueueBytes: number;
   /** Serve the SDK demo page at /demo (`--demo true`); the page connects to this WebSocket port. */
   demo?: { wsPort: () => number };
+  /** Origins answered with CORS headers (--cors-origins); undefined: no CORS. */
+  corsOrigins?: readonly string[];
   /** Key of the admin page (/admin); undefined: the page is off (404). */
   adminKey?: string;
   /** `serve --workers`: the machine's metrics, every worker's (else this node's registry). */

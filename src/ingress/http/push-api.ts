@@ -1,6 +1,7 @@
 import { Code, PushwireError } from '../../core/errors.js';
 import type { Publisher, PushRequest } from '../../core/publisher.js';
 import type { Logger } from '../../observability/logger.js';
+import { TOO_DEEP, nestsDeeperThan } from '../json-depth.js';
 import { decodeProtoJson, type FieldSpec } from './proto-json.js';
 
 /**
@@ -40,8 +41,11 @@ export function bearerKey(header: string | undefined): string | undefined {
 /** The parsed JSON body; grpc-gateway treats an empty (or absent) body as the empty message. */
 export function parseJsonBody(raw: Buffer | undefined): unknown {
   if (raw === undefined || raw.length === 0) return {};
+  const text = raw.toString('utf8');
+  // Decoding and error messages walk the value recursively (see json-depth.ts).
+  if (nestsDeeperThan(text)) throw new PushwireError(Code.INVALID_ARGUMENT, `request body: ${TOO_DEEP}`);
   try {
-    return JSON.parse(raw.toString('utf8'));
+    return JSON.parse(text);
   } catch {
     throw new PushwireError(Code.INVALID_ARGUMENT, 'request body is not valid JSON');
   }
@@ -93,6 +97,15 @@ export function failureStatus(err: unknown, limit: number, logger: Logger): { co
   if (type === 'entity.too.large') return { code: Code.INVALID_ARGUMENT, message: `request body exceeds ${limit} bytes` };
   if (type !== undefined && type.startsWith('encoding.')) return { code: Code.INVALID_ARGUMENT, message: 'unsupported request body encoding' };
   if (type === 'request.aborted') return { code: Code.CANCELLED, message: 'request aborted' };
+  // body-parser marks the client's faults 4xx: a corrupt gzip/deflate/br body (zlib's error),
+  // a size mismatch. Client input, so INVALID_ARGUMENT and no error log: a bad client must not
+  // be able to write a stack trace per request.
+  const status = (err as { status?: unknown }).status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    logger.debug({ err: (err as Error).message }, 'bad http request body');
+    const zlib = /^Z_|^ERR_(BROTLI|ZLIB)/.test(String((err as { code?: unknown }).code));
+    return { code: Code.INVALID_ARGUMENT, message: zlib ? `request body could not be decompressed: ${(err as Error).message}` : (err as Error).message };
+  }
   logger.error({ err }, 'http request failed');
   return { code: Code.INTERNAL, message: 'internal error' };
 }

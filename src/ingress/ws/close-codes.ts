@@ -7,6 +7,8 @@ export const CloseCode = {
   PROTOCOL_ERROR: 1002,
   INVALID_PAYLOAD: 1007,
   MESSAGE_TOO_BIG: 1009,
+  /** A bug met while handling the client's frame: logged, this connection closed, the node goes on. */
+  INTERNAL_ERROR: 1011,
   SERVICE_RESTART: 1012,
   PING_TIMEOUT: 3001,
   SLOW_CONSUMER: 3008,

@@ -1,4 +1,5 @@
 import { topicProblem } from '../../core/names.js';
+import { TOO_DEEP, nestsDeeperThan } from '../json-depth.js';
 
 /**
  * gpush's client protocol, with its bugs fixed: requests `{"code":N,"topic":...,"data":...}`,
@@ -37,6 +38,8 @@ export const ErrorCode = {
   NO_BACKEND: 30005,
   /** The cluster could not take the message (Redis down); nothing was sent. */
   UNAVAILABLE: 30006,
+  /** The connection already holds --max-subscriptions topics. */
+  TOO_MANY_SUBSCRIPTIONS: 30007,
   /** Sent to Redis but not confirmed within --bus-timeout: it may or may not have gone out. */
   OUTCOME_UNKNOWN: 30008,
 } as const;
@@ -55,6 +58,7 @@ const MESSAGES: Record<number, string> = {
   30004: 'too many requests',
   30005: 'no backend connected',
   30006: 'cluster unavailable',
+  30007: 'too many subscriptions',
   30008: 'outcome unknown',
 };
 
@@ -97,6 +101,8 @@ export interface BadRequest {
 }
 
 export function parseRequest(text: string): Request | Heart | WscMessage | BadRequest {
+  // Before parsing: `data` and `payload` are serialised again for the backends (see json-depth.ts).
+  if (nestsDeeperThan(text)) return { code: ErrorCode.BAD_REQUEST, detail: `bad data format: ${TOO_DEEP}` };
   let body: unknown;
   try {
     body = JSON.parse(text);

@@ -11,6 +11,7 @@ import type { RateLimiter } from '../../core/projects/rate-limiter.js';
 import type { ProjectRegistry } from '../../core/projects/registry.js';
 import type { Message, Outbound } from '../../core/message.js';
 import { Session, type Sink } from '../../core/session.js';
+import { privateChannel, topicChannel, userChannel } from '../../core/targeting.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { CloseCode } from './close-codes.js';
 import { BackendLink, type Failure } from './backend-link.js';
@@ -43,16 +44,27 @@ export interface ConnectionContext {
   maxQueueBytes: number;
   /** Per-project client request rate (requestsPerSecond), shared by the node's connections. */
   requestRates: RateLimiter;
+  /** Topics (public and private) one connection may hold at once; beyond it subscribes get 30007. */
+  maxSubscriptions: number;
   onClosed: (conn: WsConnection) => void;
 }
 
-/** Requests waiting or running at which the socket stops being read, until half have drained. */
-const PAUSE_AT = 64;
 /**
- * Safety net: ws may still emit frames it had already read when paused. Beyond this many
- * pending requests they are refused (30001) instead of queued without bound.
+ * Requests (or request bytes) waiting or running at which the socket stops being read, until
+ * half remain. High on purpose: pausing a reader lets its TCP receive window close, and
+ * reopening it waits on the sender's persist/retransmit timers (200 ms and doubling). At the old
+ * 64/32 a pipelined flood paused and resumed hundreds of times and stalled for seconds though the
+ * client read every reply (issue 9, defect 5); now a flood of fast requests never pauses (each
+ * read chunk is answered before the next) and slow ones (logins) pause a few times.
  */
-const MAX_PENDING_REQUESTS = 4096;
+export const PAUSE_AT_REQUESTS = 4096;
+export const PAUSE_AT_BYTES = 1024 * 1024;
+/**
+ * Safety net: ws still emits frames it had already read when paused. Beyond twice the pause
+ * bounds a request is refused with 30004 instead of queued without bound.
+ */
+export const MAX_PENDING_REQUESTS = 2 * PAUSE_AT_REQUESTS;
+export const MAX_PENDING_REQUEST_BYTES = 4 * PAUSE_AT_BYTES;
 /** Bytes above which a flush hands the frames to writev instead of copying them into one buffer. */
 const CONCAT_LIMIT = 64 * 1024;
 /** How long a closing client gets to answer our close frame. */
@@ -74,7 +86,11 @@ export class WsConnection implements Sink {
   private closed = false;
   private closeReason: string | undefined;
   private pending = 0;
-  private paused = false;
+  private pendingBytes = 0;
+  /** Reading stopped because the client does not read its replies. */
+  private held = false;
+  /** Reading stopped because PAUSE_AT_* requests are pending. */
+  private busy = false;
   private chain: Promise<void> = Promise.resolve();
   /** Requests to backends, their replies, and the server role (ws-cluster's type 2). */
   private readonly link: BackendLink;
@@ -88,7 +104,7 @@ export class WsConnection implements Sink {
   ) {
     this.session = new Session(cid, pid, this);
     this.link = new BackendLink(this.session, ctx.backends, ctx.publisher, (text) => this.enqueue(textFrame(text)));
-    ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(data, isBinary));
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.guarded(() => this.onMessage(data, isBinary)));
     ws.on('ping', this.touch);
     ws.on('pong', this.touch);
     ws.on('error', (err: Error & { code?: string }) => {
@@ -96,6 +112,7 @@ export class WsConnection implements Sink {
       this.closeReason ??= errorReason(err.code);
     });
     ws.on('close', (code: number) => this.onClose(code));
+    socket.on('drain', this.releaseRequests);
   }
 
   get cid(): string {
@@ -142,6 +159,7 @@ export class WsConnection implements Sink {
       for (const f of frames) this.socket.write(f);
       this.socket.uncork();
     }
+    if (this.held && this.socket.writableLength === 0) this.releaseRequests();
     return bytes;
   }
 
@@ -175,9 +193,9 @@ export class WsConnection implements Sink {
     this.enqueue(textFrame(text));
   }
 
-  /** Silent since `cutoff`? A connection whose reading we paused is never idle. */
+  /** Silent since `cutoff`? A connection with requests still running is never idle. */
   idleSince(cutoff: number): boolean {
-    return !this.paused && this.lastSeen < cutoff;
+    return this.pending === 0 && !this.held && !this.busy && this.lastSeen < cutoff;
   }
 
   /**
@@ -195,6 +213,20 @@ export class WsConnection implements Sink {
   private readonly touch = (): void => {
     this.lastSeen = Date.now();
   };
+
+  /**
+   * Nothing a client sends may escape as an exception: ws emits 'message' synchronously from
+   * the socket's data handler, where a throw is uncaught and ends the process. A bug that gets
+   * here closes this connection with 1011 and is logged; the node and every other client go on.
+   */
+  private guarded(work: () => void): void {
+    try {
+      work();
+    } catch (err) {
+      this.ctx.logger.error({ err, cid: this.cid }, 'unexpected error handling a client frame');
+      this.close(CloseCode.INTERNAL_ERROR, 'internal error', 'internal_error');
+    }
+  }
 
   private onMessage(data: Buffer, isBinary: boolean): void {
     this.lastSeen = Date.now();
@@ -224,12 +256,14 @@ export class WsConnection implements Sink {
       this.inOrder(() => this.error({ ...req, code: ErrorCode.RATE_LIMITED }, `project "${pid}" allows ${rate} requests per second`));
       return;
     }
-    if (this.pending >= MAX_PENDING_REQUESTS) {
-      const detail = `too many requests in flight (at most ${MAX_PENDING_REQUESTS})`;
-      this.inOrder(() => this.error({ ...req, code: ErrorCode.BAD_REQUEST }, detail));
+    if (this.pending >= MAX_PENDING_REQUESTS || this.pendingBytes + data.length > MAX_PENDING_REQUEST_BYTES) {
+      this.ctx.metrics.limitRejections.inc({ pid, limit: 'pending_requests' });
+      const detail = `too many requests in flight (at most ${MAX_PENDING_REQUESTS}, ${MAX_PENDING_REQUEST_BYTES} bytes)`;
+      const refused = { ...req, code: ErrorCode.RATE_LIMITED };
+      this.inOrder(() => this.error(refused, detail));
       return;
     }
-    this.enqueueRequest(req);
+    this.enqueueRequest(req, data.length);
   }
 
   /** Runs a reply behind the requests still pending, so replies keep request order. */
@@ -240,31 +274,61 @@ export class WsConnection implements Sink {
 
   /**
    * Requests run one at a time so replies come back in request order. A client that sends
-   * faster than they complete (pipelined subscribes, a slow login) is paused, not refused.
+   * faster than they complete (pipelined subscribes, a slow login) has them queued, up to
+   * MAX_PENDING_REQUESTS / MAX_PENDING_REQUEST_BYTES.
    */
-  private enqueueRequest(req: Request | WscMessage): void {
-    this.run(() => this.execute(req));
+  private enqueueRequest(req: Request | WscMessage, bytes = 0): void {
+    this.run(() => this.execute(req), bytes);
   }
 
   /** Queues `work` behind everything pending on this connection. */
-  private run(work: () => Promise<void>): void {
+  private run(work: () => Promise<void>, bytes = 0): void {
     this.pending++;
-    if (this.pending === PAUSE_AT && !this.paused) {
-      this.paused = true;
-      this.ws.pause();
+    this.pendingBytes += bytes;
+    if (!this.busy && (this.pending >= PAUSE_AT_REQUESTS || this.pendingBytes >= PAUSE_AT_BYTES)) {
+      this.busy = true;
+      this.readState();
     }
     this.chain = this.chain
       .then(work)
       .catch((err: unknown) => this.ctx.logger.error({ err, cid: this.cid }, 'request failed'))
       .finally(() => {
         this.pending--;
-        if (this.paused && this.pending <= PAUSE_AT / 2) {
-          this.paused = false;
-          this.lastSeen = Date.now();
-          if (!this.closed) this.ws.resume();
+        this.pendingBytes -= bytes;
+        this.lastSeen = Date.now();
+        if (this.busy && this.pending <= PAUSE_AT_REQUESTS / 2 && this.pendingBytes <= PAUSE_AT_BYTES / 2) {
+          this.busy = false;
+          this.readState();
         }
+        this.holdBackRequests();
       });
   }
+
+  /** Reads while neither reason to stop (busy, held) holds. */
+  private readState(): void {
+    if (this.closed) return;
+    if (this.busy || this.held) this.ws.pause();
+    else this.ws.resume();
+  }
+
+  /**
+   * A client pipelining requests faster than it reads the replies: past half the queue bound,
+   * the node stops reading until the kernel has taken every reply (TCP back-pressure on the
+   * client's own fault), so a flood is slowed to the client's reading pace instead of being
+   * closed 3008. Deliveries never stop reading.
+   */
+  private holdBackRequests(): void {
+    if (this.held || this.closed || this.backlog() <= this.ctx.maxQueueBytes / 2) return;
+    this.held = true;
+    this.readState();
+  }
+
+  private readonly releaseRequests = (): void => {
+    if (!this.held) return;
+    this.held = false;
+    this.lastSeen = Date.now();
+    this.readState();
+  };
 
   private async execute(req: Request | WscMessage): Promise<void> {
     if (this.closed) return;
@@ -276,6 +340,7 @@ export class WsConnection implements Sink {
     const s = this.session;
     switch (req.code) {
       case 1:
+        if (this.overSubscribed(topicChannel(s.pid, req.topic))) return this.tooManySubscriptions(req);
         await hub.subscribe(s, req.topic);
         return this.ok(ReplyCode.SUBSCRIBED, req);
       case 2:
@@ -288,6 +353,7 @@ export class WsConnection implements Sink {
         return this.ok(ReplyCode.LOGGED_OUT, req);
       case 5:
         if (s.uid === undefined) return this.error({ ...req, code: ErrorCode.NOT_LOGGED_IN });
+        if (this.overSubscribed(privateChannel(s.pid, s.uid, req.topic))) return this.tooManySubscriptions(req);
         await hub.subscribePrivate(s, s.uid, req.topic);
         return this.ok(ReplyCode.SUBSCRIBED, req);
       case 6:
@@ -299,6 +365,22 @@ export class WsConnection implements Sink {
         return failed === undefined ? this.ok(ReplyCode.ACCEPTED, req) : this.error({ ...req, code: failed.code }, failed.detail);
       }
     }
+  }
+
+  /**
+   * Whether joining `channel` would take the connection over maxSubscriptions topics. The
+   * session's channels are its topics plus the project broadcast and, logged in, its user channel.
+   */
+  private overSubscribed(channel: string): boolean {
+    const s = this.session;
+    if (s.channels.has(channel)) return false;
+    const fixed = 1 + (s.uid !== undefined && s.channels.has(userChannel(s.pid, s.uid)) ? 1 : 0);
+    return s.channels.size - fixed >= this.ctx.maxSubscriptions;
+  }
+
+  private tooManySubscriptions(req: Request): void {
+    this.ctx.metrics.limitRejections.inc({ pid: this.session.pid, limit: 'subscriptions' });
+    this.error({ ...req, code: ErrorCode.TOO_MANY_SUBSCRIPTIONS }, `a connection may hold at most ${this.ctx.maxSubscriptions} topics`);
   }
 
   /** ws-cluster answers: an ack (or failed ack) when `ack_id` was given, else errors only. */

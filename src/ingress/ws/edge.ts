@@ -17,6 +17,7 @@ import { WsConnection } from './connection.js';
 import { Flusher } from './flusher.js';
 import { OnlineReporter } from './online-report.js';
 import { deliveryFrame } from './frames.js';
+import { originAllowed } from '../origin.js';
 import type { ChannelHistory } from '../../core/history.js';
 import { V1Connection } from './v1/connection.js';
 import { publicationFrame, type V1Format } from './v1/encode.js';
@@ -43,12 +44,29 @@ export interface WsEdgeOptions {
   /** Cluster-wide presence, for the online report to server connections. */
   online: OnlineUsers;
   onlineReportIntervalMs: number;
+  /** WebSocket connections this node holds at most; the next upgrade gets 503. */
+  maxConnections: number;
+  /** Topics one connection may hold (30007 beyond). */
+  maxSubscriptions: number;
+  /** The node's allowed browser origins (a project's own list wins); undefined = same origin. */
+  allowedOrigins: readonly string[] | undefined;
+  /** Upgrade request headers must arrive within this (slowloris), ms. */
+  headerTimeoutMs: number;
+  /** The whole upgrade request must arrive within this, ms. */
+  requestTimeoutMs: number;
   /** Channel options and history reads, for v1 subscriptions. */
   history: ChannelHistory;
   /** Protocol v1 keepalive: ping after this long, close 3001 when nothing comes back within the pong timeout. */
   v1PingIntervalMs: number;
   v1PongTimeoutMs: number;
 }
+
+/**
+ * TCP connections the WebSocket port keeps beyond maxConnections, so that the excess still
+ * reads a 503 (and not a reset) while sockets that never upgrade are bounded too. Beyond it
+ * node:http closes new sockets at once, leaving descriptors for HTTP, gRPC and Redis.
+ */
+const UPGRADE_SLACK = 64;
 
 export const WS_PATH = '/ws';
 /** ws-cluster's path, so its clients only change the host. */
@@ -109,10 +127,14 @@ export class WsEdge {
       perMessageDeflate: false,
       clientTracking: false,
     });
-    this.server = createServer((req, res) => {
+    // Checked every second instead of node's 30 s, so header/request timeouts hold to about a second.
+    this.server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
       const status = isWsPath(new URL(req.url ?? '/', 'http://x').pathname) ? 426 : 404;
       res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 426 ? 'Upgrade Required\n' : 'Not Found\n');
     });
+    this.server.headersTimeout = o.headerTimeoutMs;
+    this.server.requestTimeout = o.requestTimeoutMs;
+    this.server.maxConnections = o.maxConnections + UPGRADE_SLACK;
     this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
   }
 
@@ -154,6 +176,10 @@ export class WsEdge {
     };
     if (!isWsPath(url.pathname)) return refuse('not_found', 404, 'Not Found', 'Not Found');
     if (this.draining) return refuse('draining', 503, 'Service Unavailable', 'Service Unavailable');
+    if (this.connections.size >= this.o.maxConnections) {
+      this.o.metrics.limitRejections.inc({ pid: '', limit: 'node_connections' });
+      return refuse('node_connections', 503, 'Service Unavailable', `node is at its connection limit (${this.o.maxConnections})`);
+    }
     const token = url.searchParams.get('token') || undefined;
     const requested = url.searchParams.get('pid') || claimedPid(token);
     const pid = requested ?? DEFAULT_PID;
@@ -162,6 +188,10 @@ export class WsEdge {
       return requested === undefined
         ? refuse('no_pid', 400, 'Bad Request', 'pid required: give ?pid= or a token with a pid claim')
         : refuse('unknown_project', 404, 'Not Found', `unknown project "${requested}"`);
+    }
+    if (!originAllowed(req.headers.origin, req.headers.host, project.allowedOrigins ?? this.o.allowedOrigins)) {
+      this.o.metrics.limitRejections.inc({ pid, limit: 'origin' });
+      return reject(socket, 403, 'Forbidden', `origin ${JSON.stringify(req.headers.origin)} is not allowed (see --allowed-origins)`);
     }
     const max = project.limits.maxConnections;
     if (max !== undefined && (this.perProject.get(pid) ?? 0) >= max) {
@@ -186,6 +216,7 @@ export class WsEdge {
       encodeDelivery: this.encodeDelivery,
       maxQueueBytes: this.o.maxQueueBytes,
       requestRates: this.requestRates,
+      maxSubscriptions: this.o.maxSubscriptions,
       onClosed: (c) => {
         this.connections.delete(c);
         this.count(pid, -1);

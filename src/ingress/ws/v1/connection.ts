@@ -17,6 +17,7 @@ import { privateChannel, topicChannel, userChannel } from '../../../core/targeti
 import type { Metrics } from '../../../observability/metrics.js';
 import { ClientFrame, type Publication, type ServerMessage } from '../../../../gen/pushwire/v1/client.js';
 import { BackendLink } from '../backend-link.js';
+import { TOO_DEEP, nestsDeeperThan } from '../../json-depth.js';
 import { CloseCode } from '../close-codes.js';
 import { ErrorCode } from '../codec.js';
 import type { Flusher } from '../flusher.js';
@@ -100,7 +101,7 @@ export class V1Connection implements Sink {
   ) {
     this.session = new Session(cid, pid, this);
     this.link = new BackendLink(this.session, ctx.backends, ctx.publisher, () => {});
-    ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(data, isBinary));
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.guarded(data, isBinary));
     ws.on('ping', this.touch);
     ws.on('pong', this.touch);
     ws.on('error', (err: Error & { code?: string }) => {
@@ -190,6 +191,19 @@ export class V1Connection implements Sink {
     setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
   }
 
+  /**
+   * Nothing a client sends may escape as an exception (ws emits 'message' from the socket's data
+   * handler, where a throw ends the process): a bug met here closes this connection with 1011.
+   */
+  private guarded(data: Buffer, isBinary: boolean): void {
+    try {
+      this.onMessage(data, isBinary);
+    } catch (err) {
+      this.ctx.logger.error({ err, cid: this.cid }, 'unexpected error handling a client frame');
+      this.close(CloseCode.INTERNAL_ERROR, 'internal error', 'internal_error');
+    }
+  }
+
   private onMessage(data: Buffer, isBinary: boolean): void {
     this.lastSeen = Date.now();
     if (this.closed) return;
@@ -233,6 +247,11 @@ export class V1Connection implements Sink {
     const out: V1Command[] = [];
     for (const line of data.toString('utf8').split('\n')) {
       if (line.trim() === '') continue;
+      // Before parsing: request data is serialised again for the backends (see json-depth.ts).
+      if (nestsDeeperThan(line)) {
+        out.push({ kind: 'bad', id: 0, detail: `bad data format: ${TOO_DEEP}` });
+        continue;
+      }
       let raw: unknown;
       try {
         raw = JSON.parse(line);
