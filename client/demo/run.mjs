@@ -13,7 +13,9 @@ const channels = {
     chat: { history: { size: 1000, ttl: '24h' } },
   },
 };
-const node = spawn(process.execPath, [cli, 'serve', '--demo', 'true', '--channels', JSON.stringify(channels), ...process.argv.slice(2)], {
+// The page is served from the HTTP port and opens its WebSocket on the WebSocket port, another origin: a local demo
+// allows any (--allowed-origins *); a deployment lists its pages' origins instead.
+const node = spawn(process.execPath, [cli, 'serve', '--demo', 'true', '--allowed-origins', '*', '--channels', JSON.stringify(channels), ...process.argv.slice(2)], {
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 const stop = () => node.kill('SIGTERM');

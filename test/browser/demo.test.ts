@@ -33,7 +33,9 @@ describe('SDK demo page in headless Chromium', () => {
   let page: Page;
   const pageErrors: string[] = [];
 
-  const startA = async (): Promise<NodeProcess> => (a = await cluster.node(redis, ['--demo', 'true', '--channels', CHANNELS, ...ports]));
+  // The page comes from the HTTP port and opens its WebSocket on another port: another origin, allowed explicitly.
+  const startA = async (): Promise<NodeProcess> =>
+    (a = await cluster.node(redis, ['--demo', 'true', '--channels', CHANNELS, '--allowed-origins', `http://127.0.0.1:${ports[3]}`, ...ports]));
   const demo = (): Promise<DemoState> => page.evaluate(() => (globalThis as unknown as { pushwireDemo: DemoState }).pushwireDemo);
   const waitDemo = (fn: string, timeout = 20_000): Promise<unknown> => page.waitForFunction(fn, undefined, { timeout, polling: 50 });
 
