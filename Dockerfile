@@ -8,6 +8,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 COPY gen ./gen
+COPY client ./client
 RUN npm run build && npm prune --omit=dev
 
 # Runtime stage: compiled JS, production node_modules, and the .proto files reflection serves.
@@ -17,6 +18,10 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The client SDK and its demo page, for `--demo true` (/demo).
+COPY --from=build /app/client/package.json ./client/package.json
+COPY --from=build /app/client/dist ./client/dist
+COPY --from=build /app/client/demo ./client/demo
 COPY gen/openapi.json ./gen/openapi.json
 COPY proto ./proto
 COPY third_party ./third_party

@@ -1,6 +1,6 @@
 // Generates BENCHMARKS.md and bench/results/latency.svg from bench/results/latest.json (no runs).
 // Used by `npm run bench -- report` and at the end of `npm run bench -- all`.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { scaleSections } from './report-scale.mjs';
 import { benchDir, root } from './lib/common.mjs';
 
@@ -271,6 +271,11 @@ export function generateReport() {
   // their own commands, written out in the file, not from latest.json.
   const extra = `${benchDir}FIGURES-issue14.md`;
   if (existsSync(extra)) out.push(readFileSync(extra, 'utf8').trimEnd(), '');
+  // Benchmarks outside this harness (the client SDK's bundle size and soak) write their own Markdown
+  // sections into bench/results/*.md; they are carried over verbatim, in file-name order.
+  for (const name of readdirSync(`${benchDir}results`).filter((f) => f.endsWith('.md')).sort()) {
+    out.push(readFileSync(`${benchDir}results/${name}`, 'utf8').trimEnd(), '');
+  }
 
   out.push(...scaleSections());
   out.push('## Reproduce', '');
@@ -286,6 +291,8 @@ export function generateReport() {
     'npm run bench -- scale          # issue 12: 100,000 connections over 6 nodes, one Redis and a 3-master cluster (heavy)',
     'npm run bench -- storm          # issue 12: 20,000 logged-in clients connecting, then dropped (Redis work per connect)',
     'npm run bench -- report         # regenerate this file and the plot from bench/results/latest.json',
+    'npm run build && npm ci --prefix bench/bundle && node bench/bundle/bundle-size.mjs   # SDK bundle sizes -> bench/results/sdk-bundle.md',
+    'npm run build && node bench/sdk-soak.mjs --clients 1000 --rounds 2                  # SDK soak -> bench/results/sdk-soak.md',
     '```',
     '',
     'Each run prints a table, writes `bench/results/<scenario>-<timestamp>.json` (git-ignored) and updates',

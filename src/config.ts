@@ -15,6 +15,8 @@ export interface Config {
   httpPort: number;
   /** gRPC port. @default 9912 */
   grpcPort: number;
+  /** Serve the client SDK's demo page (live ticker + chat room) at /demo on the HTTP port. @default false */
+  demo: boolean;
   /** Unique id of this node in the cluster. @default random 8 hex chars */
   nodeId: string;
   /** Redis URL; absent runs a single node on an in-process bus. */
@@ -108,7 +110,7 @@ export const MAX_WORKERS = 256;
 
 export { ConfigError };
 
-type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'count' | 'workers' | 'delay' | 'origins';
+type Kind = 'string' | 'port' | 'size' | 'duration' | 'url' | 'boolean' | 'count' | 'workers' | 'delay' | 'origins';
 
 export interface OptionSpec {
   key: keyof Config;
@@ -126,6 +128,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'wsPort', flag: 'ws-port', kind: 'port', default: '8812', help: 'WebSocket port (0 = ephemeral)' },
   { key: 'httpPort', flag: 'http-port', kind: 'port', default: '8912', help: 'HTTP port: REST bridge, /healthz, /readyz, /metrics' },
   { key: 'grpcPort', flag: 'grpc-port', kind: 'port', default: '9912', help: 'gRPC port' },
+  { key: 'demo', flag: 'demo', kind: 'boolean', default: 'false', help: 'serve the client SDK demo page at /demo on the HTTP port (true/false)' },
   { key: 'nodeId', flag: 'node-id', kind: 'string', value: 'ID', default: undefined, help: 'node id, unique in the cluster (default: random)' },
   { key: 'redis', flag: 'redis', kind: 'string', value: 'URL', default: undefined, help: 'Redis URL (redis://, rediss://) or Redis Cluster seed nodes (redis+cluster://h1:p1,h2:p2); absent = single node, in-process bus' },
   { key: 'redisPrefix', flag: 'redis-prefix', kind: 'string', value: 'PREFIX', default: 'pushwire:', help: 'prefix of every Redis channel' },
@@ -163,7 +166,7 @@ export const OPTIONS: readonly OptionSpec[] = [
 /** `--config FILE` (env PUSHWIRE_CONFIG): a YAML or JSON file of the options above, by flag name. */
 export const CONFIG_FLAG = 'config';
 
-const PLACEHOLDERS: Record<Kind, string> = { string: 'VALUE', port: 'PORT', size: 'SIZE', duration: 'DURATION', url: 'URL', count: 'N', workers: 'N', delay: 'DURATION', origins: 'ORIGINS' };
+const PLACEHOLDERS: Record<Kind, string> = { string: 'VALUE', port: 'PORT', size: 'SIZE', duration: 'DURATION', url: 'URL', boolean: 'true|false', count: 'N', workers: 'N', delay: 'DURATION', origins: 'ORIGINS' };
 
 export const placeholder = (o: OptionSpec): string => o.value ?? PLACEHOLDERS[o.kind];
 
@@ -227,6 +230,9 @@ function convert(o: OptionSpec, value: string, where: string): unknown {
     case 'url':
       if (!URL.canParse(value)) bad('must be a URL');
       return value;
+    case 'boolean':
+      if (value !== 'true' && value !== 'false') bad('must be true or false');
+      return value === 'true';
     case 'count': {
       const n = Number(value);
       if (!/^\d+$/.test(value) || n < 1 || !Number.isSafeInteger(n)) bad('must be a positive whole number');

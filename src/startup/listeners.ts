@@ -67,6 +67,7 @@ export async function startListeners(config: Config, d: ListenerDeps): Promise<L
     node,
     maxQueueBytes: config.maxQueueBytes,
   });
+  const ports = { ws: 0, http: 0, grpc: 0 };
   const app = createHttpHandler({
     publisher: node.publisher,
     projects,
@@ -76,12 +77,12 @@ export async function startListeners(config: Config, d: ListenerDeps): Promise<L
     isReady: d.isReady,
     node,
     maxQueueBytes: config.maxQueueBytes,
+    ...(config.demo && { demo: { wsPort: () => ports.ws } }),
     corsOrigins: config.corsOrigins,
     adminKey: config.adminKey,
     metricsText: d.metricsText,
   });
 
-  const ports = { ws: 0, http: 0, grpc: 0 };
   let http: Server;
   const { host } = config;
   try {

@@ -64,6 +64,7 @@ describe('parseConfig with a config file', () => {
         `channels: '{"history":{"size":5,"ttl":"1m"}}'`,
         'v1-ping-interval: 30s',
         'v1-pong-timeout: 9s',
+        'demo: true',
       ].join('\n'),
     );
     const c = parseConfig(['--config', path], {});
@@ -102,6 +103,7 @@ describe('parseConfig with a config file', () => {
       channels: '{"history":{"size":5,"ttl":"1m"}}',
       v1PingIntervalMs: 30_000,
       v1PongTimeoutMs: 9000,
+      demo: true,
     });
   });
 
@@ -110,7 +112,7 @@ describe('parseConfig with a config file', () => {
       'ping-timeout', 'max-message-bytes', 'max-push-bytes', 'consumer-ttl', 'idempotency-window', 'presence-ttl', 'online-report-interval',
       'max-queue-bytes', 'shutdown-timeout', 'bus-timeout', 'bus-max-in-flight', 'log-level', 'admin-key', 'workers', 'write-delay',
       'max-connections', 'max-subscriptions', 'allowed-origins', 'cors-origins', 'header-timeout', 'request-timeout', 'channels', 'v1-ping-interval',
-      'v1-pong-timeout'];
+      'v1-pong-timeout', 'demo'];
     expect(OPTIONS.map((o) => o.flag).filter((f) => !set.includes(f)).sort()).toEqual(['jwt-public-key', 'projects']);
   });
 

@@ -302,6 +302,16 @@ describe('parseDuration', () => {
   });
 });
 
+describe('parseConfig: --demo', () => {
+  it('is off by default, takes true or false, and refuses anything else with the exact message', () => {
+    expect(parse([]).demo).toBe(false);
+    expect(parse(['--demo', 'true']).demo).toBe(true);
+    expect(parse([], { PUSHWIRE_DEMO: 'true' }).demo).toBe(true);
+    expect(parse(['--demo=false']).demo).toBe(false);
+    expect(() => parse(['--demo', 'yes'])).toThrow('--demo (PUSHWIRE_DEMO): must be true or false, got "yes"');
+  });
+});
+
 describe('parseConfig: --workers', () => {
   it('defaults to 1 (the node runs in this process)', () => {
     expect(parse([]).workers).toBe(1);

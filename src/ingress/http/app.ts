@@ -3,6 +3,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { Code } from '../../core/errors.js';
 import { adminRoutes } from './admin-routes.js';
 import { withCors } from './cors.js';
+import { demoRoutes } from './demo-routes.js';
 import { withFastPush } from './fast-push.js';
 import { docsRoutes } from './docs-routes.js';
 import { healthRoutes } from './health-routes.js';
@@ -48,6 +49,7 @@ export function createHttpApp(o: HttpAppOptions): express.Express {
   openapiRoutes(app);
   docsRoutes(app);
   if (o.adminKey !== undefined) adminRoutes(app, o, o.adminKey);
+  demoRoutes(app, o);
 
   app.use((_req, res) => {
     send(res, Code.NOT_FOUND, 'Not Found');

@@ -17,6 +17,8 @@ export interface HttpAppOptions {
   node: PushNode;
   /** Unsent bytes a streaming response may have before it is ended as too slow. */
   maxQueueBytes: number;
+  /** Serve the SDK demo page at /demo (`--demo true`); the page connects to this WebSocket port. */
+  demo?: { wsPort: () => number };
   /** Origins answered with CORS headers (--cors-origins); undefined: no CORS. */
   corsOrigins?: readonly string[];
   /** Key of the admin page (/admin); undefined: the page is off (404). */
