@@ -26,7 +26,8 @@ function client(options: Parameters<typeof sdkClient>[1] = {}): Client {
 }
 
 beforeAll(async () => {
-  node = await NodeProcess.start(['--jwt-secret', SECRET, '--channels', HISTORY_CHANNELS]);
+  // 150 channels on one client (the many-subscriptions case) is above the default --max-subscriptions of 128.
+  node = await NodeProcess.start(['--jwt-secret', SECRET, '--channels', HISTORY_CHANNELS, '--max-subscriptions', '200']);
 }, 60_000);
 afterEach(() => {
   for (const c of clients.splice(0)) c.close();
