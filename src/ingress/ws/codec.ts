@@ -44,7 +44,8 @@ export const ErrorCode = {
   OUTCOME_UNKNOWN: 30008,
 } as const;
 
-const MESSAGES: Record<number, string> = {
+/** The `message` text of each code, shared by both protocols (docs/protocol.md). */
+export const MESSAGES: Readonly<Record<number, string>> = {
   20000: 'connected',
   20001: 'subscribed',
   20002: 'unsubscribed',

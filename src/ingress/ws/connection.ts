@@ -29,6 +29,7 @@ import {
   type WscMessage,
 } from './codec.js';
 import type { Flusher } from './flusher.js';
+import { SocketOutbox } from './socket-outbox.js';
 import { WriteSchedule } from './write-schedule.js';
 import { PONG_FRAME, textFrame } from './frames.js';
 
@@ -68,7 +69,6 @@ export const PAUSE_AT_BYTES = 1024 * 1024;
 export const MAX_PENDING_REQUESTS = 2 * PAUSE_AT_REQUESTS;
 export const MAX_PENDING_REQUEST_BYTES = 4 * PAUSE_AT_BYTES;
 /** Bytes above which a flush hands the frames to writev instead of copying them into one buffer. */
-const CONCAT_LIMIT = 64 * 1024;
 /** How long a closing client gets to answer our close frame. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -81,8 +81,7 @@ export class WsConnection implements Sink {
   readonly session: Session;
   lastSeen = Date.now();
   private lastPing = 0;
-  private queue: Buffer[] = [];
-  private queued = 0;
+  private readonly outbox: SocketOutbox;
   private readonly schedule: WriteSchedule;
   private closed = false;
   private closeReason: string | undefined;
@@ -104,6 +103,7 @@ export class WsConnection implements Sink {
     private readonly ctx: ConnectionContext,
   ) {
     this.session = new Session(cid, pid, this);
+    this.outbox = new SocketOutbox(socket, ctx.flusher, ctx.maxQueueBytes);
     this.schedule = new WriteSchedule(this, ctx.flusher, () => ctx.projects.get(pid)?.writeDelayMs ?? 0);
     this.link = new BackendLink(this.session, ctx.backends, ctx.publisher, (text) => this.enqueue(textFrame(text)));
     ws.on('message', (data: Buffer, isBinary: boolean) => this.guarded(() => this.onMessage(data, isBinary)));
@@ -147,21 +147,9 @@ export class WsConnection implements Sink {
   /** Writes what is queued; returns the bytes written. Called by the Flusher. */
   flush(): number {
     this.schedule.flushed();
-    if (this.queue.length === 0) return 0;
-    const frames = this.queue;
-    const bytes = this.queued;
-    this.queue = [];
-    this.queued = 0;
     // Once ws has sent a close frame (the client started closing), no data frame may follow it.
-    if (this.ws.readyState !== WebSocket.OPEN) return 0;
-    if (frames.length === 1) this.socket.write(frames[0]!);
-    else if (bytes <= CONCAT_LIMIT) this.socket.write(this.ctx.flusher.combine(frames, bytes));
-    else {
-      this.socket.cork();
-      for (const f of frames) this.socket.write(f);
-      this.socket.uncork();
-    }
-    if (this.held && this.socket.writableLength === 0) this.releaseRequests();
+    const bytes = this.outbox.write(this.ws.readyState === WebSocket.OPEN);
+    if (bytes > 0 && this.held && this.socket.writableLength === 0) this.releaseRequests();
     return bytes;
   }
 
@@ -187,7 +175,7 @@ export class WsConnection implements Sink {
 
   /** Bytes queued here or in the socket, not yet taken by the kernel. */
   backlog(): number {
-    return this.queued + this.socket.writableLength;
+    return this.outbox.backlog();
   }
 
   /** Queues a text frame (bounded like every frame: a server that does not read is closed 3008). */
@@ -433,12 +421,10 @@ export class WsConnection implements Sink {
   /** Queues a frame for the next write; deliveries are `delayable` (see WriteSchedule). */
   private enqueue(frame: Buffer, delayable = false): void {
     if (this.closed) return;
-    if (this.queued + this.socket.writableLength + frame.length > this.ctx.maxQueueBytes) {
+    if (!this.outbox.push(frame)) {
       this.closeSlow();
       return;
     }
-    this.queue.push(frame);
-    this.queued += frame.length;
     this.schedule.queued(delayable);
   }
 
@@ -447,8 +433,7 @@ export class WsConnection implements Sink {
     this.closed = true;
     this.link.closingStarted();
     this.closeReason = 'slow_consumer';
-    this.queue = [];
-    this.queued = 0;
+    this.outbox.clear();
     this.ctx.metrics.slowConsumerCloses.inc();
     this.ws.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
     setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
@@ -456,8 +441,7 @@ export class WsConnection implements Sink {
 
   private onClose(code: number): void {
     this.closed = true;
-    this.queue = [];
-    this.queued = 0;
+    this.outbox.clear();
     this.link.closed(this.session.uid);
     this.ctx.hub.remove(this.session);
     this.ctx.metrics.connectionsClosed.inc({ reason: this.closeReason ?? (code === 1006 ? 'abnormal' : 'client') });

@@ -20,8 +20,9 @@ import { ClientFrame, type Publication, type ServerMessage } from '../../../../g
 import { BackendLink } from '../backend-link.js';
 import { TOO_DEEP, nestsDeeperThan } from '../../json-depth.js';
 import { CloseCode } from '../close-codes.js';
-import { ErrorCode } from '../codec.js';
+import { ErrorCode, MESSAGES as LEGACY_MESSAGES } from '../codec.js';
 import type { Flusher } from '../flusher.js';
+import { SocketOutbox } from '../socket-outbox.js';
 import { WriteSchedule } from '../write-schedule.js';
 import { protoCommand, validateCommand, type V1Command } from './commands.js';
 import { messageFrame, publicationOf, type V1Format } from './encode.js';
@@ -51,22 +52,10 @@ export interface V1Context {
 /** v1 codes beyond the legacy catalogue (docs/protocol.md). */
 export const V1Code = { NOT_AVAILABLE: 30009, INSUFFICIENT_STATE: 30010 } as const;
 
-const MESSAGES: Record<number, string> = {
-  30001: 'bad request',
-  30002: 'not logged in',
-  30003: 'auth failed',
-  30004: 'too many requests',
-  30005: 'no backend connected',
-  30006: 'cluster unavailable',
-  30007: 'too many subscriptions',
-  30008: 'outcome unknown',
-  30009: 'not available',
-  30010: 'insufficient state',
-};
+const MESSAGES: Readonly<Record<number, string>> = { ...LEGACY_MESSAGES, 30009: 'not available', 30010: 'insufficient state' };
 
 const PAUSE_AT = 64;
 const MAX_PENDING_COMMANDS = 4096;
-const CONCAT_LIMIT = 64 * 1024;
 const CLOSE_GRACE_MS = 2000;
 /**
  * A protocol v1 connection (pushwire.v1.json or pushwire.v1.proto): commands with ids,
@@ -78,8 +67,7 @@ export class V1Connection implements Sink {
   private lastSeen = Date.now();
   private pingSentAt = 0;
   private lastPing = Date.now();
-  private queue: Buffer[] = [];
-  private queued = 0;
+  private readonly outbox: SocketOutbox;
   private readonly schedule: WriteSchedule;
   private closed = false;
   private closeReason: string | undefined;
@@ -106,6 +94,7 @@ export class V1Connection implements Sink {
     private readonly ctx: V1Context,
   ) {
     this.session = new Session(cid, pid, this);
+    this.outbox = new SocketOutbox(socket, ctx.flusher, ctx.maxQueueBytes);
     this.schedule = new WriteSchedule(this, ctx.flusher, () => ctx.projects.get(pid)?.writeDelayMs ?? 0);
     this.link = new BackendLink(this.session, ctx.backends, ctx.publisher, () => {});
     ws.on('message', (data: Buffer, isBinary: boolean) => this.guarded(data, isBinary));
@@ -129,7 +118,7 @@ export class V1Connection implements Sink {
   readonly isServer = false;
 
   backlog(): number {
-    return this.queued + this.socket.writableLength;
+    return this.outbox.backlog();
   }
 
   private readonly touch = (): void => {
@@ -170,20 +159,7 @@ export class V1Connection implements Sink {
 
   flush(): number {
     this.schedule.flushed();
-    if (this.queue.length === 0) return 0;
-    const frames = this.queue;
-    const bytes = this.queued;
-    this.queue = [];
-    this.queued = 0;
-    if (this.ws.readyState !== WebSocket.OPEN) return 0;
-    if (frames.length === 1) this.socket.write(frames[0]!);
-    else if (bytes <= CONCAT_LIMIT) this.socket.write(Buffer.concat(frames, bytes));
-    else {
-      this.socket.cork();
-      for (const f of frames) this.socket.write(f);
-      this.socket.uncork();
-    }
-    return bytes;
+    return this.outbox.write(this.ws.readyState === WebSocket.OPEN);
   }
 
   /** Sends the disconnect advice, flushes, closes with `code`. */
@@ -441,12 +417,10 @@ export class V1Connection implements Sink {
   /** Queues a frame for the next write; publications are `delayable` (the project's write delay, see WriteSchedule). */
   private enqueue(frame: Buffer, delayable = false): void {
     if (this.closed) return;
-    if (this.queued + this.socket.writableLength + frame.length > this.ctx.maxQueueBytes) {
+    if (!this.outbox.push(frame)) {
       this.closeSlow();
       return;
     }
-    this.queue.push(frame);
-    this.queued += frame.length;
     this.schedule.queued(delayable);
   }
 
@@ -454,8 +428,7 @@ export class V1Connection implements Sink {
     this.closed = true;
     this.link.closingStarted();
     this.closeReason = 'slow_consumer';
-    this.queue = [];
-    this.queued = 0;
+    this.outbox.clear();
     this.ctx.metrics.slowConsumerCloses.inc();
     this.ws.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
     setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
@@ -463,8 +436,7 @@ export class V1Connection implements Sink {
 
   private onClose(code: number): void {
     this.closed = true;
-    this.queue = [];
-    this.queued = 0;
+    this.outbox.clear();
     this.subs.clear();
     this.link.closed(this.session.uid);
     this.ctx.hub.remove(this.session);
