@@ -220,13 +220,10 @@ export class WsEdge {
       onClosed: (c) => {
         this.connections.delete(c);
         this.count(pid, -1);
-        this.o.metrics.connections.set(this.size);
       },
     });
     this.connections.add(conn);
     this.count(pid, 1);
-    this.o.metrics.connections.set(this.size);
-    this.o.metrics.connectionsOpened.inc();
     conn.start(token);
   }
 
@@ -251,16 +248,16 @@ export class WsEdge {
       onClosed: (c) => {
         this.v1.delete(c);
         this.count(pid, -1);
-        this.o.metrics.connections.set(this.size);
       },
     });
     this.v1.add(conn);
     this.count(pid, 1);
-    this.o.metrics.connections.set(this.size);
-    this.o.metrics.connectionsOpened.inc();
   }
 
-  private count(pid: string, delta: number): void {
+  /** Bookkeeping of one connection opened (+1) or closed (-1), after the connection sets were updated. */
+  private count(pid: string, delta: 1 | -1): void {
+    this.o.metrics.connections.set(this.size);
+    if (delta > 0) this.o.metrics.connectionsOpened.inc();
     const n = (this.perProject.get(pid) ?? 0) + delta;
     if (n > 0) this.perProject.set(pid, n);
     else this.perProject.delete(pid);
