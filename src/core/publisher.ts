@@ -50,6 +50,8 @@ interface Published {
 export interface PushBatchResult {
   messageIds: string[];
   nodeId: string;
+  /** One per push, in order: offset (a decimal string, as the generated uint64) and epoch on a channel with history. */
+  results: { offset: string; epoch: string; duplicate: boolean }[];
 }
 
 /** Most pushes one batch call may carry. */
@@ -194,7 +196,11 @@ export class Publisher {
       throw invalidArgument(`a batch holds at most ${MAX_BATCH_PUSHES} pushes, got ${reqs.length}`);
     }
     const results = await this.counted(ingress, reqs.length, () => this.publishAll(reqs, 'pushes', keyPid));
-    return { messageIds: results.map((r) => r.messageId), nodeId: this.nodeId };
+    return {
+      messageIds: results.map((r) => r.messageId),
+      nodeId: this.nodeId,
+      results: results.map((r) => ({ offset: r.offset === undefined ? '0' : String(r.offset), epoch: r.epoch ?? '', duplicate: r.duplicate })),
+    };
   }
 
   /** Runs `work`, counting `n` pushes under its outcome. */

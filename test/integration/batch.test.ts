@@ -57,7 +57,7 @@ describe('PushDataBatch (gRPC and POST /v1/pushData:batch)', () => {
     await c.subscribe(topic);
     const res = await restBatch(node.server.httpUrl, { pushes: [{ topic, data: b64('one') }, { topic, data: b64('two') }] });
     expect(res.status).toBe(200);
-    expect(res.json).toEqual({ messageIds: [expect.any(String), expect.any(String)], nodeId: node.server.nodeId });
+    expect(res.json).toEqual({ messageIds: [expect.any(String), expect.any(String)], nodeId: node.server.nodeId, results: [{}, {}] });
     await c.next((f) => f.text === 'two');
     expect(c.deliveries()).toEqual(['one', 'two']);
   });
@@ -65,7 +65,7 @@ describe('PushDataBatch (gRPC and POST /v1/pushData:batch)', () => {
   it('an empty batch is accepted and publishes nothing', async () => {
     expect((await pushDataBatch(node.grpc, [])).messageIds).toEqual([]);
     const res = await restBatch(node.server.httpUrl, {});
-    expect(res).toEqual({ status: 200, json: { messageIds: [], nodeId: node.server.nodeId } });
+    expect(res).toEqual({ status: 200, json: { messageIds: [], nodeId: node.server.nodeId, results: [] } });
   });
 
   it('one invalid push fails the whole batch with INVALID_ARGUMENT naming its index, and nothing is delivered', async () => {
@@ -119,6 +119,65 @@ describe('PushDataBatch (gRPC and POST /v1/pushData:batch)', () => {
     const before = await metric(node.server.httpUrl, 'pushwire_pushes_total', { ingress: 'grpc', result: 'ok' });
     await pushDataBatch(node.grpc, [{ topic: 'n1' }, { topic: 'n2' }, { topic: 'n3' }]);
     expect(await metric(node.server.httpUrl, 'pushwire_pushes_total', { ingress: 'grpc', result: 'ok' })).toBe(before + 3);
+  });
+});
+
+const HISTORY = JSON.stringify({ namespaces: { chat: { history: { size: 100, ttl: '10m' } } } });
+
+/** A batch mixing history channels, a plain topic, skip_history and a repeated idempotency key: each push's own answer. */
+async function batchOffsets(grpcAddress: string, httpUrl: string): Promise<void> {
+  const grpc = pushClient(grpcAddress);
+  try {
+    const [a, b] = [`chat:${unique('a')}`, `chat:${unique('b')}`];
+    const key = unique('key');
+    const res = await pushDataBatch(grpc, [
+      { topic: a, data: Buffer.from('a1') },
+      { topic: b, data: Buffer.from('b1') },
+      { topic: a, data: Buffer.from('a2') },
+      { topic: unique('plain'), data: Buffer.from('p') },
+      { topic: a, data: Buffer.from('skipped'), skipHistory: true },
+      { topic: b, data: Buffer.from('b2'), idempotencyKey: key },
+      { topic: b, data: Buffer.from('b2 again'), idempotencyKey: key },
+    ]);
+    // Epochs are per channel: every push to a channel carries that channel's one epoch.
+    const [ea, eb] = [res.results[0]!.epoch, res.results[1]!.epoch];
+    expect(ea).not.toBe('');
+    expect(eb).not.toBe('');
+    expect(res.results.map((r) => [r.offset, r.epoch, r.duplicate])).toEqual([
+      ['1', ea, false],
+      ['1', eb, false],
+      ['2', ea, false],
+      ['0', '', false],
+      ['0', '', false],
+      ['2', eb, false],
+      ['0', '', true],
+    ]);
+    expect(res.messageIds[6]).toBe(res.messageIds[5]);
+    // The REST bridge answers the same, in proto3 JSON (defaults left out, uint64 as a string).
+    const rest = await restBatch(httpUrl, { pushes: [{ topic: a, data: b64('a3') }, { topic: unique('plain'), data: b64('p') }, { topic: b, data: b64('b3') }] });
+    expect(rest.status).toBe(200);
+    expect(rest.json.results).toEqual([{ offset: '3', epoch: ea }, {}, { offset: '3', epoch: eb }]);
+  } finally {
+    grpc.close();
+  }
+}
+
+describe('PushDataBatch on channels with history: offsets per push', () => {
+  const node = useTestNode(['--channels', HISTORY]);
+
+  it('in-process bus: gRPC and REST answer each single-channel push its offset and epoch', async () => {
+    await batchOffsets(node.server.grpcAddress, node.server.httpUrl);
+  });
+
+  it('Redis bus: the same through the append script', async () => {
+    const redis = await TestRedis.start();
+    const n = await NodeProcess.start(['--redis', redis.url, '--channels', HISTORY]);
+    try {
+      await batchOffsets(n.grpcAddress, n.httpUrl);
+    } finally {
+      await n.stop();
+      await redis.stop();
+    }
   });
 });
 

@@ -128,6 +128,24 @@ export interface PushDataBatchResponse {
   messageIds: string[];
   /** Id of the node that accepted the batch. */
   nodeId: string;
+  /** One per push, in the order of the request's pushes (results[i] answers pushes[i]). */
+  results: PushDataBatchResult[];
+}
+
+/** PushDataBatchResult is one push's outcome inside a batch, as PushDataResponse is for PushData. */
+export interface PushDataBatchResult {
+  /**
+   * For a single-channel push to a channel with history: the publication's offset in the
+   * channel's stream, and the stream's epoch. 0 / empty otherwise (no history, skip_history,
+   * uids/cids/tags targeting, or a duplicate).
+   */
+  offset: string;
+  epoch: string;
+  /**
+   * True when `idempotency_key` repeated an earlier push: nothing was published and
+   * message_ids[i] is the earlier push's.
+   */
+  duplicate: boolean;
 }
 
 function createBasePushDataRequest(): PushDataRequest {
@@ -755,7 +773,7 @@ export const PushDataBatchRequest: MessageFns<PushDataBatchRequest> = {
 };
 
 function createBasePushDataBatchResponse(): PushDataBatchResponse {
-  return { messageIds: [], nodeId: "" };
+  return { messageIds: [], nodeId: "", results: [] };
 }
 
 export const PushDataBatchResponse: MessageFns<PushDataBatchResponse> = {
@@ -765,6 +783,9 @@ export const PushDataBatchResponse: MessageFns<PushDataBatchResponse> = {
     }
     if (message.nodeId !== "") {
       writer.uint32(18).string(message.nodeId);
+    }
+    for (const v of message.results) {
+      PushDataBatchResult.encode(v!, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -798,6 +819,14 @@ export const PushDataBatchResponse: MessageFns<PushDataBatchResponse> = {
             message.nodeId = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.results.push(PushDataBatchResult.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -822,6 +851,9 @@ export const PushDataBatchResponse: MessageFns<PushDataBatchResponse> = {
         : isSet(object.node_id)
         ? globalThis.String(object.node_id)
         : "",
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => PushDataBatchResult.fromJSON(e))
+        : [],
     };
   },
 
@@ -833,6 +865,9 @@ export const PushDataBatchResponse: MessageFns<PushDataBatchResponse> = {
     if (message.nodeId !== "") {
       obj.nodeId = message.nodeId;
     }
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => PushDataBatchResult.toJSON(e));
+    }
     return obj;
   },
 
@@ -843,6 +878,108 @@ export const PushDataBatchResponse: MessageFns<PushDataBatchResponse> = {
     const message = createBasePushDataBatchResponse();
     message.messageIds = object.messageIds?.map((e) => e) || [];
     message.nodeId = object.nodeId ?? "";
+    message.results = object.results?.map((e) => PushDataBatchResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePushDataBatchResult(): PushDataBatchResult {
+  return { offset: "0", epoch: "", duplicate: false };
+}
+
+export const PushDataBatchResult: MessageFns<PushDataBatchResult> = {
+  encode(message: PushDataBatchResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.offset !== "0") {
+      writer.uint32(8).uint64(message.offset);
+    }
+    if (message.epoch !== "") {
+      writer.uint32(18).string(message.epoch);
+    }
+    if (message.duplicate !== false) {
+      writer.uint32(24).bool(message.duplicate);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PushDataBatchResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePushDataBatchResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.offset = reader.uint64().toString();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.epoch = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.duplicate = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PushDataBatchResult {
+    return {
+      offset: isSet(object.offset) ? globalThis.String(object.offset) : "0",
+      epoch: isSet(object.epoch) ? globalThis.String(object.epoch) : "",
+      duplicate: isSet(object.duplicate) ? globalThis.Boolean(object.duplicate) : false,
+    };
+  },
+
+  toJSON(message: PushDataBatchResult): unknown {
+    const obj: any = {};
+    if (message.offset !== "0") {
+      obj.offset = message.offset;
+    }
+    if (message.epoch !== "") {
+      obj.epoch = message.epoch;
+    }
+    if (message.duplicate !== false) {
+      obj.duplicate = message.duplicate;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PushDataBatchResult>, I>>(base?: I): PushDataBatchResult {
+    return PushDataBatchResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PushDataBatchResult>, I>>(object: I): PushDataBatchResult {
+    const message = createBasePushDataBatchResult();
+    message.offset = object.offset ?? "0";
+    message.epoch = object.epoch ?? "";
+    message.duplicate = object.duplicate ?? false;
     return message;
   },
 };

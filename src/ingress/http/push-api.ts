@@ -83,7 +83,15 @@ export async function pushDataBatch(publisher: Publisher, raw: Buffer | undefine
   const fields = decodeProtoJson(parseJsonBody(raw), 'pushwire.v1.PushDataBatchRequest', PUSH_DATA_BATCH_REQUEST);
   const pushes = ((fields.pushes as Record<string, unknown>[] | undefined) ?? []).map(pushRequest);
   const result = await publisher.pushBatch(pushes, 'http', keyPid);
-  return { messageIds: result.messageIds, nodeId: result.nodeId };
+  // proto3 JSON: default fields left out, so a push without history answers `{}` in `results`.
+  const results = result.results.map((r) => {
+    const out: Record<string, unknown> = {};
+    if (r.offset !== '0') out.offset = r.offset;
+    if (r.epoch) out.epoch = r.epoch;
+    if (r.duplicate) out.duplicate = true;
+    return out;
+  });
+  return { messageIds: result.messageIds, nodeId: result.nodeId, results };
 }
 
 /**
