@@ -80,7 +80,8 @@ describe('REST Subscribe over a real Redis', () => {
   beforeAll(async () => {
     const redis = await cluster.startRedis();
     r = cluster.redisClient(redis);
-    [A, B] = await Promise.all([cluster.node(redis), cluster.node(redis)]);
+    const channels = ['--channels', JSON.stringify({ namespaces: { chat: { history: { size: 100, ttl: '10m' } }, tiny: { history: { size: 2, ttl: '10m' } } } })];
+    [A, B] = await Promise.all([cluster.node(redis, channels), cluster.node(redis, channels)]);
   });
 
   afterAll(async () => {
@@ -131,6 +132,59 @@ describe('REST Subscribe over a real Redis', () => {
     s.req.destroy();
     await waitFor(async () => (await A.metric('pushwire_grpc_subscribers')) === before, 5000, 'subscriber removed');
     await waitNumsub(r, `t:${topic}`, 0);
+  });
+
+  it('since: exactly the missed publications (pushed on the other node), a recovery line per entry, then live ones', async () => {
+    const topic = `chat:${unique('room')}`;
+    const tiny = `tiny:${unique('room')}`;
+    const uid = unique('u');
+    const first = await restPush(B.httpUrl, { topic, data: b64('p1') });
+    for (let i = 2; i <= 4; i++) expect((await restPush(B.httpUrl, { topic, data: b64(`p${i}`) })).status).toBe(200);
+    for (let i = 1; i <= 4; i++) expect((await restPush(B.httpUrl, { topic: tiny, data: b64(`t${i}`) })).status).toBe(200);
+    const inbox = await restPush(B.httpUrl, { uid, topic: 'chat:inbox', data: b64('i1') });
+    await restPush(B.httpUrl, { uid, topic: 'chat:inbox', data: b64('i2') });
+    const epoch = first.json.epoch as string;
+    const s = await RestStream.open(A.httpUrl, 'default', {
+      topics: [topic, tiny, 'plain'],
+      uid,
+      privateTopics: ['chat:inbox'],
+      // offset as a decimal string and as a number: both are proto3 JSON for uint64.
+      since: { [topic]: { offset: '2', epoch }, [tiny]: { offset: 1, epoch }, plain: {} },
+      privateSince: { 'chat:inbox': { offset: '1', epoch: inbox.json.epoch } },
+    });
+    expect(s.res.statusCode).toBe(200);
+    await s.next((l) => l.result?.recovery?.topic === 'chat:inbox');
+    expect((await restPush(B.httpUrl, { topic, data: b64('p5') })).status).toBe(200);
+    await s.next((l) => l.result?.data === b64('p5'));
+    const seen = s.lines.map((l) => {
+      const m = l.result;
+      if (m.recovery) return `recovery ${m.recovery.private ? 'private ' : ''}${m.recovery.topic} ${m.recovery.recovered ?? false} ${m.recovery.offset ?? '0'}`;
+      return `${m.topic} ${m.offset} ${Buffer.from(m.data, 'base64').toString()}`;
+    });
+    expect(seen).toEqual([
+      `${topic} 3 p3`,
+      `${topic} 4 p4`,
+      `recovery ${topic} true 4`,
+      `recovery ${tiny} false 4`,
+      'recovery plain false 0',
+      'chat:inbox 2 i2',
+      'recovery private chat:inbox true 2',
+      `${topic} 5 p5`,
+    ]);
+    s.req.destroy();
+  });
+
+  it('since: a topic not in the list, or a malformed position, is INVALID_ARGUMENT before the stream starts', async () => {
+    for (const [body, message] of [
+      [{ topics: ['a'], since: { b: { offset: '1' } } }, 'since names "b", which is not in topics'],
+      [{ topics: ['a'], since: { a: { offset: 'x' } } }, 'since["a"]: invalid value for uint64 field offset: "x"'],
+      [{ topics: ['a'], since: ['a'] }, 'invalid value for map field since: expected an object'],
+      [{ topics: ['a'], since: { a: { offset: '1', extra: 1 } } }, 'since["a"]: unknown field "extra" in pushwire.v1.StreamPosition'],
+    ] as const) {
+      const res = await fetch(`${A.httpUrl}/v1/projects/default/subscribe`, { method: 'POST', body: JSON.stringify(body) });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ code: 3, message });
+    }
   });
 
   it('bad input is answered before the stream starts, with the documented status', async () => {

@@ -36,7 +36,8 @@ export interface SubscribeRequest {
   /**
    * Recover topics (of `topics`) from these positions, as a protocol v1 subscribe with since:
    * the stream first carries exactly the publications after the position, then one response
-   * with `recovery` set for the topic, then live pushes. gRPC only (not the REST bridge).
+   * with `recovery` set for the topic, then live pushes. The REST bridge takes it too
+   * (proto3 JSON: {"since": {"chat:room1": {"offset": "42", "epoch": "..."}}}).
    */
   since: { [key: string]: StreamPosition };
   /** The same for private topics (of `private_topics`). */

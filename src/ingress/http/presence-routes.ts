@@ -1,8 +1,6 @@
 import express, { type Express, type Request, type Response } from 'express';
 import { Code, PushwireError, invalidArgument } from '../../core/errors.js';
-import type { Outbound } from '../../core/message.js';
 import { SNAPSHOT_CHUNK, WATCH_BUFFER, watchOnlineUsers } from '../../core/presence-watch.js';
-import type { Sink } from '../../core/session.js';
 import { openSubscription } from '../../core/subscriptions.js';
 import { ListNodesResponse } from '../../../gen/pushwire/v1/cluster.js';
 import {
@@ -15,7 +13,9 @@ import { SubscribeResponse } from '../../../gen/pushwire/v1/subscribe.js';
 import { nodeInfo, onlineUser, subscribeResponse, userPresence, watchResponse } from '../presence-messages.js';
 import type { HttpAppOptions } from './options.js';
 import { authorize, jsonBody, send } from './route-helpers.js';
-import { decodeProtoJson } from './proto-json.js';
+import { decodeProtoJson, type FieldSpec } from './proto-json.js';
+import { beginRecoveries, gapMessage, runRecoveries, SubscribeSink } from '../subscribe-stream.js';
+import type { StreamPosition } from '../../../gen/pushwire/v1/client.js';
 import { statusBody } from './status.js';
 
 /** The project named in the path, checked against the caller's key (res.locals.keyPid). */
@@ -38,6 +38,28 @@ function int32(name: string, value: string | undefined): number {
     throw invalidArgument(`invalid value for int32 field ${name}: ${JSON.stringify(value)}`);
   }
   return Number(value);
+}
+
+const STREAM_POSITION = { typeName: 'pushwire.v1.StreamPosition', fields: [
+  { name: 'offset', kind: 'uint64' },
+  { name: 'epoch', kind: 'string' },
+] } as const satisfies FieldSpec['of'];
+
+const SUBSCRIBE_REQUEST: readonly FieldSpec[] = [
+  { name: 'topics', kind: 'strings' },
+  { name: 'uid', kind: 'string' },
+  { name: 'private_topics', kind: 'strings' },
+  { name: 'since', kind: 'messageMap', of: STREAM_POSITION },
+  { name: 'private_since', kind: 'messageMap', of: STREAM_POSITION },
+];
+
+/** A decoded map<string, StreamPosition> with proto3 defaults filled in. */
+function positions(map: unknown): Record<string, StreamPosition> {
+  const out: Record<string, StreamPosition> = {};
+  for (const [topic, p] of Object.entries((map ?? {}) as Record<string, Record<string, unknown>>)) {
+    out[topic] = { offset: (p.offset as string | undefined) ?? '0', epoch: (p.epoch as string | undefined) ?? '' };
+  }
+  return out;
 }
 
 /**
@@ -96,36 +118,41 @@ export function presenceRoutes(app: Express, o: HttpAppOptions): void {
 
   app.post('/v1/projects/:pid/subscribe', authorize(o.projects, 'Subscribe'), rawBody, async (req, res) => {
     const pid = pidOf(o, req, res);
-    const fields = decodeProtoJson(jsonBody(req), 'pushwire.v1.SubscribeRequest', [
-      { name: 'topics', kind: 'strings' },
-      { name: 'uid', kind: 'string' },
-      { name: 'private_topics', kind: 'strings' },
-    ]);
+    const fields = decodeProtoJson(jsonBody(req), 'pushwire.v1.SubscribeRequest', SUBSCRIBE_REQUEST);
+    const uid = (fields.uid as string | undefined) ?? '';
+    const topics = (fields.topics as string[] | undefined) ?? [];
+    const privateTopics = (fields.private_topics as string[] | undefined) ?? [];
     const stream = new NdjsonStream(res);
-    const sink: Sink = {
-      deliver: (out: Outbound) => {
+    const sink = new SubscribeSink(
+      (message) => {
         if (res.writableLength > o.maxQueueBytes) {
           stream.fail(new PushwireError(Code.RESOURCE_EXHAUSTED, `slow subscriber: more than ${o.maxQueueBytes} bytes unsent`));
           return;
         }
-        void stream.write(SubscribeResponse.toJSON(out.encoded(subscribeResponse)));
+        void stream.write(SubscribeResponse.toJSON(message));
       },
-    };
-    const session = await openSubscription(
-      o.node.hub,
-      o.node.cids.next(),
-      pid,
-      {
-        topics: (fields.topics as string[] | undefined) ?? [],
-        uid: (fields.uid as string | undefined) ?? '',
-        privateTopics: (fields.private_topics as string[] | undefined) ?? [],
-      },
-      sink,
+      (key) => stream.fail(new PushwireError(Code.ABORTED, gapMessage(key))),
     );
+    // Recovering topics buffer live publications from the moment they are joined (as over gRPC).
+    const recoveries = beginRecoveries(sink, pid, {
+      uid,
+      topics,
+      privateTopics,
+      since: positions(fields.since),
+      privateSince: positions(fields.private_since),
+    });
+    let session;
+    try {
+      session = await openSubscription(o.node.hub, o.node.cids.next(), pid, { topics, uid, privateTopics }, sink);
+    } catch (err) {
+      sink.positioned.clear();
+      throw err;
+    }
     o.metrics.grpcSubscribers.inc();
     try {
       // Headers now: the client knows every subscription is in place.
       stream.start();
+      await runRecoveries(o.node, o.metrics, sink, pid, uid, recoveries, stream.signal);
       await stream.closed;
     } finally {
       o.node.hub.remove(session);

@@ -1,13 +1,13 @@
 import { invalidArgument } from '../../core/errors.js';
 import { decodeBase64 } from './base64.js';
 
-export type FieldKind = 'string' | 'bytes' | 'messages' | 'message' | 'strings' | 'uint32' | 'uint64' | 'bool';
+export type FieldKind = 'string' | 'bytes' | 'messages' | 'message' | 'messageMap' | 'strings' | 'uint32' | 'uint64' | 'bool';
 
 export interface FieldSpec {
   /** The proto field name (snake_case); its lowerCamelCase JSON name is derived. */
   name: string;
   kind: FieldKind;
-  /** For `messages` (a repeated message field) and `message`: the (element) type and its fields. */
+  /** For `messages` (a repeated message field), `message` and `messageMap` (map<string, Message>): the (value) type and its fields. */
   of?: { typeName: string; fields: readonly FieldSpec[] };
 }
 
@@ -65,6 +65,21 @@ export function decodeProtoJson(body: unknown, typeName: string, fields: readonl
           throw invalidArgument(`${field.name}[${i}]: ${(err as Error).message}`);
         }
       });
+      continue;
+    }
+    if (field.kind === 'messageMap') {
+      // proto3 JSON writes a map<string, Message> as an object of messages keyed by the map key.
+      if (typeof value !== 'object' || Array.isArray(value)) throw invalidArgument(`invalid value for map field ${field.name}: expected an object`);
+      const of = field.of!;
+      const map: Record<string, Record<string, unknown>> = {};
+      for (const [k, item] of Object.entries(value as Record<string, unknown>)) {
+        try {
+          map[k] = item === null ? {} : decodeProtoJson(item, of.typeName, of.fields);
+        } catch (err) {
+          throw invalidArgument(`${field.name}[${JSON.stringify(k)}]: ${(err as Error).message}`);
+        }
+      }
+      out[field.name] = map;
       continue;
     }
     if (field.kind === 'message') {
