@@ -7,6 +7,8 @@ import { asBuffer } from './ipc-bus.js';
 import type { IpcMessage } from './ipc-link.js';
 import { MemoryConsumers } from './memory-consumers.js';
 import { MemoryPresence } from './memory-presence.js';
+import { MemoryChannelPresence } from './memory-channel-presence.js';
+import type { ChannelMember } from './channel-presence.js';
 import type { NodeRecord, PresenceEntry } from './presence.js';
 
 /** One worker as the primary sees it. */
@@ -23,6 +25,8 @@ interface WorkerState {
   subscriptions: Set<string>;
   /** `pid \n cid` of the presence entries it added and did not remove. */
   entries: Set<string>;
+  /** `channel \n client` of the channel presence members it added and did not remove. */
+  members: Set<string>;
   consumers: Map<string, ConsumerEntry>;
   watches: Map<number, () => void>;
   outbox: Array<[string, Buffer]>;
@@ -34,9 +38,9 @@ type Metrics = MetricObjectWithValues<MetricValue<string>>[];
  * The primary's side of `serve --workers`: what Redis is to separate nodes, for the workers of
  * one machine run without --redis. It routes bus messages to the workers subscribed to their
  * channel (a turn's messages to one worker in one IPC message, in publish order), claims
- * idempotency keys, and hosts the one presence store and consumer directory. With --redis it is
+ * idempotency keys, and hosts the one presence store, channel presence store and consumer directory. With --redis it is
  * used for /metrics only. A worker that exits leaves nothing behind: its subscriptions, presence
- * entries, node record, consumer registrations and watches go with it.
+ * entries, channel presence members, node record, consumer registrations and watches go with it.
  */
 export class IpcHost {
   private readonly workers = new Map<HostedWorker, WorkerState>();
@@ -44,6 +48,7 @@ export class IpcHost {
   private readonly claims = new Map<string, { value: string; expires: number }>();
   private readonly history = new MemoryHistory();
   private readonly presence = new MemoryPresence();
+  private readonly channelPresence = new MemoryChannelPresence();
   private readonly records = new Map<string, NodeRecord>();
   private readonly consumers: MemoryConsumers;
   private readonly collecting = new Map<number, (metrics: Metrics | undefined) => void>();
@@ -60,7 +65,7 @@ export class IpcHost {
   }
 
   attach(w: HostedWorker): void {
-    this.workers.set(w, { subscriptions: new Set(), entries: new Set(), consumers: new Map(), watches: new Map(), outbox: [] });
+    this.workers.set(w, { subscriptions: new Set(), entries: new Set(), members: new Set(), consumers: new Map(), watches: new Map(), outbox: [] });
   }
 
   /** The worker exited: everything it held in the shared state goes. */
@@ -72,6 +77,10 @@ export class IpcHost {
     for (const key of s.entries) {
       const sep = key.indexOf('\n');
       void this.presence.remove(key.slice(0, sep), key.slice(sep + 1));
+    }
+    for (const key of s.members) {
+      const sep = key.indexOf('\n');
+      void this.channelPresence.remove(key.slice(0, sep), key.slice(sep + 1));
     }
     for (const e of s.consumers.values()) void this.consumers.unregister(e);
     for (const unwatch of s.watches.values()) unwatch();
@@ -175,6 +184,16 @@ export class IpcHost {
         s.watches.get(a[0] as number)?.();
         s.watches.delete(a[0] as number);
         return undefined;
+      case 'chanPresence.add': {
+        const member = a[1] as ChannelMember;
+        s.members.add(`${a[0] as string}\n${member.client}`);
+        return this.channelPresence.add(a[0] as string, member);
+      }
+      case 'chanPresence.remove':
+        s.members.delete(`${a[0] as string}\n${a[1] as string}`);
+        return this.channelPresence.remove(a[0] as string, a[1] as string);
+      case 'chanPresence.list':
+        return this.channelPresence.list(a[0] as string);
       case 'consumers.register': {
         for (const e of a[0] as ConsumerEntry[]) s.consumers.set(`${e.pid}\n${e.group}\n${e.id}`, e);
         return this.consumers.register(a[0] as ConsumerEntry[], a[1] as number);

@@ -13,6 +13,7 @@
  *   bus channels            standalone: <p><channel>            cluster: <p>{<channel>}
  *   idempotency claims      standalone: <p>once:<pid>/<key>     cluster: <p>once:{<channel>}:<pid>/<key>
  *   history (reliable)      <p>h:{<channel>}, <p>hm:{<channel>}  (the bus channel's slot in cluster mode)
+ *   channel presence (v1)   <p>cp:{<channel>}:m|x  (the bus channel's slot in cluster mode)
  */
 export class RedisKeys {
   /** The publish command inside scripts and on the bus: sharded on a cluster. */
@@ -39,6 +40,11 @@ export class RedisKeys {
   /** An idempotency claim; on a cluster it lives in the slot of the channel it is published with. */
   onceKey(channel: string, key: string): string {
     return this.cluster ? `${this.prefix}once:{${channel}}:${key}` : `${this.prefix}once:${key}`;
+  }
+
+  /** A channel's presence (protocol v1 subscribers); its keys are this plus ":m" and ":x". */
+  channelPresence(channel: string): string {
+    return `${this.prefix}cp:{${channel}}`;
   }
 
   /** A project's presence channel; its keys are this plus ":conns", ":expiry", ... */

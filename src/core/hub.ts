@@ -1,4 +1,5 @@
 import type { Interest } from '../cluster/interest.js';
+import { ChannelEvent, type ChannelEventData } from './channel-events.js';
 import { Outbound, type Message, type Selector } from './message.js';
 import type { Session } from './session.js';
 import {
@@ -156,6 +157,21 @@ export class Hub {
     const out = new Outbound(message);
     for (const session of targets) session.sink.deliver(out);
     return targets.size;
+  }
+
+  /** Hands a join/leave to the local holders of its channel that take such events; returns how many. */
+  deliverEvent(data: ChannelEventData): number {
+    const targets = this.byChannel.get(data.hubChannel);
+    if (targets === undefined) return 0;
+    let event: ChannelEvent | undefined;
+    let n = 0;
+    for (const session of targets) {
+      if (session.sink.channelEvent === undefined) continue;
+      event ??= new ChannelEvent(data);
+      session.sink.channelEvent(event);
+      n++;
+    }
+    return n;
   }
 
   /**

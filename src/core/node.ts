@@ -2,6 +2,10 @@ import type { Bus } from '../cluster/bus.js';
 import { isConsumerFrame, type ConsumerDirectory } from '../cluster/consumers.js';
 import { Interest } from '../cluster/interest.js';
 import type { Presence } from '../cluster/presence.js';
+import type { ChannelPresence } from '../cluster/channel-presence.js';
+import { MemoryChannelPresence } from '../cluster/memory-channel-presence.js';
+import { decodeChannelEvent, isChannelEventFrame } from './channel-events.js';
+import { ChannelMembers } from './channel-members.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { isSignalFrame, SIGNAL_CHANNEL } from './backend/consumer-signal.js';
@@ -36,6 +40,8 @@ export interface PushNodeOptions {
   presence: Presence;
   /** Presence entries and the node's record expire unless refreshed within this (every ttl/3). */
   presenceTtlMs: number;
+  /** Who is subscribed to channels with presence (protocol v1); default: in memory (a single node). */
+  channelPresence?: ChannelPresence;
 }
 
 /**
@@ -66,6 +72,9 @@ export class PushNode {
   readonly online: OnlineUsers;
   /** Connection ids for every transport's sessions. */
   readonly cids: CidSource;
+  /** Protocol v1 channel presence and join/leave. */
+  readonly members: ChannelMembers;
+  private readonly channelPresence: ChannelPresence;
   private readonly interest: Interest;
   private readonly tracker: PresenceTracker;
   /** Bus messages waiting for the next turn, in arrival order (see DELIVERIES_PER_TURN). */
@@ -81,6 +90,8 @@ export class PushNode {
     this.online = new OnlineUsers(o.presence, o.projects);
     this.tracker = new PresenceTracker(o.presence, o.nodeId, o.presenceTtlMs, o.metrics, o.logger);
     this.hub.observe(this.tracker);
+    this.channelPresence = o.channelPresence ?? new MemoryChannelPresence();
+    this.members = new ChannelMembers(this.channelPresence, (channel, payload) => o.bus.publish(channel, payload), o.presenceTtlMs, o.metrics, o.logger);
     this.history = new ChannelHistory(o.bus, o.projects);
     this.publisher = new Publisher(o.bus, o.projects, o.nodeId, o.maxPushBytes, o.metrics, o.idempotencyWindowMs, this.history);
     this.hub.onGap = (channel) => {
@@ -117,7 +128,8 @@ export class PushNode {
    * and always its own channel, where pushes aimed at its connection ids arrive.
    */
   async start(): Promise<void> {
-    await Promise.all([this.o.bus.start(), this.o.presence.start()]);
+    await Promise.all([this.o.bus.start(), this.o.presence.start(), this.channelPresence.start()]);
+    this.members.start();
     await Promise.all([this.interest.acquire(nodeChannel(this.o.nodeId)), this.interest.acquire(SIGNAL_CHANNEL)]);
     this.backends.start();
   }
@@ -148,7 +160,9 @@ export class PushNode {
     await this.backends.close();
     await this.o.consumers.close();
     await this.tracker.close();
+    await this.members.close();
     await this.o.presence.close();
+    await this.channelPresence.close();
     await this.o.bus.close();
   }
 
@@ -202,6 +216,7 @@ export class PushNode {
         this.backends.signal.receive(payload);
         return 1;
       }
+      if (isChannelEventFrame(payload)) return this.hub.deliverEvent(decodeChannelEvent(payload));
       delivered = this.hub.deliver(decode(payload));
     } catch (err) {
       this.o.metrics.busErrors.inc({ op: 'decode' });

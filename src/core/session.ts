@@ -1,3 +1,4 @@
+import type { ChannelEvent } from './channel-events.js';
 import type { Outbound } from './message.js';
 
 /** What a transport provides to receive deliveries (a WebSocket connection, a gRPC stream). */
@@ -8,6 +9,8 @@ export interface Sink {
    * messages): positioned subscribers must resubscribe from their last offset.
    */
   gap?(channel: string): void;
+  /** A join/leave on a channel the session holds (protocol v1 sinks; others ignore them). */
+  channelEvent?(event: ChannelEvent): void;
 }
 
 /**

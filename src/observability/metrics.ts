@@ -197,6 +197,17 @@ export class Metrics {
     labelNames: ['op'] as const,
     registers: [this.registry],
   });
+  readonly channelPresenceErrors = new Counter({
+    name: 'pushwire_channel_presence_errors_total',
+    help: 'Channel presence failures (protocol v1 presence and join/leave), by operation: add, remove, refresh, list (a presence command answered 30006), join, leave (the event was not published).',
+    labelNames: ['op'] as const,
+    registers: [this.registry],
+  });
+  readonly channelPresenceMembers = new Gauge({
+    name: 'pushwire_channel_presence_members',
+    help: 'Protocol v1 subscriptions on this node to channels with presence or join/leave.',
+    registers: [this.registry],
+  });
   readonly presenceWatchers = new Gauge({
     name: 'pushwire_presence_watchers',
     help: 'WatchOnlineUsers streams open on this node.',

@@ -52,6 +52,7 @@ export async function startListeners(config: Config, d: ListenerDeps): Promise<L
     headerTimeoutMs: config.headerTimeoutMs,
     requestTimeoutMs: config.requestTimeoutMs,
     history: node.history,
+    members: node.members,
     v1PingIntervalMs: config.v1PingIntervalMs,
     v1PongTimeoutMs: config.v1PongTimeoutMs,
   });

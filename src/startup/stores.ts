@@ -4,6 +4,10 @@ import { MemoryBus } from '../cluster/memory-bus.js';
 import { MemoryConsumers } from '../cluster/memory-consumers.js';
 import { MemoryPresence } from '../cluster/memory-presence.js';
 import type { Presence } from '../cluster/presence.js';
+import type { ChannelPresence } from '../cluster/channel-presence.js';
+import { IpcChannelPresence } from '../cluster/ipc-channel-presence.js';
+import { MemoryChannelPresence } from '../cluster/memory-channel-presence.js';
+import { RedisChannelPresence } from '../cluster/redis-channel-presence.js';
 import { IpcBus } from '../cluster/ipc-bus.js';
 import { IpcConsumers } from '../cluster/ipc-consumers.js';
 import { IpcPresence } from '../cluster/ipc-presence.js';
@@ -24,6 +28,8 @@ export interface Stores {
   bus: Bus;
   consumers: ConsumerDirectory;
   presence: Presence;
+  /** Protocol v1 channel presence (namespace option presence). */
+  channelPresence: ChannelPresence;
   /** Bus publishes sent and not yet answered (pushwire_bus_in_flight). */
   busInFlight: () => number;
 }
@@ -35,11 +41,17 @@ export interface Stores {
  */
 export function createStores(config: Config, logger: Logger, metrics: Metrics, worker?: WorkerContext): Stores {
   if (config.redis === undefined && worker !== undefined) {
-    return { bus: new IpcBus(worker.link), consumers: new IpcConsumers(worker.link), presence: new IpcPresence(worker.link), busInFlight: () => 0 };
+    return {
+      bus: new IpcBus(worker.link),
+      consumers: new IpcConsumers(worker.link),
+      presence: new IpcPresence(worker.link),
+      channelPresence: new IpcChannelPresence(worker.link),
+      busInFlight: () => 0,
+    };
   }
   if (config.redis === undefined) {
     const bus = new MemoryBus();
-    return { bus, consumers: new MemoryConsumers(bus, nodeChannel), presence: new MemoryPresence(), busInFlight: () => 0 };
+    return { bus, consumers: new MemoryConsumers(bus, nodeChannel), presence: new MemoryPresence(), channelPresence: new MemoryChannelPresence(), busInFlight: () => 0 };
   }
   const target = parseRedisTarget(config.redis);
   // --bus-timeout bounds every Redis command's wait; publishes and dispatches are also bounded in number.
@@ -52,6 +64,7 @@ export function createStores(config: Config, logger: Logger, metrics: Metrics, w
     bus,
     consumers: new RedisConsumers({ ...redis, maxInFlight: config.busMaxInFlight, nodeChannel, ttlMs: config.consumerTtlMs, observer: shardMetrics(metrics, 'consumers') }),
     presence: new RedisPresence({ ...redis, ttlMs: config.presenceTtlMs, observer: shardMetrics(metrics, 'presence') }),
+    channelPresence: new RedisChannelPresence({ ...redis, ttlMs: config.presenceTtlMs }),
     busInFlight: () => bus.window.size,
   };
 }

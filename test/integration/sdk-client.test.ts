@@ -12,6 +12,8 @@ import { waitFor } from '../helpers/ports.js';
 import { HISTORY_CHANNELS, Received, pushJson, range, sdkClient } from '../helpers/sdk.js';
 
 const SECRET = 'sdk-test-secret';
+/** History everywhere (HISTORY_CHANNELS), and the `room` namespace with presence and join/leave too. */
+const CHANNELS = JSON.stringify({ ...JSON.parse(HISTORY_CHANNELS), namespaces: { room: { history: { size: 1000, ttl: '10m' }, presence: true, joinLeave: true } } });
 const token = (sub: string, exp: string | number = '1h'): Promise<string> =>
   new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime(exp).sign(new TextEncoder().encode(SECRET));
 
@@ -27,7 +29,7 @@ function client(options: Parameters<typeof sdkClient>[1] = {}): Client {
 
 beforeAll(async () => {
   // 150 channels on one client (the many-subscriptions case) is above the default --max-subscriptions of 128.
-  node = await NodeProcess.start(['--jwt-secret', SECRET, '--channels', HISTORY_CHANNELS, '--max-subscriptions', '200']);
+  node = await NodeProcess.start(['--jwt-secret', SECRET, '--channels', CHANNELS, '--max-subscriptions', '200']);
 }, 60_000);
 afterEach(() => {
   for (const c of clients.splice(0)) c.close();
@@ -86,6 +88,39 @@ for (const mode of ['json', 'protobuf'] as const) {
       c.connect();
       await c.ping();
       await expect(c.presence('chat:x')).rejects.toMatchObject({ code: ErrorCode.Server, serverCode: ServerCode.NotAvailable });
+    });
+
+    it('presence and join/leave on a channel whose namespace enables them', async () => {
+      const a = client({ ...options, getToken: () => token('ann') });
+      const b = client(options);
+      a.connect();
+      b.connect();
+      await Promise.all([a.ready(), b.ready()]);
+      const channel = `room:${mode}-presence`;
+      const sa = a.subscribe(channel);
+      const events: string[] = [];
+      sa.on('join', ({ info }) => events.push(`join ${info.client} ${info.user ?? ''}`.trimEnd()));
+      sa.on('leave', ({ info }) => events.push(`leave ${info.client} ${info.user ?? ''}`.trimEnd()));
+      await sa.ready();
+      const sb = b.subscribe(channel);
+      await sb.ready();
+      await waitFor(() => events.length >= 2, 10_000, 'two joins');
+      // Its own join (after its subscribe answer), then the other's.
+      expect(events).toEqual([`join ${a.cid} ann`, `join ${b.cid}`]);
+      const members = await sb.presence();
+      expect(members.map((m) => [m.client, m.user ?? '']).sort()).toEqual([[a.cid, 'ann'], [b.cid, '']].sort());
+      expect((await a.presence(channel)).length).toBe(2);
+      sb.unsubscribe();
+      await waitFor(() => events.length >= 3, 10_000, 'the leave');
+      expect(events[2]).toBe(`leave ${b.cid}`);
+      const sb2 = b.subscribe(channel);
+      await sb2.ready();
+      await waitFor(() => events.length >= 4, 10_000, 'the second join');
+      const bcid = b.cid;
+      b.close();
+      await waitFor(() => events.length >= 5, 10_000, 'the leave on close');
+      expect(events.slice(3)).toEqual([`join ${bcid}`, `leave ${bcid}`]);
+      expect((await sa.presence()).map((m) => m.client)).toEqual([a.cid]);
     });
 
     it('request/reply: a real backend consumer gets the request and its reply_to push resolves the promise', async () => {

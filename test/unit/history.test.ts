@@ -20,10 +20,19 @@ describe('channel options', () => {
     expect(namespaceOf('chat:room')).toBe('chat');
     expect(namespaceOf(':x')).toBeUndefined();
     expect(namespaceOf('plain')).toBeUndefined();
-    expect(channelOptions(s, 'chat:room')).toEqual({ recover: false, history: { size: 9, ttlMs: 120_000, metaTtlMs: 30 * 24 * 3600 * 1000 } });
-    expect(channelOptions(s, 'small:x')).toEqual({ recover: false, maxPushBytes: 10 });
+    expect(channelOptions(s, 'chat:room')).toEqual({ recover: false, presence: false, joinLeave: false, history: { size: 9, ttlMs: 120_000, metaTtlMs: 30 * 24 * 3600 * 1000 } });
+    expect(channelOptions(s, 'small:x')).toEqual({ recover: false, presence: false, joinLeave: false, maxPushBytes: 10 });
     expect(channelOptions(s, 'other:x').history?.size).toBe(5);
     expect(channelOptions(s, '').recover).toBe(true);
+  });
+
+  it('presence and joinLeave: off by default, independent of history, per namespace', () => {
+    const s = parse({ presence: true, namespaces: { chat: { joinLeave: true }, room: { presence: true, joinLeave: true, history: { size: 2, ttl: '1m' } } } });
+    expect(channelOptions(s, 'plain')).toMatchObject({ presence: true, joinLeave: false });
+    expect(channelOptions(s, '')).toMatchObject({ presence: true, joinLeave: false });
+    expect(channelOptions(s, 'chat:a')).toMatchObject({ presence: false, joinLeave: true });
+    expect(channelOptions(s, 'room:a')).toMatchObject({ presence: true, joinLeave: true, recover: true });
+    expect(channelOptions(parse({}), 'x')).toMatchObject({ presence: false, joinLeave: false });
   });
 
   it('refuses bad settings with the place and the reason', () => {
@@ -34,6 +43,8 @@ describe('channel options', () => {
     expect(bad({ history: { size: 3, ttl: '1h', metaTtl: '1m' } })).toThrow('channels.history.metaTtl: must not be shorter than history.ttl');
     expect(bad({ recover: true })).toThrow('channels.recover: needs history (recovery replays the history)');
     expect(bad({ recover: 'yes' })).toThrow('channels.recover: must be true or false');
+    expect(bad({ presence: 1 })).toThrow('channels.presence: must be true or false');
+    expect(bad({ namespaces: { chat: { joinLeave: 'on' } } })).toThrow('channels.namespaces.chat.joinLeave: must be true or false');
     expect(bad({ maxPushBytes: -1 })).toThrow('channels.maxPushBytes: must be a positive integer (bytes)');
     expect(bad({ namespaces: { 'a b': {} } })).toThrow('channels.namespaces.a b: a namespace name is 1-64 of A-Z a-z 0-9 _ . -');
     expect(bad({ namespaces: { chat: { history: { size: 1, ttl: '1m', extra: 1 } } } })).toThrow('channels.namespaces.chat.history.extra: unknown field');

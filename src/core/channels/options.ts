@@ -23,6 +23,10 @@ export interface ChannelOptions {
   recover: boolean;
   /** Overrides --max-push-bytes for pushes to the channel. */
   maxPushBytes?: number;
+  /** Protocol v1 clients may ask who is subscribed (the presence command); subscriptions are recorded cluster-wide. */
+  presence: boolean;
+  /** Protocol v1 subscribers receive join/leave pushes when a v1 client subscribes or leaves. */
+  joinLeave: boolean;
 }
 
 export interface ChannelSettings {
@@ -30,7 +34,7 @@ export interface ChannelSettings {
   namespaces: ReadonlyMap<string, ChannelOptions>;
 }
 
-export const NO_CHANNEL_OPTIONS: ChannelOptions = Object.freeze({ recover: false });
+export const NO_CHANNEL_OPTIONS: ChannelOptions = Object.freeze({ recover: false, presence: false, joinLeave: false });
 
 export const NO_CHANNEL_SETTINGS: ChannelSettings = Object.freeze({ defaults: NO_CHANNEL_OPTIONS, namespaces: new Map() });
 
@@ -55,7 +59,7 @@ export function channelOptions(settings: ChannelSettings, topic: string): Channe
   return (ns !== undefined && settings.namespaces.get(ns)) || settings.defaults;
 }
 
-const OPTION_FIELDS = new Set(['history', 'recover', 'maxPushBytes']);
+const OPTION_FIELDS = new Set(['history', 'recover', 'maxPushBytes', 'presence', 'joinLeave']);
 const SETTINGS_FIELDS = new Set([...OPTION_FIELDS, 'namespaces']);
 const HISTORY_FIELDS = new Set(['size', 'ttl', 'metaTtl']);
 const NAMESPACE_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -112,7 +116,10 @@ function parseOptions(
   if (o.recover !== undefined && typeof o.recover !== 'boolean') bad(`${where}.recover`, 'must be true or false');
   const recover = (o.recover as boolean | undefined) ?? history !== undefined;
   if (recover && history === undefined) bad(`${where}.recover`, 'needs history (recovery replays the history)');
-  const options: ChannelOptions = { recover };
+  for (const flag of ['presence', 'joinLeave'] as const) {
+    if (o[flag] !== undefined && typeof o[flag] !== 'boolean') bad(`${where}.${flag}`, 'must be true or false');
+  }
+  const options: ChannelOptions = { recover, presence: (o.presence as boolean | undefined) ?? false, joinLeave: (o.joinLeave as boolean | undefined) ?? false };
   if (history !== undefined) options.history = history;
   if (o.maxPushBytes !== undefined) {
     const v = o.maxPushBytes;

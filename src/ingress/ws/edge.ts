@@ -20,6 +20,7 @@ import { deliveryFrame } from './frames.js';
 import { originAllowed } from '../origin.js';
 import type { ChannelHistory } from '../../core/history.js';
 import { V1Connection } from './v1/connection.js';
+import type { ChannelMembers } from '../../core/channel-members.js';
 import { publicationFrame, type V1Format } from './v1/encode.js';
 
 /** Protocol v1 subprotocols (docs/protocol.md, "Protocol v1"); none: the legacy protocol. */
@@ -56,6 +57,8 @@ export interface WsEdgeOptions {
   requestTimeoutMs: number;
   /** Channel options and history reads, for v1 subscriptions. */
   history: ChannelHistory;
+  /** Channel presence and join/leave, for v1 subscriptions. */
+  members: ChannelMembers;
   /** Protocol v1 keepalive: ping after this long, close 3001 when nothing comes back within the pong timeout. */
   v1PingIntervalMs: number;
   v1PongTimeoutMs: number;
@@ -231,6 +234,7 @@ export class WsEdge {
     const conn = new V1Connection(ws, socket, this.o.nextCid(), pid, format, token, {
       hub: this.o.hub,
       history: this.o.history,
+      members: this.o.members,
       backends: this.o.backends,
       publisher: this.o.publisher,
       projects: this.o.projects,

@@ -4,6 +4,9 @@ import { WebSocket } from 'ws';
 import type { Position } from '../../../cluster/bus.js';
 import { AuthError } from '../../../core/auth/auth-error.js';
 import type { BackendRouter } from '../../../core/backend/router.js';
+import type { ChannelEvent } from '../../../core/channel-events.js';
+import type { ChannelMembers } from '../../../core/channel-members.js';
+import type { ChannelOptions } from '../../../core/channels/options.js';
 import { MAX_HISTORY_READ } from '../../../core/channels/options.js';
 import type { ChannelHistory } from '../../../core/history.js';
 import type { Hub } from '../../../core/hub.js';
@@ -26,10 +29,13 @@ import { SocketOutbox } from '../socket-outbox.js';
 import { WriteSchedule } from '../write-schedule.js';
 import { protoCommand, validateCommand, type V1Command } from './commands.js';
 import { messageFrame, publicationOf, type V1Format } from './encode.js';
+import { channelEventJson, channelEventProto } from './channel-event-frames.js';
 
 export interface V1Context {
   hub: Hub;
   history: ChannelHistory;
+  /** Channel presence and join/leave (namespace options presence, joinLeave). */
+  members: ChannelMembers;
   backends: BackendRouter;
   publisher: Publisher;
   projects: ProjectRegistry;
@@ -83,6 +89,8 @@ export class V1Connection implements Sink {
     }),
   );
   private readonly link: BackendLink;
+  /** Hub channels the client subscribed to (answered), the ones whose join/leave it receives. */
+  private readonly subscribed = new Set<string>();
 
   constructor(
     private readonly ws: WebSocket,
@@ -155,6 +163,12 @@ export class V1Connection implements Sink {
 
   gap(channel: string): void {
     this.subs.gap(channel);
+  }
+
+  /** A join/leave on a channel this client subscribed to; the frame is shared by the node's subscribers. */
+  channelEvent(event: ChannelEvent): void {
+    if (!this.subscribed.has(event.data.hubChannel)) return;
+    this.enqueue(event.encoded(this.format === 'json' ? channelEventJson : channelEventProto), true);
   }
 
   flush(): number {
@@ -284,7 +298,7 @@ export class V1Connection implements Sink {
       case 'history':
         return this.history(cmd);
       case 'presence':
-        return this.error(cmd.id, V1Code.NOT_AVAILABLE, 'presence is not enabled for this channel');
+        return this.presence(cmd);
       case 'request': {
         const failed = await this.link.request(cmd.id, 'gpush', cmd.route || undefined, cmd.data);
         if (failed !== undefined) return this.error(cmd.id, failed.code, failed.detail);
@@ -354,7 +368,9 @@ export class V1Connection implements Sink {
     if (history === undefined) {
       this.subs.delete(hubChannel);
       if (!(cmd.private && cmd.channel === '')) await this.ctx.hub.joinChannel(this.session, hubChannel);
-      return this.send({ id: cmd.id, subscribe: result({ wasRecovering }) });
+      if (this.closed) return;
+      this.send({ id: cmd.id, subscribe: result({ wasRecovering }) });
+      return this.joined(hubChannel, cmd, options);
     }
     // Joined before history is read: publications from now on are buffered and merged by offset.
     const sub = this.subs.begin(hubChannel, { channel: cmd.channel, private: cmd.private });
@@ -375,17 +391,42 @@ export class V1Connection implements Sink {
       id: cmd.id,
       subscribe: result({ positioned: true, recoverable: options.recover, epoch: page.epoch, offset: String(page.offset), wasRecovering, recovered, publications }),
     });
+    this.joined(hubChannel, cmd, options);
     const encode = this.format === 'json' ? this.ctx.encodeJson : this.ctx.encodeProto;
     this.subs.settle(sub, page, (m) => this.enqueue(encode(m), true));
+  }
+
+  /** The subscribe answer is out: join/leave flow to the client, and the subscription counts as presence. */
+  private joined(hubChannel: string, cmd: { channel: string; private: boolean }, options: ChannelOptions): void {
+    this.subscribed.add(hubChannel);
+    this.ctx.members.subscribed(this.session, hubChannel, cmd.channel, cmd.private, options);
   }
 
   private unsubscribe(cmd: Extract<V1Command, { kind: 'unsubscribe' }>): void {
     const hubChannel = this.resolve(cmd.id, cmd.channel, cmd.private);
     if (hubChannel === undefined) return;
     this.subs.delete(hubChannel);
+    this.subscribed.delete(hubChannel);
+    this.ctx.members.unsubscribed(this.session, hubChannel);
     // The user's own channel stays joined while logged in (as in the legacy protocol).
     if (!(cmd.private && cmd.channel === '')) this.ctx.hub.leaveChannel(this.session, hubChannel);
     this.send({ id: cmd.id, unsubscribe: {} });
+  }
+
+  /** Who is subscribed to the channel, cluster-wide: a channel the client may subscribe to, in a namespace with presence. */
+  private async presence(cmd: Extract<V1Command, { kind: 'presence' }>): Promise<void> {
+    const hubChannel = this.resolve(cmd.id, cmd.channel, cmd.private);
+    if (hubChannel === undefined) return;
+    if (!this.ctx.history.options(this.pid, cmd.private ? this.session.uid! : '', cmd.channel).presence) {
+      return this.error(cmd.id, V1Code.NOT_AVAILABLE, 'presence is not enabled for this channel');
+    }
+    let clients;
+    try {
+      clients = await this.ctx.members.list(hubChannel);
+    } catch (err) {
+      return this.error(cmd.id, ErrorCode.UNAVAILABLE, `presence unavailable: ${(err as Error).message}`);
+    }
+    this.send({ id: cmd.id, presence: { clients } });
   }
 
   private async history(cmd: Extract<V1Command, { kind: 'history' }>): Promise<void> {
@@ -438,6 +479,8 @@ export class V1Connection implements Sink {
     this.closed = true;
     this.outbox.clear();
     this.subs.clear();
+    this.subscribed.clear();
+    this.ctx.members.disconnected(this.session);
     this.link.closed(this.session.uid);
     this.ctx.hub.remove(this.session);
     this.ctx.metrics.connectionsClosed.inc({ reason: this.closeReason ?? (code === 1006 ? 'abnormal' : 'client') });
