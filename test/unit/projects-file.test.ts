@@ -213,6 +213,8 @@ describe('loadProjectsFile: every mistake is a ConfigError naming its place', ()
     ['a writeDelay that is not a duration', { projects: [p({ writeDelay: 'soon' })] }, /projects\[0\]\.writeDelay: must be 0-1000 ms/],
     ['a negative writeDelay', { projects: [p({ writeDelay: -5 })] }, /projects\[0\]\.writeDelay/],
     ['a gRPC full method name', { projects: [p({ apiKeys: [{ key: KEY_A, methods: ['pushwire.v1.PushService/PushData'] }] })] }, /projects\[0\]\.apiKeys\[0\]\.methods/],
+    ['a presence option that is not a boolean', { projects: [p({ channels: { namespaces: { room: { presence: 'yes' } } } })] }, /projects\[0\]\.channels\.namespaces\.room\.presence: must be true or false/],
+    ['a joinLeave option that is not a boolean', { projects: [p({ channels: { joinLeave: 1 } })] }, /projects\[0\]\.channels\.joinLeave: must be true or false/],
     [
       'the second project is the broken one',
       { projects: [p({}), { pid: 'blog', apiKeys: [{ key: KEY_C, methods: [1] }] }] },

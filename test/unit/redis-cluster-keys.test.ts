@@ -40,6 +40,10 @@ describe('RedisKeys', () => {
     expect(slotOf(cluster.onceKey(ch, 'shop/k'))).toBe(slot);
     expect(slotOf(`pushwire:h:{${ch}}`)).toBe(slot);
     expect(slotOf(`pushwire:hm:{${ch}}`)).toBe(slot);
+    // Channel presence (v1): both keys of the channel in the same slot.
+    expect(cluster.channelPresence(ch)).toBe('pushwire:cp:{shop/t:a}b{c}');
+    expect(slotOf(`${cluster.channelPresence(ch)}:m`)).toBe(slot);
+    expect(slotOf(`${cluster.channelPresence(ch)}:x`)).toBe(slot);
     expect(cluster.publish).toBe('SPUBLISH');
   });
 
