@@ -4,6 +4,7 @@ import { b64, pushClient, pushData, restPush } from '../helpers/grpc-client.js';
 import { NodeProcess, type LogLine } from '../helpers/node-process.js';
 import { waitFor } from '../helpers/ports.js';
 import { TestRedis } from '../helpers/redis-server.js';
+import { V1Client } from '../helpers/v1-client.js';
 import { TestClient } from '../helpers/ws-client.js';
 
 /**
@@ -33,7 +34,8 @@ describe.each(modes)('serve --workers 2, $name', ({ redis: useRedis }) => {
   beforeAll(async () => {
     if (useRedis) redis = await TestRedis.start();
     // Generous bounds throughout: three processes starting on a loaded machine can take a while.
-    node = await NodeProcess.start(['--workers', '2', '--jwt-secret', 'workers-secret', ...(redis ? ['--redis', redis.url] : [])], {}, 80_000);
+    const channels = JSON.stringify({ namespaces: { room: { presence: true, joinLeave: true } } });
+    node = await NodeProcess.start(['--workers', '2', '--jwt-secret', 'workers-secret', '--channels', channels, ...(redis ? ['--redis', redis.url] : [])], {}, 80_000);
     await waitFor(() => node.logs.some((l) => l.msg === 'pushwire workers listening'), 80_000, 'both workers');
     grpc = pushClient(node.grpcAddress);
   }, 180_000);
@@ -78,6 +80,35 @@ describe.each(modes)('serve --workers 2, $name', ({ redis: useRedis }) => {
     const text = `to cids ${++seq}`;
     await pushData(grpc, { cids: targets.map((c) => c.cid), data: Buffer.from(text) });
     await Promise.all(targets.map((c) => c.next((f) => f.text === text, 10_000)));
+  });
+
+  it('protocol v1 channel presence and join/leave span both workers', { timeout: 60_000 }, async () => {
+    // One v1 client on each worker (connections are spread by the primary).
+    const byWorker = new Map<string, { c: V1Client; cid: string }>();
+    const extra: V1Client[] = [];
+    try {
+      for (let i = 0; i < 20 && byWorker.size < 2; i++) {
+        const c = await V1Client.open(node.wsUrl);
+        extra.push(c);
+        const cid = (await c.command({ connect: {} })).connect.client as string;
+        const worker = cid.split('-').slice(0, 2).join('-');
+        if (!byWorker.has(worker)) byWorker.set(worker, { c, cid });
+      }
+      expect(byWorker.size).toBe(2);
+      const [x, y] = [...byWorker.values()] as [{ c: V1Client; cid: string }, { c: V1Client; cid: string }];
+      const channel = `room:workers-${useRedis ? 'redis' : 'ipc'}`;
+      await x.c.subscribe(channel);
+      await y.c.subscribe(channel);
+      await x.c.next((m) => m.join?.info.client === y.cid, 10_000);
+      const listed = async (c: V1Client): Promise<string[]> => ((await c.command({ presence: { channel } })).presence.clients as Array<{ client: string }>).map((i) => i.client).sort();
+      expect(await listed(x.c)).toEqual([x.cid, y.cid].sort());
+      expect(await listed(y.c)).toEqual([x.cid, y.cid].sort());
+      await y.c.close();
+      await x.c.next((m) => m.leave?.info.client === y.cid, 10_000);
+      expect(await listed(x.c)).toEqual([x.cid]);
+    } finally {
+      await Promise.all(extra.map((c) => c.close()));
+    }
   });
 
   it('restarts a killed worker, which then serves clients again', async () => {
