@@ -85,9 +85,18 @@ const diffStats = (a, b, per) => {
 };
 
 async function countOnline(node) {
-  const r = await fetch(`${node.http}/v1/projects/default/online-users:count`);
-  const j = await r.json();
-  return { users: Number(j.users ?? 0), connections: Number(j.connections ?? 0) };
+  // A poll that fails (a reset connection on the starved box) is retried and logged, not the end of the run.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const r = await fetch(`${node.http}/v1/projects/default/online-users:count`);
+      const j = await r.json();
+      return { users: Number(j.users ?? 0), connections: Number(j.connections ?? 0) };
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      log(`  CountOnline poll failed (${err.cause?.code ?? err.message}), retrying`);
+      await sleep(200);
+    }
+  }
 }
 
 /** RSS of each node after a forced GC (the nodes run with bench/lib/gc-on-signal.mjs: SIGUSR2 → gc()). */
