@@ -42,6 +42,22 @@ export interface AppendOptions {
   once?: OnceKey;
 }
 
+/**
+ * Publications of one channel appended and published together, in order (publishPositionedMany):
+ * the channel's options, then each publication's envelope and per-message TTL.
+ */
+export interface AppendGroup {
+  channel: string;
+  /** As AppendOptions (the channel's namespace): publications kept, stream and position TTLs. */
+  size: number;
+  ttlMs: number;
+  metaTtlMs: number;
+  /** The envelopes, in publication order. */
+  payloads: Buffer[];
+  /** Per-message TTL of each payload, ms (0: none). */
+  messageTtlMs: number[];
+}
+
 /** A positioned publish's outcome: its position, or the earlier push's value when `once` was claimed. */
 export type AppendResult = ({ duplicate: false } & Position) | { duplicate: true; earlier: string };
 
@@ -122,6 +138,14 @@ export interface Bus {
    * positioned payload, all in one atomic step: offset order is delivery order on every node.
    */
   publishPositioned(channel: string, payload: Buffer, options: AppendOptions): Promise<AppendResult>;
+  /**
+   * publishPositioned for many publications (no idempotency claims), in fewer store round trips:
+   * each group's publications get consecutive offsets, in order, appended and published
+   * atomically together. Returns one promise per group, resolving to the position of the group's
+   * first publication (the k-th has offset + k); it rejects as publish does (BusRefusedError:
+   * none of the group was stored or published; BusUnconfirmedError: unknown).
+   */
+  publishPositionedMany(groups: readonly AppendGroup[]): Promise<Position>[];
   /** Reads the channel's stream position and a range of its entries, atomically. */
   readHistory(channel: string, query: RangeQuery): Promise<StoredRange>;
   /** Drops the channel's entries; its position (epoch, top offset) stays. */

@@ -1,4 +1,4 @@
-import { BusRefusedError, type AppendOptions, type AppendResult, type Bus, type OnceKey, type RangeQuery, type StoredRange } from './bus.js';
+import { BusRefusedError, type AppendGroup, type AppendOptions, type AppendResult, type Bus, type OnceKey, type Position, type RangeQuery, type StoredRange } from './bus.js';
 import type { IpcLink } from './ipc-link.js';
 
 /** The IPC serializer hands Buffers over as Buffers; a plain Uint8Array is wrapped without a copy. */
@@ -45,6 +45,13 @@ export class IpcBus implements Bus {
   async publishPositioned(channel: string, payload: Buffer, options: AppendOptions): Promise<AppendResult> {
     if (!this.link.connected) throw new BusRefusedError('the workers primary is gone');
     return (await this.link.request('publishPositioned', [channel, payload, options])) as AppendResult;
+  }
+
+  /** One request for all the groups: the primary stores and routes them in one step. */
+  publishPositionedMany(groups: readonly AppendGroup[]): Promise<Position>[] {
+    if (groups.length === 0) return [];
+    const call = this.link.connected ? (this.link.request('publishPositionedMany', [groups]) as Promise<Position[]>) : Promise.reject(new BusRefusedError('the workers primary is gone'));
+    return groups.map((_, i) => call.then((positions) => positions[i]!));
   }
 
   async readHistory(channel: string, query: RangeQuery): Promise<StoredRange> {

@@ -1,5 +1,5 @@
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
-import { wrapPositioned, type AppendOptions, type AppendResult, type RangeQuery } from './bus.js';
+import { wrapPositioned, type AppendGroup, type AppendOptions, type AppendResult, type Position, type RangeQuery } from './bus.js';
 import { MemoryHistory } from './memory-history.js';
 import type { Logger } from '../observability/logger.js';
 import type { ConsumerEntry } from './consumers.js';
@@ -133,6 +133,8 @@ export class IpcHost {
     switch (op) {
       case 'publishPositioned':
         return this.publishPositioned(a[0] as string, asBuffer(a[1] as Uint8Array), a[2] as AppendOptions);
+      case 'publishPositionedMany':
+        return this.publishPositionedMany(a[0] as AppendGroup[]);
       case 'readHistory':
         return this.history.read(a[0] as string, a[1] as RangeQuery);
       case 'removeHistory':
@@ -219,6 +221,20 @@ export class IpcHost {
     const position = this.history.append(channel, payload, o);
     this.route(channel, wrapPositioned(position, payload));
     return { duplicate: false, ...position };
+  }
+
+  /** publishPositioned for each publication of each group, in order; each group's first position. */
+  private publishPositionedMany(groups: AppendGroup[]): Position[] {
+    return groups.map((g) => {
+      let first: Position | undefined;
+      g.payloads.forEach((p, i) => {
+        const payload = asBuffer(p);
+        const position = this.history.append(g.channel, payload, { size: g.size, ttlMs: g.ttlMs, metaTtlMs: g.metaTtlMs, messageTtlMs: g.messageTtlMs[i] ?? 0 });
+        this.route(g.channel, wrapPositioned(position, payload));
+        first ??= position;
+      });
+      return first!;
+    });
   }
 
   /** Claims `once.key`; returns the earlier claim's value when it was taken. */

@@ -1,4 +1,4 @@
-import { wrapPositioned, type AppendOptions, type AppendResult, type Bus, type OnceKey, type RangeQuery, type StoredRange } from './bus.js';
+import { wrapPositioned, type AppendGroup, type AppendOptions, type AppendResult, type Bus, type OnceKey, type Position, type RangeQuery, type StoredRange } from './bus.js';
 import { MemoryHistory } from './memory-history.js';
 
 /** In-process bus for a single node: the same interface, no network. */
@@ -37,6 +37,18 @@ export class MemoryBus implements Bus {
     const position = this.history.append(channel, payload, options);
     void this.publish(channel, wrapPositioned(position, payload));
     return Promise.resolve({ duplicate: false, ...position });
+  }
+
+  publishPositionedMany(groups: readonly AppendGroup[]): Promise<Position>[] {
+    return groups.map((g) => {
+      let first: Position | undefined;
+      g.payloads.forEach((payload, i) => {
+        const position = this.history.append(g.channel, payload, { size: g.size, ttlMs: g.ttlMs, metaTtlMs: g.metaTtlMs, messageTtlMs: g.messageTtlMs[i] ?? 0 });
+        void this.publish(g.channel, wrapPositioned(position, payload));
+        first ??= position;
+      });
+      return Promise.resolve(first!);
+    });
   }
 
   readHistory(channel: string, query: RangeQuery): Promise<StoredRange> {

@@ -1,9 +1,9 @@
 import { ReplyError, type Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { BusRefusedError, type AppendOptions, type AppendResult, type Bus, type OnceKey, type RangeQuery, type StoredRange } from './bus.js';
+import { BusRefusedError, BusUnconfirmedError, type AppendGroup, type AppendOptions, type AppendResult, type Bus, type OnceKey, type Position, type RangeQuery, type StoredRange } from './bus.js';
 import { PublishWindow } from './publish-window.js';
 import { NOT_CONNECTED, logOutages, quit, redisConnection } from './redis-connection.js';
-import { APPEND_AND_PUBLISH, READ_RANGE } from './redis-history-scripts.js';
+import { APPEND_AND_PUBLISH, APPEND_MANY_AND_PUBLISH, READ_RANGE, appendManyArgs, parsePositions, parseRange } from './redis-history-scripts.js';
 
 // Claim and publish in one atomic step: a duplicate is never published, and a publish that
 // fails never leaves a claim behind. KEYS: claim key, channel. ARGV: value, ttl ms, payload.
@@ -17,6 +17,7 @@ return redis.call('GET', KEYS[1])`;
 /** The history scripts as commands defined on the publisher connection (defineCommand). */
 interface HistoryScripts {
   pwAppend(numKeys: number, ...args: (string | Buffer)[]): Promise<unknown>;
+  pwAppendMany(...args: (string | Buffer)[]): Promise<unknown>;
   pwReadBuffer(...args: string[]): Promise<unknown>;
 }
 
@@ -68,6 +69,7 @@ export class RedisBus implements Bus {
     this.sub = redisConnection(options.url, 'pushwire-sub', { autoResubscribe: false });
     // EVALSHA with a fallback to EVAL: the script text is not sent with every push.
     this.pub.defineCommand('pwAppend', { lua: APPEND_AND_PUBLISH });
+    this.pub.defineCommand('pwAppendMany', { lua: APPEND_MANY_AND_PUBLISH });
     this.pub.defineCommand('pwRead', { lua: READ_RANGE, numberOfKeys: 2 });
     this.scripts = this.pub as unknown as HistoryScripts;
     logOutages(this.pub, 'publisher', options.logger, () => this.closing);
@@ -129,21 +131,33 @@ export class RedisBus implements Bus {
     return offset === 0 ? { duplicate: true, earlier: epoch } : { duplicate: false, offset, epoch };
   }
 
+  /**
+   * One script call for all the groups (a batch holds at most MAX_BATCH_PUSHES publications):
+   * per publication only its XADD and PUBLISH remain, on Redis and in the command's arguments.
+   */
+  publishPositionedMany(groups: readonly AppendGroup[]): Promise<Position>[] {
+    if (groups.length === 0) return [];
+    const call = this.window
+      .run(() => {
+        if (this.pub.status !== 'ready') throw new BusRefusedError(NOT_CONNECTED);
+        this.batchWrites();
+        return this.scripts.pwAppendMany(...appendManyArgs(groups, (c) => this.historyKeys(c), (c) => this.options.prefix + c));
+      })
+      .then((reply) => {
+        try {
+          return parsePositions(reply, groups.length);
+        } catch (err) {
+          // The script ran (it answered): its effects are there, whatever the reply looks like.
+          throw new BusUnconfirmedError((err as Error).message);
+        }
+      });
+    return groups.map((_, i) => call.then((positions) => positions[i]!));
+  }
+
   async readHistory(channel: string, q: RangeQuery): Promise<StoredRange> {
     if (this.pub.status !== 'ready') throw new Error(`redis publisher is ${this.pub.status}`);
     const [stream, meta] = this.historyKeys(channel);
-    const reply = (await this.scripts.pwReadBuffer(stream, meta, String(q.after), String(q.count), q.reverse ? '1' : '0')) as (Buffer | number)[];
-    const str = (v: Buffer | number | undefined): string => (Buffer.isBuffer(v) ? v.toString('latin1') : String(v ?? ''));
-    const range: StoredRange = { epoch: str(reply[0]), top: Number(reply[1]), now: Number(str(reply[2])), entries: [] };
-    for (let i = 3; i + 3 < reply.length; i += 4) {
-      range.entries.push({
-        offset: Number(str(reply[i])),
-        payload: reply[i + 1] as Buffer,
-        time: Number(str(reply[i + 2])),
-        expiresAt: Number(str(reply[i + 3])),
-      });
-    }
-    return range;
+    return parseRange((await this.scripts.pwReadBuffer(stream, meta, String(q.after), String(q.count), q.reverse ? '1' : '0')) as (Buffer | number)[]);
   }
 
   async removeHistory(channel: string): Promise<void> {

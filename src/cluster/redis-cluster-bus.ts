@@ -1,7 +1,7 @@
 import { ReplyError, type Cluster, type Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { BusRefusedError, type AppendOptions, type AppendResult, type Bus, type OnceKey, type RangeQuery, type StoredRange } from './bus.js';
-import { READ_RANGE, appendAndPublish, parseRange } from './redis-history-scripts.js';
+import { BusRefusedError, BusUnconfirmedError, type AppendGroup, type AppendOptions, type AppendResult, type Bus, type OnceKey, type Position, type RangeQuery, type StoredRange } from './bus.js';
+import { READ_RANGE, appendAndPublish, appendManyAndPublish, appendManyArgs, parsePositions, parseRange } from './redis-history-scripts.js';
 import { PublishWindow } from './publish-window.js';
 import { logOutages, quit, redisClusterConnection, type ShardObserver } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
@@ -119,10 +119,15 @@ export class RedisClusterBus implements Bus {
     return [`${this.o.prefix}h:{${channel}}`, `${this.o.prefix}hm:{${channel}}`];
   }
 
-  private get scripts(): { pwAppend(...a: (string | Buffer | number)[]): Promise<unknown>; pwReadBuffer(...a: string[]): Promise<unknown> } {
+  private get scripts(): {
+    pwAppend(...a: (string | Buffer | number)[]): Promise<unknown>;
+    pwAppendMany(...a: (string | Buffer)[]): Promise<unknown>;
+    pwReadBuffer(...a: string[]): Promise<unknown>;
+  } {
     const pub = this.pub as unknown as Record<string, unknown>;
     if (pub.pwAppend === undefined) {
       this.pub.defineCommand('pwAppend', { lua: appendAndPublish('SPUBLISH') });
+      this.pub.defineCommand('pwAppendMany', { lua: appendManyAndPublish('SPUBLISH') });
       this.pub.defineCommand('pwRead', { lua: READ_RANGE, numberOfKeys: 2 });
     }
     return this.pub as never;
@@ -143,6 +148,39 @@ export class RedisClusterBus implements Bus {
       return this.scripts.pwAppend(keys.length, ...keys, ...args).catch((err: unknown) => this.failed(redisChannel, err));
     })) as [number, string];
     return offset === 0 ? { duplicate: true, earlier: epoch } : { duplicate: false, offset, epoch };
+  }
+
+  /** One script call per slot (a script's keys and SPUBLISH channels must share one slot). */
+  publishPositionedMany(groups: readonly AppendGroup[]): Promise<Position>[] {
+    const bySlot = new Map<number, number[]>();
+    groups.forEach((g, i) => {
+      const slot = slotOf(this.keys.busChannel(g.channel));
+      const list = bySlot.get(slot);
+      if (list === undefined) bySlot.set(slot, [i]);
+      else list.push(i);
+    });
+    const out: Promise<Position>[] = new Array(groups.length);
+    for (const indexes of bySlot.values()) {
+      const part = indexes.map((i) => groups[i]!);
+      const redisChannel = this.keys.busChannel(part[0]!.channel);
+      const call = this.window
+        .run(() => {
+          const refusal = this.refusal(redisChannel);
+          if (refusal !== undefined) throw new BusRefusedError(refusal);
+          return this.scripts
+            .pwAppendMany(...appendManyArgs(part, (c) => this.historyKeys(c), (c) => this.keys.busChannel(c)))
+            .catch((err: unknown) => this.failed(redisChannel, err));
+        })
+        .then((reply) => {
+          try {
+            return parsePositions(reply, part.length);
+          } catch (err) {
+            throw new BusUnconfirmedError((err as Error).message);
+          }
+        });
+      indexes.forEach((i, k) => (out[i] = call.then((positions) => positions[k]!)));
+    }
+    return out;
   }
 
   async readHistory(channel: string, q: RangeQuery): Promise<StoredRange> {

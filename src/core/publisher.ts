@@ -1,7 +1,8 @@
-import { BusUnconfirmedError, type Bus } from '../cluster/bus.js';
+import { BusUnconfirmedError, type AppendGroup, type Bus, type Position } from '../cluster/bus.js';
 import type { Metrics } from '../observability/metrics.js';
 import { CODE_NAMES, Code, PushwireError, invalidArgument } from './errors.js';
 import type { AppendOptions } from '../cluster/bus.js';
+import type { HistoryOptions } from './channels/options.js';
 import { ChannelHistory } from './history.js';
 import { encodeMessage, type Selector } from './message.js';
 import { RateLimiter } from './projects/rate-limiter.js';
@@ -91,6 +92,34 @@ function isPlain(req: PushRequest): boolean {
   return true;
 }
 
+/** A validated push of a batch: its project, channels and (channels with history) the history options. */
+interface Plan {
+  pid: string;
+  select?: Selector;
+  channels: string[];
+  /** Set when the push is stored: a uid/topic push to a channel with history, without skip_history. */
+  history?: HistoryOptions;
+}
+
+/** A channel namespace's push size limit (maxPushBytes), checked after the node's. */
+function checkChannelLimit(req: PushRequest, limit: number | undefined): void {
+  if (limit !== undefined && req.data.length > limit) {
+    throw invalidArgument(`data is ${req.data.length} bytes, more than the ${limit} allowed on this channel's namespace`);
+  }
+}
+
+/** An AppendGroup for `channel` with `history`'s options, holding `payload` when given. */
+function appendGroup(channel: string, history: HistoryOptions, payload?: Buffer, req?: PushRequest): AppendGroup {
+  return {
+    channel,
+    size: history.size,
+    ttlMs: history.ttlMs,
+    metaTtlMs: history.metaTtlMs,
+    payloads: payload === undefined ? [] : [payload],
+    messageTtlMs: payload === undefined ? [] : [(req?.ttl ?? 0) * 1000],
+  };
+}
+
 /** How a caller retries an unknown outcome without a duplicate (docs/api.md, retry semantics). */
 const RETRY_HINT = 'it may still be delivered; retry with an idempotency_key to be safe';
 
@@ -144,29 +173,33 @@ export class Publisher {
     // The common case (uid/topic, no idempotency key) without publishAll's arrays, closures and
     // allSettled: same checks in the same order, same errors and metrics, a third of the promises.
     let messageId: string;
-    let published: Promise<void>;
+    let published: Promise<void | Position>;
     try {
       this.validate(req);
       const pid = this.projects.resolvePid(req.pid ?? '', keyPid);
       // Projects without channel options (the common case) skip the lookup of the namespace.
+      let history: HistoryOptions | undefined;
       if (this.projects.get(pid)?.channels !== undefined) {
         const options = this.history.options(pid, req.uid, req.topic);
-        if (options.history !== undefined || options.maxPushBytes !== undefined) return this.pushGeneral(req, ingress, keyPid);
+        checkChannelLimit(req, options.maxPushBytes);
+        if (!req.skipHistory) history = options.history;
       }
       if (!this.bus.isReady()) throw new PushwireError(Code.UNAVAILABLE, 'cluster bus is unavailable');
       this.checkRate(pid, 1);
       messageId = `${this.nodeId}-${this.bootTag}-${(++this.seq).toString(36)}`;
       const data = Buffer.isBuffer(req.data) ? req.data : Buffer.from(req.data.buffer, req.data.byteOffset, req.data.length);
       const payload = encodeMessage({ id: messageId, pid, uid: req.uid, topic: req.topic, data, publishedAt: Date.now() });
-      published = this.bus.publish(channelOf(pid, targetOf(req.uid, req.topic)), payload);
+      const channel = channelOf(pid, targetOf(req.uid, req.topic));
+      published = history === undefined ? this.bus.publish(channel, payload) : this.bus.publishPositionedMany([appendGroup(channel, history, payload, req)])[0]!;
     } catch (err) {
       return Promise.reject(this.countFailure(ingress, 1, err));
     }
     return published.then(
-      () => {
+      (position) => {
         this.metrics.busPublished.inc(1);
         this.okCounter(ingress).inc(1);
-        return { messageId, nodeId: this.nodeId, duplicate: false };
+        if (position === undefined) return { messageId, nodeId: this.nodeId, duplicate: false };
+        return { messageId, nodeId: this.nodeId, duplicate: false, offset: position.offset, epoch: position.epoch };
       },
       (err: unknown) => {
         throw this.countFailure(ingress, 1, this.busFailure([err], 1));
@@ -228,65 +261,111 @@ export class Publisher {
 
   /** `field` prefixes error messages with the failing push's position (e.g. "pushes[3]: ..."). */
   private async publishAll(reqs: readonly PushRequest[], field: string, keyPid: string | undefined): Promise<Published[]> {
-    const pids = reqs.map((req, i) => {
+    const plans = reqs.map((req, i): Plan => {
       try {
         this.validate(req);
         const pid = this.projects.resolvePid(req.pid ?? '', keyPid);
-        const limit = selectorOf(req) === undefined ? this.history.options(pid, req.uid, req.topic).maxPushBytes : undefined;
-        if (limit !== undefined && req.data.length > limit) {
-          throw invalidArgument(`data is ${req.data.length} bytes, more than the ${limit} allowed on this channel's namespace`);
-        }
-        return pid;
+        const select = selectorOf(req);
+        if (select !== undefined) return { pid, select, channels: selectorChannels(pid, select) };
+        const options = this.history.options(pid, req.uid, req.topic);
+        checkChannelLimit(req, options.maxPushBytes);
+        return { pid, channels: [channelOf(pid, targetOf(req.uid, req.topic))], history: req.skipHistory ? undefined : options.history };
       } catch (err) {
         if (field && err instanceof PushwireError) throw new PushwireError(err.code, `${field}[${i}]: ${err.message}`);
         throw err;
       }
     });
     if (!this.bus.isReady()) throw new PushwireError(Code.UNAVAILABLE, 'cluster bus is unavailable');
-    this.checkRates(pids);
+    this.checkRates(plans.map((p) => p.pid));
+    // Plain pushes to a channel with history are appended together, per channel, in one bus call
+    // (Redis: one script call), unless one of the batch's other pushes shares the channel (an
+    // idempotent, skip_history or targeted one): that channel's pushes then go one by one, in
+    // order, so each channel keeps the batch's order.
+    const single = new Set<string>();
+    for (let i = 0; i < reqs.length; i++) {
+      const plan = plans[i]!;
+      if (plan.history === undefined || reqs[i]!.idempotencyKey) for (const c of plan.channels) single.add(c);
+    }
     const now = Date.now();
-    // Issued together so the bus can pipeline them; it keeps their order.
-    const published = reqs.map(async (req, i): Promise<Published> => {
+    const outcomes: Published[] = new Array(reqs.length);
+    const failures: unknown[] = [];
+    const waits: Promise<void>[] = [];
+    const groups = new Map<string, { group: AppendGroup; indexes: number[]; ids: string[] }>();
+    for (let i = 0; i < reqs.length; i++) {
+      const req = reqs[i]!;
+      const plan = plans[i]!;
       const messageId = `${this.nodeId}-${this.bootTag}-${(++this.seq).toString(36)}`;
-      const pid = pids[i]!;
       const data = Buffer.isBuffer(req.data) ? req.data : Buffer.from(req.data.buffer, req.data.byteOffset, req.data.length);
-      const select = selectorOf(req);
-      const payload = encodeMessage({ id: messageId, pid, uid: req.uid, topic: req.topic, data, publishedAt: now, select, replyTo: req.replyTo || undefined });
-      const channels = select ? selectorChannels(pid, select) : [channelOf(pid, targetOf(req.uid, req.topic))];
-      const history = select || req.skipHistory ? undefined : this.history.options(pid, req.uid, req.topic).history;
-      if (history !== undefined) {
-        // One channel; the offset is assigned by the bus, atomically with the append and the publish.
-        const append: AppendOptions = { size: history.size, ttlMs: history.ttlMs, metaTtlMs: history.metaTtlMs, messageTtlMs: (req.ttl ?? 0) * 1000 };
-        if (req.idempotencyKey) append.once = { key: `${pid}/${req.idempotencyKey}`, value: messageId, ttlMs: this.idempotencyWindowMs };
-        const r = await this.bus.publishPositioned(channels[0]!, payload, append);
-        return r.duplicate ? { messageId: r.earlier, duplicate: true } : { messageId, duplicate: false, offset: r.offset, epoch: r.epoch };
+      const payload = encodeMessage({ id: messageId, pid: plan.pid, uid: req.uid, topic: req.topic, data, publishedAt: now, select: plan.select, replyTo: req.replyTo || undefined });
+      const channel = plan.channels[0]!;
+      if (plan.history !== undefined && !req.idempotencyKey && !single.has(channel)) {
+        let g = groups.get(channel);
+        if (g === undefined) groups.set(channel, (g = { group: appendGroup(channel, plan.history), indexes: [], ids: [] }));
+        g.group.payloads.push(payload);
+        g.group.messageTtlMs.push((req.ttl ?? 0) * 1000);
+        g.indexes.push(i);
+        g.ids.push(messageId);
+        continue;
       }
-      if (!req.idempotencyKey) {
-        // Every publish is issued before any await, so pushes keep their order on each channel.
-        await allChannels(channels.map((channel) => this.bus.publish(channel, payload)));
-        return { messageId, duplicate: false };
-      }
-      // Keys are per project: the same key in two projects names two pushes. The claim rides
-      // on the first channel's publish; the other channels follow only when it was new.
-      const [first, ...rest] = channels;
-      const once = { key: `${pid}/${req.idempotencyKey}`, value: messageId, ttlMs: this.idempotencyWindowMs };
-      const earlier = await this.bus.publishOnce(first!, payload, once);
-      if (earlier !== undefined) return { messageId: earlier, duplicate: true };
-      if (rest.length === 0) return { messageId, duplicate: false };
-      try {
-        await allChannels(rest.map((channel) => this.bus.publish(channel, payload)));
-      } catch (err) {
-        // The first channel has it (and the key is claimed): whatever failed after, the push is out.
-        throw err instanceof BusUnconfirmedError ? err : new BusUnconfirmedError(`published to its first channel, then: ${(err as Error).message}`);
-      }
+      // Issued before any await, in order, so the bus keeps each channel's order.
+      waits.push(
+        this.publishOne(req, plan, messageId, payload).then(
+          (r) => void (outcomes[i] = r),
+          (err: unknown) => void failures.push(err),
+        ),
+      );
+    }
+    if (groups.size > 0) {
+      const list = [...groups.values()];
+      const calls = this.bus.publishPositionedMany(list.map((g) => g.group));
+      list.forEach((g, k) =>
+        waits.push(
+          calls[k]!.then(
+            (first) => g.indexes.forEach((i, n) => (outcomes[i] = { messageId: g.ids[n]!, duplicate: false, offset: first.offset + n, epoch: first.epoch })),
+            (err: unknown) => {
+              for (let n = 0; n < g.indexes.length; n++) failures.push(err);
+            },
+          ),
+        ),
+      );
+    }
+    await Promise.all(waits);
+    let published = 0;
+    for (const r of outcomes) if (r !== undefined && !r.duplicate) published++;
+    this.metrics.busPublished.inc(published);
+    if (failures.length > 0) throw this.busFailure(failures, reqs.length);
+    return outcomes;
+  }
+
+  /** One push published on its own: targeted, idempotent, positioned with a claim, or plain. */
+  private async publishOne(req: PushRequest, plan: Plan, messageId: string, payload: Buffer): Promise<Published> {
+    const { pid, channels, history } = plan;
+    if (history !== undefined) {
+      // One channel; the offset is assigned by the bus, atomically with the append and the publish.
+      const append: AppendOptions = { size: history.size, ttlMs: history.ttlMs, metaTtlMs: history.metaTtlMs, messageTtlMs: (req.ttl ?? 0) * 1000 };
+      if (req.idempotencyKey) append.once = { key: `${pid}/${req.idempotencyKey}`, value: messageId, ttlMs: this.idempotencyWindowMs };
+      const r = await this.bus.publishPositioned(channels[0]!, payload, append);
+      return r.duplicate ? { messageId: r.earlier, duplicate: true } : { messageId, duplicate: false, offset: r.offset, epoch: r.epoch };
+    }
+    if (!req.idempotencyKey) {
+      // Every publish is issued before any await, so pushes keep their order on each channel.
+      await allChannels(channels.map((channel) => this.bus.publish(channel, payload)));
       return { messageId, duplicate: false };
-    });
-    const results = await Promise.allSettled(published);
-    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    const ok = results.filter((r): r is PromiseFulfilledResult<Published> => r.status === 'fulfilled').map((r) => r.value);
-    this.metrics.busPublished.inc(ok.filter((r) => !r.duplicate).length);
-    if (failed.length > 0) throw this.busFailure(failed.map((r) => r.reason as unknown), reqs.length);
-    return ok;
+    }
+    // Keys are per project: the same key in two projects names two pushes. The claim rides
+    // on the first channel's publish; the other channels follow only when it was new.
+    const [first, ...rest] = channels;
+    const once = { key: `${pid}/${req.idempotencyKey}`, value: messageId, ttlMs: this.idempotencyWindowMs };
+    const earlier = await this.bus.publishOnce(first!, payload, once);
+    if (earlier !== undefined) return { messageId: earlier, duplicate: true };
+    if (rest.length === 0) return { messageId, duplicate: false };
+    try {
+      await allChannels(rest.map((channel) => this.bus.publish(channel, payload)));
+    } catch (err) {
+      // The first channel has it (and the key is claimed): whatever failed after, the push is out.
+      throw err instanceof BusUnconfirmedError ? err : new BusUnconfirmedError(`published to its first channel, then: ${(err as Error).message}`);
+    }
+    return { messageId, duplicate: false };
   }
 
   /**

@@ -4,8 +4,9 @@ import { GetHistoryRequest, HistoryServiceClient, type GetHistoryResponse } from
 import type { PushServiceClient } from '../../gen/pushwire/v1/push.js';
 import { slotOf } from '../../src/cluster/redis-slot.js';
 import { topicChannel } from '../../src/core/targeting.js';
-import { pushData } from '../helpers/grpc-client.js';
+import { pushData, pushDataBatch } from '../helpers/grpc-client.js';
 import { NodeProcess } from '../helpers/node-process.js';
+import { waitFor } from '../helpers/ports.js';
 import { TestRedisCluster, type NodeInfo } from '../helpers/redis-cluster.js';
 import { V1Client, payloadText } from '../helpers/v1-client.js';
 import { Cluster } from './support.js';
@@ -115,5 +116,22 @@ describe('history on a Redis Cluster', () => {
     ]);
     const page = await getHistory(hist, { topic: channel, limit: 2, reverse: true });
     expect(page.publications.map((p) => p.offset)).toEqual([String(before + 2), String(before + 1)]);
+  }, 60_000);
+
+  it('a batch over channels of the three masters appends each channel in its own slot, in order', async () => {
+    const before = await Promise.all(chats.map(async (channel) => Number((await getHistory(hist, { topic: channel, limit: 1, reverse: true })).offset)));
+    const live = await V1Client.connect(node.wsUrl, 'proto');
+    v1.push(live);
+    for (const channel of chats) await live.subscribe(channel);
+    // Interleaved: the bus runs one script call per slot, each channel's pushes in batch order.
+    const pushes = [1, 2, 3].flatMap((n) => chats.map((channel) => ({ topic: channel, data: Buffer.from(`${channel} b${n}`) })));
+    expect((await pushDataBatch(grpc, pushes)).messageIds).toHaveLength(9);
+    for (const [i, channel] of chats.entries()) {
+      // Polled, not next(): the three channels' publications arrive interleaved.
+      await waitFor(() => live.pubs(channel).length >= 3, 30_000, `3 publications on ${channel}`);
+      expect(live.pubs(channel).map((p) => [p.offset, payloadText(p)])).toEqual([1, 2, 3].map((n) => [before[i]! + n, `${channel} b${n}`]));
+      const core = topicChannel('default', channel);
+      expect(await rc.client(ownerOf(core).port, (r) => r.hget(`pushwire:hm:{${core}}`, 's'))).toBe(String(before[i]! + 3));
+    }
   }, 60_000);
 });

@@ -79,6 +79,7 @@ describe('Interest with no unsubscribe delay', () => {
       publish: () => Promise.resolve(),
       publishOnce: () => Promise.resolve(undefined),
       publishPositioned: () => Promise.reject(new Error('not used here')),
+      publishPositionedMany: () => [],
       readHistory: () => Promise.reject(new Error('not used here')),
       removeHistory: () => Promise.resolve(),
       subscribe: vi.fn(() => pending),
