@@ -174,6 +174,12 @@ export class Metrics {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.3, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
+  readonly grpcFastPathCalls = new Counter({
+    name: 'pushwire_grpc_fast_path_calls_total',
+    help: 'PushService calls served by the node:http2 fast path instead of grpc-js, by method.',
+    labelNames: ['method'] as const,
+    registers: [this.registry],
+  });
   readonly backendEvents = new Counter({
     name: 'pushwire_backend_events_total',
     help: 'Client events (request, connect, disconnect) sent to backend consumers, by result (delivered, no_consumer, failed, dropped).',
