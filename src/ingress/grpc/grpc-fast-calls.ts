@@ -73,13 +73,15 @@ class Responder {
     this.stream.write(data, done);
   }
 
-  sendStatus(code: number, details: string): void {
+  /** Ends the call with this status, after `last` (a framed message) if given. */
+  sendStatus(code: number, details: string, last?: Buffer): void {
     if (this.statusSent || this.gone) return;
     this.statusSent = true;
     const trailers = { 'grpc-status': String(code), 'grpc-message': encodeURI(details) };
+    if (last !== undefined) this.sendHeaders();
     if (this.headersSent) {
       this.stream.once('wantTrailers', () => this.stream.sendTrailers(trailers));
-      this.stream.end();
+      this.stream.end(last);
     } else {
       this.stream.respond({ ...trailers, ':status': 200, 'content-type': 'application/grpc+proto' }, { endStream: true });
     }
@@ -135,10 +137,9 @@ export function serveUnary<Req, Res>(method: UnaryMethod<Req, Res>, stream: Serv
         out.sendStatus(s.code, s.details);
         return;
       }
-      out.write(framed(method.serialize(value as Res)), (writeErr) => {
-        if (writeErr) out.sendStatus(Status.INTERNAL, 'Internal server error');
-        else out.sendStatus(Status.OK, 'OK');
-      });
+      // grpc-js writes the message, waits for the write, then ends with the trailers; the same
+      // frames, with one write fewer.
+      out.sendStatus(Status.OK, 'OK', framed(method.serialize(value as Res)));
     };
     try {
       method.handler({ request: method.deserialize(request), metadata: headerMetadata(headers) }, answer);

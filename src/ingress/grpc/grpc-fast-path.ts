@@ -43,13 +43,12 @@ function isPlain(headers: IncomingHttpHeaders): boolean {
  */
 export function installFastPath<Req, Res>(server: Server, m: FastPathMethods<Req, Res>): void {
   const { pushData, pushStream, maxMessage } = m;
-  const streams = m.metrics.grpcFastPathCalls.labels({ method: 'PushStream' });
-  const unaries = m.metrics.grpcFastPathCalls.labels({ method: 'PushData' });
+  const counts = m.metrics.grpcFastPathCounts;
   takeStreamsFrom(server, (stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean => {
     const path = headers[':path'];
     if (path === pushStream.path) {
       if (!isPlain(headers)) return false;
-      streams.inc();
+      counts.PushStream++;
       const call = new FastPushStreamCall(stream, headers, pushStream.deserialize, pushStream.serialize, maxMessage);
       try {
         pushStream.handler(call);
@@ -60,7 +59,7 @@ export function installFastPath<Req, Res>(server: Server, m: FastPathMethods<Req
     }
     if (path === pushData.path) {
       if (!isPlain(headers)) return false;
-      unaries.inc();
+      counts.PushData++;
       serveUnary(pushData, stream, headers, maxMessage);
       return true;
     }
