@@ -79,9 +79,11 @@ export function scaleSections() {
       '',
       'Logged-in clients (a user each, a private topic each) connect as fast as the load generator opens them, then all are',
       'dropped at once (the load processes are killed). Redis work is the INFO commandstats delta over every Redis server',
-      'divided by the connections: "script calls" are EVALSHA/EVAL (presence PUT/REMOVE, consumer DISPATCH), "all commands"',
-      'also counts the commands the scripts run, SUBSCRIBE/UNSUBSCRIBE of the user and private channels, and the presence',
-      'refreshes (every --presence-ttl/3 = 10 s, each re-asserting every entry) that fell into the window. "presence right"',
+      'divided by the connections: "script calls" are EVALSHA/EVAL (presence APPLY, batched per project and event-loop turn;',
+      'consumer DISPATCH), "all commands" also counts the commands the scripts run, SUBSCRIBE/UNSUBSCRIBE of the user and',
+      'private channels, and the presence refreshes (every --presence-ttl/3 = 10 s, one BEAT per project and node) that',
+      'fell into the window. CPU is /proc time over the connect window (nodes, Redis) per connection; the load generator',
+      'from its start. The A/B against the previous write path is in bench/NOTES-storm.md. "presence right"',
       'is when CountOnline on a node reports every connection (after the first connect started), "presence empty" when it',
       'reports none (after the drop). Without a backend consumer the consumer signal skips the connect/disconnect dispatch.',
       '',
@@ -98,8 +100,9 @@ export function scaleSections() {
       f(r.redisPerConnect.perOp, 1),
       call(r.redisPerDisconnect),
       f(r.redisPerDisconnect.perOp, 1),
+      r.cpuUsPerConnect ? `${f(r.cpuUsPerConnect.nodes, 0)} / ${f(r.cpuUsPerConnect.redis, 0)} / ${f(r.cpuUsPerConnect.loadGenerator, 0)}` : '—',
     ]);
-    out.push(table(['Redis', 'backend consumers', 'clients', 'all connected after', 'presence right after', 'presence empty after drop', 'script calls / connect', 'all commands / connect', 'script calls / disconnect', 'all commands / disconnect'], rows), '');
+    out.push(table(['Redis', 'backend consumers', 'clients', 'all connected after', 'presence right after', 'presence empty after drop', 'script calls / connect', 'all commands / connect', 'script calls / disconnect', 'all commands / disconnect', 'CPU µs / connect (nodes / Redis / load gen.)'], rows), '');
   }
   return out;
 }

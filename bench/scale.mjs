@@ -3,6 +3,7 @@
 // scale: N pushwire nodes (the real CLI) on one Redis and on a 3-master Redis Cluster, load-generator processes
 //   holding C live WebSocket connections subscribed to one topic, then broadcasts and topic pushes reaching all of
 //   them: RSS per node and per connection, push → last delivery, p50/p99 latency, server CPU per delivery.
+// Another build: PUSHWIRE_CLI=/path/to/dist/src/cli.js (bench/lib/systems.mjs), e.g. a worktree of main for A/B.
 // storm: C logged-in clients connecting as fast as the load generator can (the issue asks 20,000 in 10 s), then all
 //   dropped at once: Redis commands per connect and per disconnect (INFO commandstats deltas), and the time until
 //   presence (CountOnline) is right again; with no backend consumer (connection events skipped by the consumer
@@ -212,7 +213,9 @@ async function stormOne(mode, withConsumer, o) {
     }
     // Past the consumer signal's start-up window (--consumer-ttl): connection events go only where consumers are.
     await sleep(4000);
+    const nodePids = nodes.map((n) => n.pid);
     const s0 = commandStats(redis.ports);
+    const [nodeCpu0, redisCpu0] = [cpuUs(nodePids), cpuUs(redis.pids)];
     const t0 = Date.now();
     const clients = startClients(sys, o.clients, 'private', { topic: 'inbox', perProc: o.perProc, label: L, concurrency: o.concurrency });
     await clients.ready(o.connectTimeout);
@@ -226,6 +229,8 @@ async function stormOne(mode, withConsumer, o) {
     const presenceS = (Date.now() - t0) / 1000;
     await sleep(1500); // the last unsubscribe delays and outbox sends
     const s1 = commandStats(redis.ports);
+    // CPU over the connect window (the least contention-sensitive figure on a shared box); the load processes from their start.
+    const [nodeCpu1, redisCpu1, loadCpu] = [cpuUs(nodePids), cpuUs(redis.pids), cpuUs(clients.pids)];
     const t1 = Date.now();
     clients.kill();
     for (;;) {
@@ -236,6 +241,8 @@ async function stormOne(mode, withConsumer, o) {
     const goneS = (Date.now() - t1) / 1000;
     await sleep(1500);
     const s2 = commandStats(redis.ports);
+    const [nodeCpu2, redisCpu2] = [cpuUs(nodePids), cpuUs(redis.pids)];
+    const perConn = (us) => +(us / o.clients).toFixed(1);
     const r = {
       mode,
       withConsumer,
@@ -246,14 +253,18 @@ async function stormOne(mode, withConsumer, o) {
       presenceEmptyAfterDropS: +goneS.toFixed(1),
       redisPerConnect: diffStats(s0, s1, o.clients),
       redisPerDisconnect: diffStats(s1, s2, o.clients),
+      cpuUsPerConnect: { nodes: perConn(nodeCpu1 - nodeCpu0), redis: perConn(redisCpu1 - redisCpu0), loadGenerator: perConn(loadCpu) },
+      cpuUsPerDisconnect: { nodes: perConn(nodeCpu2 - nodeCpu1), redis: perConn(redisCpu2 - redisCpu1) },
       consumerEvents: consumer?.events(),
       loadavg: os.loadavg(),
     };
-    log(`  ${L} connected in ${r.connectSeconds} s, presence right after ${r.presenceRightAfterConnectS} s; dropped: presence empty after ${r.presenceEmptyAfterDropS} s; Redis commands per connect ${r.redisPerConnect.perOp} ${JSON.stringify(r.redisPerConnect.byCommand)}, per disconnect ${r.redisPerDisconnect.perOp} ${JSON.stringify(r.redisPerDisconnect.byCommand)}`);
+    log(`  ${L} connected in ${r.connectSeconds} s, presence right after ${r.presenceRightAfterConnectS} s; dropped: presence empty after ${r.presenceEmptyAfterDropS} s; CPU µs per connect ${JSON.stringify(r.cpuUsPerConnect)} per disconnect ${JSON.stringify(r.cpuUsPerDisconnect)}; Redis commands per connect ${r.redisPerConnect.perOp} ${JSON.stringify(r.redisPerConnect.byCommand)}, per disconnect ${r.redisPerDisconnect.perOp} ${JSON.stringify(r.redisPerDisconnect.byCommand)}`);
     return r;
   } finally {
     consumer?.stream.cancel();
     consumer?.client.close();
+    // PUSHWIRE_BENCH_PROF_DIR (bench/lib/systems.mjs): a node writes its .cpuprofile only when it exits by itself.
+    if (process.env.PUSHWIRE_BENCH_PROF_DIR) await Promise.all(nodes.map((n) => new Promise((r) => (n.proc.once('exit', r), n.proc.kill('SIGTERM')))));
     for (const n of nodes) n.proc.kill('SIGKILL');
     redis.kill();
     await sleep(500);
