@@ -15,6 +15,7 @@
 // order alternating per round), for before/after figures on the same machine state.
 // --only ingress,unary,fanout,recovery runs a subset, --match <regex> only the ingress measures it names;
 // --node-flags "..." adds node flags (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+// The v1 subscribers answer the node's keepalive pings; a fan-out wait of more than 30 s fails the run (a stall).
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -144,6 +145,10 @@ const UNARIES = {
   'unary, history on': (sys, r) => cpuPerPush(sys, UNARY, 1, 64, () => ({ topic: `h:bench-u${r}`, data: DATA }), (c, [p]) => unary(c, p)),
 };
 
+/** The v1 keepalive (docs/protocol.md, "Keepalive (v1)"): the server's ping, and the client's answer per subprotocol. */
+const isPing = (kind, data) => (kind === 'json' ? data.toString().split('\n').some((l) => l.startsWith('{"ping"')) : ServerFrame.decode(data).messages.some((m) => m.ping !== undefined));
+const PONG = { json: JSON.stringify({ pong: {} }), proto: ClientFrame.encode({ commands: [{ id: 0, pong: {} }] }).finish() };
+
 /**
  * A subscriber that counts deliveries without decoding them (the bench process shares the machine: it must stay
  * cheap and never be the reason the node coalesces frames). `onDelivery` is the group's counter.
@@ -155,7 +160,12 @@ function openClient(url, kind, topic, onDelivery) {
   return new Promise((resolve, reject) => {
     ws.once('error', reject);
     ws.on('message', (data) => {
-      if (ready) return onDelivery();
+      if (ready) {
+        // A v1 node pings every --v1-ping-interval and closes a client that does not answer within
+        // --v1-pong-timeout; a ping is a few bytes, a delivery about a hundred (only short frames are decoded).
+        if (kind !== 'legacy' && data.length < 32 && isPing(kind, data)) return ws.send(PONG[kind]);
+        return onDelivery();
+      }
       if (kind === 'legacy') {
         const text = data.toString();
         if (text.startsWith('{"code":20000')) ws.send(JSON.stringify({ code: 1, topic }));
@@ -203,13 +213,24 @@ async function openGroup(sys, kind) {
   g.until = (n) =>
     g.got >= n
       ? Promise.resolve()
-      : new Promise((resolve) => {
+      : new Promise((resolve, reject) => {
+          // A lost delivery (a closed subscriber, a dropped frame) would otherwise hang the phase for ever.
+          const stall = setTimeout(() => {
+            g.wake = undefined;
+            const closed = g.sockets.filter((ws) => ws.readyState !== WebSocket.OPEN).length;
+            reject(new Error(`fan-out stalled: ${kind} subscribers got ${g.got} of ${n} deliveries within ${STALL_MS / 1000} s (${closed} of ${g.sockets.length} sockets closed)`));
+          }, STALL_MS);
           g.want = n;
-          g.wake = resolve;
+          g.wake = () => {
+            clearTimeout(stall);
+            resolve();
+          };
         });
   return g;
 }
 
+/** A fan-out wait longer than this is a stall (every delivery of a push takes milliseconds). */
+const STALL_MS = 30_000;
 const FAN_DATA = Buffer.from(JSON.stringify({ n: 1, text: 'x'.repeat(80) }));
 
 /** Node CPU per delivery: FANOUT_PUSHES pushes to the group's topic, each sent once every subscriber got the last. */
