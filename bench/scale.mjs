@@ -213,13 +213,19 @@ async function stormOne(mode, withConsumer, o) {
     }
     // Past the consumer signal's start-up window (--consumer-ttl): connection events go only where consumers are.
     await sleep(4000);
-    const nodePids = nodes.map((n) => n.pid);
     const s0 = commandStats(redis.ports);
-    const [nodeCpu0, redisCpu0] = [cpuUs(nodePids), cpuUs(redis.pids)];
     const t0 = Date.now();
+    const nodePids = nodes.map((n) => n.pid);
+    const cpu0 = { node: cpuUs(nodePids), redis: cpuUs(redis.pids) };
     const clients = startClients(sys, o.clients, 'private', { topic: 'inbox', perProc: o.perProc, label: L, concurrency: o.concurrency });
     await clients.ready(o.connectTimeout);
     const connectS = (Date.now() - t0) / 1000;
+    // Where the connect window's CPU went (the load processes' counted from their start, token signing included).
+    const cpuPerConnect = {
+      nodeUs: +((cpuUs(nodePids) - cpu0.node) / o.clients).toFixed(1),
+      redisUs: +((cpuUs(redis.pids) - cpu0.redis) / o.clients).toFixed(1),
+      loadUs: +(cpuUs(clients.pids) / o.clients).toFixed(1),
+    };
     let online;
     for (;;) {
       online = await countOnline(nodes[0]);
@@ -229,8 +235,6 @@ async function stormOne(mode, withConsumer, o) {
     const presenceS = (Date.now() - t0) / 1000;
     await sleep(1500); // the last unsubscribe delays and outbox sends
     const s1 = commandStats(redis.ports);
-    // CPU over the connect window (the least contention-sensitive figure on a shared box); the load processes from their start.
-    const [nodeCpu1, redisCpu1, loadCpu] = [cpuUs(nodePids), cpuUs(redis.pids), cpuUs(clients.pids)];
     const t1 = Date.now();
     clients.kill();
     for (;;) {
@@ -241,8 +245,6 @@ async function stormOne(mode, withConsumer, o) {
     const goneS = (Date.now() - t1) / 1000;
     await sleep(1500);
     const s2 = commandStats(redis.ports);
-    const [nodeCpu2, redisCpu2] = [cpuUs(nodePids), cpuUs(redis.pids)];
-    const perConn = (us) => +(us / o.clients).toFixed(1);
     const r = {
       mode,
       withConsumer,
@@ -251,14 +253,14 @@ async function stormOne(mode, withConsumer, o) {
       connectSeconds: +connectS.toFixed(1),
       presenceRightAfterConnectS: +presenceS.toFixed(1),
       presenceEmptyAfterDropS: +goneS.toFixed(1),
+      cpuPerConnect,
       redisPerConnect: diffStats(s0, s1, o.clients),
       redisPerDisconnect: diffStats(s1, s2, o.clients),
-      cpuUsPerConnect: { nodes: perConn(nodeCpu1 - nodeCpu0), redis: perConn(redisCpu1 - redisCpu0), loadGenerator: perConn(loadCpu) },
-      cpuUsPerDisconnect: { nodes: perConn(nodeCpu2 - nodeCpu1), redis: perConn(redisCpu2 - redisCpu1) },
       consumerEvents: consumer?.events(),
       loadavg: os.loadavg(),
     };
-    log(`  ${L} connected in ${r.connectSeconds} s, presence right after ${r.presenceRightAfterConnectS} s; dropped: presence empty after ${r.presenceEmptyAfterDropS} s; CPU µs per connect ${JSON.stringify(r.cpuUsPerConnect)} per disconnect ${JSON.stringify(r.cpuUsPerDisconnect)}; Redis commands per connect ${r.redisPerConnect.perOp} ${JSON.stringify(r.redisPerConnect.byCommand)}, per disconnect ${r.redisPerDisconnect.perOp} ${JSON.stringify(r.redisPerDisconnect.byCommand)}`);
+    log(`  ${L} CPU per connect: nodes ${cpuPerConnect.nodeUs} µs, redis ${cpuPerConnect.redisUs} µs, load generator ${cpuPerConnect.loadUs} µs`);
+    log(`  ${L} connected in ${r.connectSeconds} s, presence right after ${r.presenceRightAfterConnectS} s; dropped: presence empty after ${r.presenceEmptyAfterDropS} s; Redis commands per connect ${r.redisPerConnect.perOp} ${JSON.stringify(r.redisPerConnect.byCommand)}, per disconnect ${r.redisPerDisconnect.perOp} ${JSON.stringify(r.redisPerDisconnect.byCommand)}`);
     return r;
   } finally {
     consumer?.stream.cancel();
