@@ -21,7 +21,7 @@ const group = (channel: string, payloads: string[], o: Partial<AppendGroup> = {}
   size: 100,
   ttlMs: TTL,
   metaTtlMs: META_TTL,
-  payloads: payloads.map((p) => Buffer.from(p)),
+  payloads: payloads.map((p) => Buffer.from(p, 'latin1')),
   messageTtlMs: payloads.map(() => 0),
   ...o,
 });
@@ -128,6 +128,23 @@ describe.each([
     expect(single).toEqual({ duplicate: false, offset: 4, epoch: first!.epoch });
     expect(await raw.pttl(stream)).toBeGreaterThan(TTL);
     expect(await entries(d)).toEqual([[4, 'd4']]);
+  });
+
+  it('reads return every envelope byte for byte (separators, binary, empty), forward and reverse, whatever the field order', async () => {
+    const f = unique('f');
+    const payloads = ['plain', 'with\nnewline 12 3-4 5\n', '', '\u00ff\u0000\u00b2 x'];
+    await Promise.all(bus.publishPositionedMany([group(f, payloads)]));
+    // An entry written with its fields in another order (a future writer) is still read by name.
+    await raw.hincrby(keys(f)[1], 's', 1);
+    await raw.xadd(keys(f)[0], '5-1', 'x', '0', 't', String(Date.now()), 'd', 'odd');
+    const all = [...payloads.map((p) => Buffer.from(p, 'latin1')), Buffer.from('odd')];
+    const forward = await bus.readHistory(f, { after: 0, count: 10, reverse: false });
+    expect(forward.entries.map((e) => [e.offset, e.payload])).toEqual(all.map((p, i) => [i + 1, p]));
+    expect(forward.entries.every((e) => e.expiresAt === 0 && Math.abs(e.time - forward.now) < 60_000)).toBe(true);
+    const reverse = await bus.readHistory(f, { after: 2, count: 2, reverse: true });
+    expect(reverse.entries.map((e) => e.offset)).toEqual([5, 4]);
+    const none = await bus.readHistory(unique('never'), { after: 0, count: 10, reverse: false });
+    expect([none.epoch, none.top, none.entries]).toEqual(['', 0, []]);
   });
 
   it('a position that expired starts a new epoch at offset 1; short TTLs expire stream and position', async () => {
