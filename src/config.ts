@@ -15,6 +15,11 @@ export interface Config {
   httpPort: number;
   /** gRPC port. @default 9912 */
   grpcPort: number;
+  /**
+   * Serve PushService.PushData and PushStream from node:http2 in front of grpc-js on the gRPC
+   * port (byte-compatible, cheaper per push); false leaves every call to grpc-js. @default true
+   */
+  grpcFastPath: boolean;
   /** Serve the client SDK's demo page (live ticker + chat room) at /demo on the HTTP port. @default false */
   demo: boolean;
   /** Unique id of this node in the cluster. @default random 8 hex chars */
@@ -128,6 +133,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'wsPort', flag: 'ws-port', kind: 'port', default: '8812', help: 'WebSocket port (0 = ephemeral)' },
   { key: 'httpPort', flag: 'http-port', kind: 'port', default: '8912', help: 'HTTP port: REST bridge, /healthz, /readyz, /metrics' },
   { key: 'grpcPort', flag: 'grpc-port', kind: 'port', default: '9912', help: 'gRPC port' },
+  { key: 'grpcFastPath', flag: 'grpc-fast-path', kind: 'boolean', default: 'true', help: 'serve PushService PushData/PushStream from node:http2 in front of grpc-js (true/false)' },
   { key: 'demo', flag: 'demo', kind: 'boolean', default: 'false', help: 'serve the client SDK demo page at /demo on the HTTP port (true/false)' },
   { key: 'nodeId', flag: 'node-id', kind: 'string', value: 'ID', default: undefined, help: 'node id, unique in the cluster (default: random)' },
   { key: 'redis', flag: 'redis', kind: 'string', value: 'URL', default: undefined, help: 'Redis URL (redis://, rediss://) or Redis Cluster seed nodes (redis+cluster://h1:p1,h2:p2); absent = single node, in-process bus' },

@@ -174,6 +174,25 @@ export class Metrics {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.3, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
+  /**
+   * Calls the gRPC fast path took, by method: plain numbers on the hot path, handed to the counter at
+   * scrape time (a labelled prom-client inc costs about as much as the rest of a call's own work).
+   */
+  readonly grpcFastPathCounts = { PushData: 0, PushStream: 0 };
+  private readonly grpcFastPathReported = { PushData: 0, PushStream: 0 };
+  readonly grpcFastPathCalls = new Counter({
+    name: 'pushwire_grpc_fast_path_calls_total',
+    help: 'PushService calls served by the node:http2 fast path instead of grpc-js, by method.',
+    labelNames: ['method'] as const,
+    registers: [this.registry],
+    collect: () => {
+      for (const method of ['PushData', 'PushStream'] as const) {
+        const delta = this.grpcFastPathCounts[method] - this.grpcFastPathReported[method];
+        this.grpcFastPathReported[method] += delta;
+        this.grpcFastPathCalls.inc({ method }, delta);
+      }
+    },
+  });
   readonly backendEvents = new Counter({
     name: 'pushwire_backend_events_total',
     help: 'Client events (request, connect, disconnect) sent to backend consumers, by result (delivered, no_consumer, failed, dropped).',

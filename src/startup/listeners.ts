@@ -67,6 +67,7 @@ export async function startListeners(config: Config, d: ListenerDeps): Promise<L
     maxPushBytes: config.maxPushBytes,
     node,
     maxQueueBytes: config.maxQueueBytes,
+    fastPath: config.grpcFastPath,
   });
   const ports = { ws: 0, http: 0, grpc: 0 };
   const app = createHttpHandler({

@@ -65,6 +65,7 @@ describe('parseConfig with a config file', () => {
         'v1-ping-interval: 30s',
         'v1-pong-timeout: 9s',
         'demo: true',
+        'grpc-fast-path: false',
       ].join('\n'),
     );
     const c = parseConfig(['--config', path], {});
@@ -104,6 +105,7 @@ describe('parseConfig with a config file', () => {
       v1PingIntervalMs: 30_000,
       v1PongTimeoutMs: 9000,
       demo: true,
+      grpcFastPath: false,
     });
   });
 
@@ -112,7 +114,7 @@ describe('parseConfig with a config file', () => {
       'ping-timeout', 'max-message-bytes', 'max-push-bytes', 'consumer-ttl', 'idempotency-window', 'presence-ttl', 'online-report-interval',
       'max-queue-bytes', 'shutdown-timeout', 'bus-timeout', 'bus-max-in-flight', 'log-level', 'admin-key', 'workers', 'write-delay',
       'max-connections', 'max-subscriptions', 'allowed-origins', 'cors-origins', 'header-timeout', 'request-timeout', 'channels', 'v1-ping-interval',
-      'v1-pong-timeout', 'demo'];
+      'v1-pong-timeout', 'demo', 'grpc-fast-path'];
     expect(OPTIONS.map((o) => o.flag).filter((f) => !set.includes(f)).sort()).toEqual(['jwt-public-key', 'projects']);
   });
 

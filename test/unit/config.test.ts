@@ -302,6 +302,15 @@ describe('parseDuration', () => {
   });
 });
 
+describe('parseConfig: --grpc-fast-path', () => {
+  it('is on by default; true/false from the flag or PUSHWIRE_GRPC_FAST_PATH', () => {
+    expect(parse([]).grpcFastPath).toBe(true);
+    expect(parse(['--grpc-fast-path', 'false']).grpcFastPath).toBe(false);
+    expect(parse([], { PUSHWIRE_GRPC_FAST_PATH: 'false' }).grpcFastPath).toBe(false);
+    expect(() => parse(['--grpc-fast-path', 'off'])).toThrow('--grpc-fast-path (PUSHWIRE_GRPC_FAST_PATH): must be true or false, got "off"');
+  });
+});
+
 describe('parseConfig: --demo', () => {
   it('is off by default, takes true or false, and refuses anything else with the exact message', () => {
     expect(parse([]).demo).toBe(false);

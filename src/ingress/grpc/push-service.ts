@@ -1,11 +1,11 @@
-import { status, type Metadata, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import { status, type sendUnaryData } from '@grpc/grpc-js';
 import { PushwireError } from '../../core/errors.js';
 import type { ApiMethod, ProjectRegistry } from '../../core/projects/registry.js';
 import type { Publisher } from '../../core/publisher.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { Data, Empty, ProxyServer } from '../../../gen/order/proxy.js';
-import type { PushDataResponse, PushServiceServer } from '../../../gen/pushwire/v1/push.js';
+import type { PushDataBatchRequest, PushDataBatchResponse, PushDataRequest, PushDataResponse } from '../../../gen/pushwire/v1/push.js';
 import { decodeFailure } from './tolerant-decode.js';
 
 export interface Deps {
@@ -15,8 +15,22 @@ export interface Deps {
   logger: Logger;
 }
 
+/** What handlers read of a call's metadata: grpc-js's Metadata, or the fast path's view of the headers. */
+export interface MetadataLike {
+  get(key: string): unknown[];
+}
+
+/** What a unary handler reads of its call (grpc-js's ServerUnaryCall has more). */
+export interface UnaryCallLike<Req> {
+  readonly request: Req;
+  readonly metadata: MetadataLike;
+}
+
+/** A unary handler as unary() makes it: grpc-js's handleUnaryCall, and the fast path's too. */
+export type UnaryHandler<Req, Res> = (call: UnaryCallLike<Req>, callback: sendUnaryData<Res>) => void;
+
 /** The key of `authorization: Bearer <key>` metadata, if any. */
-export function bearer(metadata: Metadata): string | undefined {
+export function bearer(metadata: MetadataLike): string | undefined {
   const value = metadata.get('authorization')[0];
   const m = typeof value === 'string' ? /^Bearer\s+(\S+)$/i.exec(value.trim()) : null;
   return m?.[1] ?? (typeof value === 'string' ? value : undefined);
@@ -27,7 +41,7 @@ export function bearer(metadata: Metadata): string | undefined {
  * key is checked for `api` (giving its project, or undefined on an open API), `work` runs the
  * core, PushwireError codes pass through as gRPC status codes, and the call is timed.
  */
-export function unary<Req, Res>(method: string, api: ApiMethod, o: Deps, work: (req: Req, keyPid: string | undefined) => Promise<Res>) {
+export function unary<Req, Res>(method: string, api: ApiMethod, o: Deps, work: (req: Req, keyPid: string | undefined) => Promise<Res>): UnaryHandler<Req, Res> {
   const ok = o.metrics.grpcDuration.labels({ method, code: 'OK' });
   const failed = (started: number, err: unknown): { code: number; details: string } => {
     const known = err instanceof PushwireError;
@@ -36,7 +50,7 @@ export function unary<Req, Res>(method: string, api: ApiMethod, o: Deps, work: (
     o.metrics.grpcDuration.observe({ method, code: status[code] }, (performance.now() - started) / 1000);
     return { code, details: known ? err.message : 'internal error' };
   };
-  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+  return (call: UnaryCallLike<Req>, callback: sendUnaryData<Res>): void => {
     const started = performance.now();
     // Called directly, not through `new Promise(...)`: one promise and two closures per call fewer.
     let pending: Promise<Res>;
@@ -58,8 +72,15 @@ export function unary<Req, Res>(method: string, api: ApiMethod, o: Deps, work: (
   };
 }
 
+/** PushService's handlers, typed as what they read, so the fast path can run them too. */
+export type PushServiceHandlers<Stream> = {
+  pushStream: Stream;
+  pushData: UnaryHandler<PushDataRequest, PushDataResponse>;
+  pushDataBatch: UnaryHandler<PushDataBatchRequest, PushDataBatchResponse>;
+};
+
 /** pushwire.v1.PushService; PushStream is in push-stream.ts. */
-export function pushService(o: Deps, pushStream: PushServiceServer['pushStream']): PushServiceServer {
+export function pushService<Stream>(o: Deps, pushStream: Stream): PushServiceHandlers<Stream> {
   return {
     pushStream,
     // PushResult goes to the serializer as is (encodePushDataResponse takes either shape).

@@ -1,8 +1,8 @@
-import { status, type ServerDuplexStream } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { Code, PushwireError } from '../../core/errors.js';
 import type { PushResult } from '../../core/publisher.js';
 import { PushStreamResponse, type PushDataRequest } from '../../../gen/pushwire/v1/push.js';
-import { bearer, encodePushDataResponse, type Deps } from './push-service.js';
+import { bearer, encodePushDataResponse, type Deps, type MetadataLike } from './push-service.js';
 import { StreamEnd, type StreamDeps } from './streams.js';
 import { decodeFailure } from './tolerant-decode.js';
 
@@ -15,7 +15,27 @@ export const MAX_UNANSWERED = 1024;
  */
 export const MAX_UNWRITTEN = 1024;
 
-type Call = ServerDuplexStream<PushDataRequest, PushStreamResponse>;
+/**
+ * What the handler uses of its call: grpc-js's ServerDuplexStream, or the node:http2 fast path's
+ * call (grpc-fast-calls.ts), which implements just this.
+ */
+export interface PushStreamCall {
+  readonly metadata: MetadataLike;
+  readonly cancelled: boolean;
+  /** 'data' (a PushDataRequest, or an Undecodable one), 'end' (half-close), 'cancelled', 'error'. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  /** emit('error', { code, details }) ends the call with that status once written answers are out. */
+  emit(event: string, ...args: unknown[]): boolean;
+  write(answer: PushStreamResponse, written: () => void): boolean;
+  /** Ends the call OK once written answers are out. */
+  end(): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  isPaused(): boolean;
+}
+
+type Call = PushStreamCall;
 
 /**
  * PushStreamResponse's wire bytes. A success without history fields is PushDataResponse's

@@ -20,6 +20,7 @@ import { clusterService, onlineUsersService } from './presence-service.js';
 import { encodePushDataResponse, legacyProxyService, pushService } from './push-service.js';
 import { tolerant } from './tolerant-decode.js';
 import { encodePushStreamResponse, pushStreamHandler } from './push-stream.js';
+import { installFastPath } from './grpc-fast-path.js';
 import { createReflection } from './reflection.js';
 import { StreamEnd } from './streams.js';
 import { subscribeService } from './subscribe-service.js';
@@ -35,6 +36,8 @@ export interface GrpcServerOptions {
   node: PushNode;
   /** Unsent bytes a Subscribe stream may have before it is ended as too slow. */
   maxQueueBytes: number;
+  /** PushData and PushStream from node:http2 in front of grpc-js (grpc-fast-path.ts); `--grpc-fast-path`. */
+  fastPath: boolean;
 }
 
 const SERVICES = [
@@ -56,13 +59,13 @@ export class GrpcIngress {
   private readonly health = new HealthImplementation(Object.fromEntries(SERVICES.map((s) => [s, 'SERVING'])));
   /** Open server streams (Subscribe, WatchOnlineUsers, Connect), ended at shutdown. */
   private readonly streams = new Set<AbortController>();
+  /** Installs the fast path once the server is bound; undefined when it is off. */
+  private readonly installFastPath: (() => void) | undefined;
 
   constructor(o: GrpcServerOptions) {
-    this.server = new Server({
-      // Room for the largest push plus its framing; beyond that grpc-js answers RESOURCE_EXHAUSTED.
-      'grpc.max_receive_message_length': o.maxPushBytes + 64 * 1024,
-      'grpc.enable_channelz': 0,
-    });
+    // Room for the largest push plus its framing; beyond that grpc-js answers RESOURCE_EXHAUSTED.
+    const maxMessage = o.maxPushBytes + 64 * 1024;
+    this.server = new Server({ 'grpc.max_receive_message_length': maxMessage, 'grpc.enable_channelz': 0 });
     // The same service with a hand-written response encoder (byte-identical, cheaper per call).
     const definition = {
       ...PushServiceService,
@@ -70,7 +73,29 @@ export class GrpcIngress {
       pushStream: { ...PushServiceService.pushStream, responseSerialize: encodePushStreamResponse },
     };
     const deps = { ...o, online: o.node.online, streams: this.streams };
-    this.server.addService(tolerant(definition), pushService(o, pushStreamHandler(deps, o.node.nodeId)));
+    const pushDefinition = tolerant(definition);
+    const push = pushService(o, pushStreamHandler(deps, o.node.nodeId));
+    this.server.addService(pushDefinition, push);
+    // The fast path runs the very handlers and (de)serializers grpc-js was given.
+    this.installFastPath = !o.fastPath
+      ? undefined
+      : () =>
+          installFastPath(this.server, {
+            pushData: {
+              path: pushDefinition.pushData.path,
+              deserialize: pushDefinition.pushData.requestDeserialize,
+              serialize: pushDefinition.pushData.responseSerialize,
+              handler: push.pushData,
+            },
+            pushStream: {
+              path: pushDefinition.pushStream.path,
+              deserialize: pushDefinition.pushStream.requestDeserialize,
+              serialize: pushDefinition.pushStream.responseSerialize,
+              handler: push.pushStream,
+            },
+            maxMessage,
+            metrics: o.metrics,
+          });
     this.server.addService(tolerant(ProxyService), legacyProxyService(o));
     this.server.addService(tolerant(BackendServiceService), backendService(deps));
     this.server.addService(tolerant(OnlineUsersServiceService), onlineUsersService(deps));
@@ -84,7 +109,15 @@ export class GrpcIngress {
   listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
       const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-      this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+      this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => {
+        if (err) return reject(err);
+        try {
+          this.installFastPath?.();
+        } catch (e) {
+          return reject(e instanceof Error ? e : new Error(String(e)));
+        }
+        resolve(bound);
+      });
     });
   }
 
