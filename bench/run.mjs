@@ -20,6 +20,7 @@ if (process.argv[2] === 'history') {
 // Issue 12's heavy runs have their own options (bench/scale.mjs) and are not part of `all`.
 if (process.argv[2] === 'scale' || process.argv[2] === 'storm') {
   installExitHandlers();
+if (opt.workers) process.env.PUSHWIRE_BENCH_WORKERS = opt.workers;
   const { main } = await import('./scale.mjs');
   await main(process.argv[2], process.argv.slice(3));
   killAll();
@@ -47,6 +48,7 @@ const { values: opt, positionals } = parseArgs({
     'push-api': { type: 'string' }, // fanout/latency: pushwire over grpc (default) or rest
     'client-impl': { type: 'string' }, // fanout/latency: ws (default) or raw (lean WebSocket client; pushwire and ws)
     settle: { type: 'string' }, // idle: s to wait before measuring
+    workers: { type: 'string' }, // pushwire nodes run `serve --workers N`
     'no-latest': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -68,6 +70,7 @@ if (opt.help || !scenario || ![...SCENARIOS, 'all', 'report'].includes(scenario)
                                    with fewer than 4 cores the run says so and shares them
   --push-api grpc|rest             fanout/latency: how pushwire is pushed (default grpc); results carry ackMs (answer times)
   --client-impl ws|raw             fanout/latency: raw = lean WebSocket client (pushwire, ws) to size the load generator's share
+  --workers N                      each pushwire node runs \`serve --workers N\` (CPU and RSS summed over its workers)
   --no-latest                      do not update bench/results/latest.json
 `);
   process.exit(scenario ? 2 : 0);
@@ -519,7 +522,7 @@ async function runScenario(name, sizing) {
     startedAt: started.toISOString(),
     seconds: Math.round((Date.now() - t0) / 1000),
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
-    options: o,
+    options: { ...o, ...(opt.workers && { workers: opt.workers }) },
     machine: machine(),
     results: rows,
   };

@@ -214,9 +214,17 @@ async function stormOne(mode, withConsumer, o) {
     await sleep(4000);
     const s0 = commandStats(redis.ports);
     const t0 = Date.now();
+    const nodePids = nodes.map((n) => n.pid);
+    const cpu0 = { node: cpuUs(nodePids), redis: cpuUs(redis.pids) };
     const clients = startClients(sys, o.clients, 'private', { topic: 'inbox', perProc: o.perProc, label: L, concurrency: o.concurrency });
     await clients.ready(o.connectTimeout);
     const connectS = (Date.now() - t0) / 1000;
+    // Where the connect window's CPU went (the load processes' counted from their start, token signing included).
+    const cpuPerConnect = {
+      nodeUs: +((cpuUs(nodePids) - cpu0.node) / o.clients).toFixed(1),
+      redisUs: +((cpuUs(redis.pids) - cpu0.redis) / o.clients).toFixed(1),
+      loadUs: +(cpuUs(clients.pids) / o.clients).toFixed(1),
+    };
     let online;
     for (;;) {
       online = await countOnline(nodes[0]);
@@ -244,11 +252,13 @@ async function stormOne(mode, withConsumer, o) {
       connectSeconds: +connectS.toFixed(1),
       presenceRightAfterConnectS: +presenceS.toFixed(1),
       presenceEmptyAfterDropS: +goneS.toFixed(1),
+      cpuPerConnect,
       redisPerConnect: diffStats(s0, s1, o.clients),
       redisPerDisconnect: diffStats(s1, s2, o.clients),
       consumerEvents: consumer?.events(),
       loadavg: os.loadavg(),
     };
+    log(`  ${L} CPU per connect: nodes ${cpuPerConnect.nodeUs} µs, redis ${cpuPerConnect.redisUs} µs, load generator ${cpuPerConnect.loadUs} µs`);
     log(`  ${L} connected in ${r.connectSeconds} s, presence right after ${r.presenceRightAfterConnectS} s; dropped: presence empty after ${r.presenceEmptyAfterDropS} s; Redis commands per connect ${r.redisPerConnect.perOp} ${JSON.stringify(r.redisPerConnect.byCommand)}, per disconnect ${r.redisPerDisconnect.perOp} ${JSON.stringify(r.redisPerDisconnect.byCommand)}`);
     return r;
   } finally {

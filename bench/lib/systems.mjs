@@ -1,6 +1,6 @@
 // Starts the systems under test, each in its own processes: redis-server, pushwire nodes (the real CLI),
 // and the two baselines (bench/baselines/*.mjs). Every process is registered for kill at the end.
-import { fork, spawn } from 'node:child_process';
+import { execFileSync, fork, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { benchDir, freePort, root, sleep, track, rssBytes } from './common.mjs';
 
@@ -26,7 +26,20 @@ export async function startRedis() {
   return { proc, pid: proc.pid, url: `redis://127.0.0.1:${port}`, port };
 }
 
+/** `serve --workers N` for every pushwire node (run.mjs --workers); one process per node when unset or 1. */
+const workers = () => process.env.PUSHWIRE_BENCH_WORKERS ?? '1';
+
+/** The worker processes of a `--workers` node (its children), so their CPU and RSS are counted with it. */
+function childPids(pid) {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return []; // pgrep exits 1 when there are none
+  }
+}
+
 export async function startPushwireNode(extra) {
+  const ready = workers() === '1' ? 'pushwire node listening' : 'pushwire workers listening';
   // --expose-gc plus a preload that runs gc() on SIGUSR2, so `idle` can collect before measuring (harness side only).
   const proc = track(
     spawn(
@@ -37,7 +50,7 @@ export async function startPushwireNode(extra) {
         new URL('./gc-on-signal.mjs', import.meta.url).href,
         // PUSHWIRE_BENCH_PROF_DIR=<dir>: each node writes a .cpuprofile there when it stops (stop() then ends it with SIGTERM).
         ...(process.env.PUSHWIRE_BENCH_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.PUSHWIRE_BENCH_PROF_DIR] : []),
-        process.env.PUSHWIRE_CLI ?? `${root}dist/src/cli.js`, 'serve', '--host', '127.0.0.1', '--ws-port', '0', '--http-port', '0', '--grpc-port', '0', '--ping-timeout', '600s', '--jwt-secret', JWT_SECRET, ...extra],
+        process.env.PUSHWIRE_CLI ?? `${root}dist/src/cli.js`, 'serve', '--host', '127.0.0.1', '--ws-port', '0', '--http-port', '0', '--grpc-port', '0', '--ping-timeout', '600s', '--jwt-secret', JWT_SECRET, '--workers', workers(), ...extra],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     ),
   );
@@ -47,7 +60,7 @@ export async function startPushwireNode(extra) {
     createInterface({ input: proc.stdout }).on('line', (l) => {
       try {
         const j = JSON.parse(l);
-        if (j.msg === 'pushwire node listening') {
+        if (j.msg === ready) {
           clearTimeout(t);
           resolve(j);
         } else if (j.level >= 40) process.stderr.write(`[pushwire ${proc.pid}] ${l}\n`);
@@ -96,7 +109,7 @@ export async function startSystem(system, nodes, { redis = nodes > 1 } = {}) {
     else list.push(await startBaselineNode(system, r?.url));
   }
   await sleep(300);
-  const nodePids = list.map((n) => n.pid);
+  const nodePids = list.flatMap((n) => [n.pid, ...childPids(n.pid)]);
   return {
     system,
     nodes: list,
@@ -108,6 +121,14 @@ export async function startSystem(system, nodes, { redis = nodes > 1 } = {}) {
         await Promise.all(list.map((n) => new Promise((r) => (n.proc.once('exit', r), n.proc.kill('SIGTERM')))));
       }
       for (const n of list) n.proc.kill('SIGKILL');
+      // A --workers node's workers too (they would exit with their primary anyway).
+      for (const pid of nodePids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
       r?.proc.kill('SIGKILL');
       await sleep(200);
     },

@@ -29,6 +29,8 @@ class Shard {
   closed = false;
   running = false;
   again = false;
+  /** Bumped whenever the server may have dropped channels (connection closed, unsolicited SUNSUBSCRIBE). */
+  generation = 0;
 
   constructor(
     readonly key: string,
@@ -182,6 +184,7 @@ export class ShardedSubscriber {
       down = true;
     });
     conn.on('close', () => {
+      shard.generation += 1;
       for (const c of shard.sent) shard.lost.add(c);
       shard.ready = false;
       shard.sent.clear();
@@ -189,10 +192,17 @@ export class ShardedSubscriber {
       if (!down && !this.closing && !shard.closed) this.o.logger.warn({ shard: key }, 'redis shard subscriber lost');
       down = true;
     });
-    // An unsolicited SUNSUBSCRIBE (its slot migrated): re-read the slot map, then subscribe again wherever it now lives.
+    // An unsolicited SUNSUBSCRIBE (its slot migrated, or a SETSLOT on the owner dropped the slot's subscribers),
+    // or a MOVED answer to SSUBSCRIBE: the channels the server no longer has are lost; re-read the slot map, then
+    // subscribe them again wherever they now live.
     conn.on('moved', () => {
-      for (const c of shard.sent) shard.lost.add(c);
-      shard.sent.clear();
+      shard.generation += 1;
+      const live = liveChannels(conn);
+      for (const c of [...shard.sent]) {
+        if (live?.has(c) === true) continue;
+        shard.lost.add(c);
+        shard.sent.delete(c);
+      }
       this.o.cluster.refreshSlotsCache(() => {
         if (!shard.closed && shard.conn.status === 'ready') void this.resubscribe(shard);
       });
@@ -220,7 +230,15 @@ export class ShardedSubscriber {
         const stale = [...shard.sent].filter((c) => !shard.channels.has(c));
         if (todo.length === 0 && stale.length === 0) break;
         await Promise.all([
-          ...bySlot(todo).map((chunk) => shard.conn.ssubscribe(...chunk).then(() => chunk.forEach((c) => shard.sent.add(c)))),
+          ...bySlot(todo).map((chunk) => {
+            const generation = shard.generation;
+            // A confirmation parsed in the same read as an unsolicited SUNSUBSCRIBE arrives after it: trust it only
+            // if nothing was dropped meanwhile, or the connection still lists the channel.
+            return shard.conn.ssubscribe(...chunk).then(() => {
+              const live = shard.generation === generation ? undefined : liveChannels(shard.conn);
+              for (const c of chunk) if (shard.generation === generation || live?.has(c) === true) shard.sent.add(c);
+            });
+          }),
           ...bySlot(stale).map((chunk) => shard.conn.sunsubscribe(...chunk).then(() => chunk.forEach((c) => shard.sent.delete(c)))),
         ]);
       }
@@ -256,6 +274,18 @@ export class ShardedSubscriber {
       shard.conn.disconnect();
     }
   }
+}
+
+/**
+ * The shard channels ioredis's own subscription set lists (it follows every SSUBSCRIBE / SUNSUBSCRIBE reply,
+ * solicited or not); undefined if that set is not reachable (an ioredis without it), and callers then assume every
+ * channel was dropped. Internal to ioredis: pinned by test/cluster/redis-reshard.test.ts.
+ */
+export function liveChannels(conn: Redis): Set<string> | undefined {
+  const set = (conn as unknown as { condition?: { subscriber?: unknown } }).condition?.subscriber;
+  if (set === false) return new Set(); // the last channel was dropped: the connection left subscriber mode
+  const channels = (set as { channels?: (kind: string) => string[] } | undefined)?.channels;
+  return typeof channels === 'function' ? new Set(channels.call(set, 'ssubscribe')) : undefined;
 }
 
 function bySlot(channels: string[]): string[][] {

@@ -63,4 +63,33 @@ describe('grpc-js internals the gRPC fast path relies on', () => {
       server.forceShutdown();
     }
   });
+
+  it("counts a taken stream as open for grpc-js's idle timeout (grpc.max_connection_idle_ms)", async () => {
+    const server = new Server({ 'grpc.max_connection_idle_ms': 300 });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    const session = connect(`http://127.0.0.1:${port}`);
+    try {
+      let goaway = 0;
+      session.on('goaway', () => goaway++);
+      session.on('error', () => {});
+      takeStreamsFrom(server, (stream) => {
+        stream.on('error', () => {});
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto' });
+        return true;
+      });
+      const stream = session.request({ ':method': 'POST', ':path': '/held/Open', 'content-type': 'application/grpc', te: 'trailers' });
+      stream.on('error', () => {});
+      await new Promise((r) => stream.once('response', r));
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(goaway, 'the session was closed as idle while a taken stream was open').toBe(0);
+      stream.close();
+      await new Promise((r) => setTimeout(r, 1200));
+      expect(goaway, 'idle once the stream closed').toBeGreaterThan(0);
+    } finally {
+      session.destroy();
+      server.forceShutdown();
+    }
+  });
 });

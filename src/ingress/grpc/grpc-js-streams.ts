@@ -10,13 +10,18 @@ export type StreamTaker = (stream: ServerHttp2Stream, headers: IncomingHttpHeade
  * serves calls from their 'stream' listener. After `bindAsync` has called back, this puts `take`
  * in front of those listeners on every bound server: a stream it takes is never seen by grpc-js,
  * any other goes to grpc-js's listeners unchanged. grpc-js keeps the port, its sessions (so
- * tryShutdown/forceShutdown end fast-path streams too), keepalive and every other service.
+ * tryShutdown/forceShutdown end fast-path streams too), keepalive and every other service. A
+ * taken stream is still counted by grpc-js's private `onStreamOpened`, as its own are, so an idle
+ * timeout (grpc.max_connection_idle_ms) never closes a session with a fast-path stream open.
  *
  * Throws when grpc-js no longer looks like this, so a grpc-js upgrade fails the node's start
  * (and test/integration/grpc-fast-path.test.ts) instead of silently losing the fast path.
  */
 export function takeStreamsFrom(server: Server, take: StreamTaker): void {
-  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  const internals = server as unknown as { http2Servers?: unknown; onStreamOpened?: unknown };
+  const servers = internals.http2Servers;
+  const opened = internals.onStreamOpened;
+  if (typeof opened !== 'function') throw new Error('grpc fast path: @grpc/grpc-js Server has no onStreamOpened (grpc-js internals changed; run with --grpc-fast-path false)');
   if (!(servers instanceof Map) || servers.size === 0) {
     throw new Error('grpc fast path: @grpc/grpc-js Server has no bound http2Servers map (grpc-js internals changed; run with --grpc-fast-path false)');
   }
@@ -27,7 +32,8 @@ export function takeStreamsFrom(server: Server, take: StreamTaker): void {
     const grpcListener = grpcListeners[0]!;
     h2.removeListener('stream', grpcListener);
     h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]) => {
-      if (!take(stream, headers)) grpcListener(stream, headers, flags, raw);
+      if (take(stream, headers)) (opened as (s: ServerHttp2Stream) => void).call(server, stream);
+      else grpcListener(stream, headers, flags, raw);
     });
   }
 }
