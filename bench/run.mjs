@@ -20,7 +20,6 @@ if (process.argv[2] === 'history') {
 // Issue 12's heavy runs have their own options (bench/scale.mjs) and are not part of `all`.
 if (process.argv[2] === 'scale' || process.argv[2] === 'storm') {
   installExitHandlers();
-if (opt.workers) process.env.PUSHWIRE_BENCH_WORKERS = opt.workers;
   const { main } = await import('./scale.mjs');
   await main(process.argv[2], process.argv.slice(3));
   killAll();

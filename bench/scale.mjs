@@ -3,6 +3,7 @@
 // scale: N pushwire nodes (the real CLI) on one Redis and on a 3-master Redis Cluster, load-generator processes
 //   holding C live WebSocket connections subscribed to one topic, then broadcasts and topic pushes reaching all of
 //   them: RSS per node and per connection, push → last delivery, p50/p99 latency, server CPU per delivery.
+// Another build: PUSHWIRE_CLI=/path/to/dist/src/cli.js (bench/lib/systems.mjs), e.g. a worktree of main for A/B.
 // storm: C logged-in clients connecting as fast as the load generator can (the issue asks 20,000 in 10 s), then all
 //   dropped at once: Redis commands per connect and per disconnect (INFO commandstats deltas), and the time until
 //   presence (CountOnline) is right again; with no backend consumer (connection events skipped by the consumer
@@ -264,6 +265,8 @@ async function stormOne(mode, withConsumer, o) {
   } finally {
     consumer?.stream.cancel();
     consumer?.client.close();
+    // PUSHWIRE_BENCH_PROF_DIR (bench/lib/systems.mjs): a node writes its .cpuprofile only when it exits by itself.
+    if (process.env.PUSHWIRE_BENCH_PROF_DIR) await Promise.all(nodes.map((n) => new Promise((r) => (n.proc.once('exit', r), n.proc.kill('SIGTERM')))));
     for (const n of nodes) n.proc.kill('SIGKILL');
     redis.kill();
     await sleep(500);

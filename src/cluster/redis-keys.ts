@@ -3,7 +3,7 @@
  * layout"). Keys a Lua script touches together share a hash tag, so on a Redis Cluster each
  * script runs on one slot; the publish a script makes goes to a channel in that same slot.
  *
- *   presence of a project   <p>presence:{<pid>}:conns|expiry|cids|users|counts|seq|user:<uid>
+ *   presence of a project   <p>presence:{<pid>}:conns|cids|users|counts|seq|user:<uid>|node:<id>|nodes|ver|sync:<id>
  *                           events on channel <p>presence:{<pid>}
  *   projects with presence  <p>presence:pids                      (alone; a cleanup index)
  *   node registry           <p>{nodes} and <p>{nodes}:info

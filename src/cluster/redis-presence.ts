@@ -4,6 +4,7 @@ import type { NodeRecord, OnlineUserCount, Presence, PresenceEntry, PresenceEven
 import { NOT_CONNECTED, logOutages, noShardObserver, quit, redisClient, redisConnection, type RedisClient, type ShardObserver } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
 import { presenceScripts } from './redis-presence-scripts.js';
+import { PresenceWrites } from './redis-presence-writes.js';
 import { ShardedSubscriber } from './redis-sharded-subscriber.js';
 import type { RedisTarget } from './redis-target.js';
 
@@ -18,8 +19,6 @@ export interface RedisPresenceOptions {
   observer?: ShardObserver;
 }
 
-/** Entries per PUT script call on refresh: bounded work per Redis round trip. */
-const REFRESH_CHUNK = 500;
 /** Expired entries removed per EXPIRE call; callers loop until fewer come back. */
 const EXPIRE_CHUNK = 1000;
 
@@ -28,15 +27,17 @@ type Script = keyof ReturnType<typeof presenceScripts>;
 /**
  * Presence in Redis, without key scans. Per project (`<prefix>presence:{<pid>}:`, one hash
  * tag, so one slot on a cluster):
- *   conns   HASH cid → [uid, node, connectedAt]     expiry  ZSET cid → expires-at ms
- *   cids    ZSET (score 0) cid, paged by lex       users   ZSET (score 0) uid, paged by lex
- *   counts  HASH uid → connections                 user:<uid>  SET of cids
- *   seq     event counter; events are published on `<prefix>presence:{<pid>}`
+ *   conns   HASH cid → [uid, node, connectedAt]     cids    ZSET (score 0) cid, paged by lex
+ *   users   ZSET (score 0) uid, paged by lex       counts  HASH uid → connections
+ *   user:<uid>  SET of cids                        node:<id>  SET of the node's cids
+ *   nodes   ZSET node → expires-at ms              ver     HASH node → version of its last write
+ *   seq     event counter; events are published on `<prefix>presence:{<pid>}`, a list per script call
  * plus `<prefix>presence:pids` (projects with entries, for cleanup; written outside the
  * scripts, since it lives in another slot) and the node registry (`<prefix>{nodes}` ZSET
  * id → expires-at, `<prefix>{nodes}:info` HASH id → record).
- * One command connection (no offline queue: a write that cannot go now fails, and the next
- * refresh re-asserts it), and a subscriber opened on the first watch.
+ * Writes are batched per project and refreshed per node (PresenceWrites). One command
+ * connection (no offline queue: a write that cannot go now fails, and the next refresh re-sends
+ * the project), and a subscriber opened on the first watch.
  */
 export class RedisPresence implements Presence {
   private readonly cmd: RedisClient;
@@ -47,6 +48,7 @@ export class RedisPresence implements Presence {
   private subConnecting: Promise<void> | undefined;
   private readonly watchers = new Map<string, Set<WatchHandlers>>();
   private nodeId: string | undefined;
+  private readonly writes: PresenceWrites;
   private closing = false;
 
   constructor(private readonly o: RedisPresenceOptions) {
@@ -54,6 +56,11 @@ export class RedisPresence implements Presence {
     this.cmd = redisClient(o.target, 'pushwire-presence', { commandTimeout: o.commandTimeoutMs });
     for (const [name, lua] of Object.entries(presenceScripts(this.keys.publish))) this.cmd.defineCommand(name, { numberOfKeys: 1, lua });
     logOutages(this.cmd, 'presence', this.o.logger, () => this.closing);
+    this.writes = new PresenceWrites(
+      (script, pid, ...args) => this.run(script, pid, ...args),
+      o.ttlMs,
+      (pid) => this.ready().then(async () => void (await this.cmd.sadd(this.keys.presencePids, pid))),
+    );
   }
 
   async start(): Promise<void> {
@@ -62,6 +69,7 @@ export class RedisPresence implements Presence {
 
   async close(): Promise<void> {
     this.closing = true;
+    await this.writes.close();
     if (this.nodeId !== undefined && this.cmd.status === 'ready') {
       // One slot ({nodes}), so a MULTI is allowed on a cluster too.
       await this.cmd.multi().zrem(this.keys.nodes, this.nodeId).hdel(this.keys.nodesInfo, this.nodeId).exec().catch(() => {});
@@ -69,37 +77,25 @@ export class RedisPresence implements Presence {
     await Promise.all([quit(this.cmd), this.sub ? quit(this.sub) : undefined, this.sharded?.close()]);
   }
 
-  async add(e: PresenceEntry): Promise<void> {
-    await this.put(e.pid, [e.cid, e.uid, e.node, e.connectedAt]);
+  add(e: PresenceEntry): Promise<void> {
+    return this.writes.add(e);
   }
 
-  async remove(pid: string, cid: string): Promise<void> {
-    await this.run('pwRemove', pid, cid);
+  remove(pid: string, cid: string): Promise<void> {
+    return this.writes.remove(pid, cid);
   }
 
   async refresh(entries: readonly PresenceEntry[], node: NodeRecord): Promise<void> {
     this.nodeId = node.id;
-    const byPid = new Map<string, PresenceEntry[]>();
-    for (const e of entries) {
-      const list = byPid.get(e.pid) ?? [];
-      list.push(e);
-      byPid.set(e.pid, list);
-    }
-    // All issued in this turn, so each lands after any add/remove sent before the snapshot
-    // was taken and before any sent after it: a refresh never revives a removed entry.
-    const puts: Promise<unknown>[] = [];
-    for (const [pid, list] of byPid) {
-      for (let i = 0; i < list.length; i += REFRESH_CHUNK) {
-        puts.push(this.put(pid, list.slice(i, i + REFRESH_CHUNK).flatMap((e) => [e.cid, e.uid, e.node, e.connectedAt])));
-      }
-    }
+    const pids = new Set(entries.map((e) => e.pid));
+    const puts: Promise<unknown>[] = [this.writes.refresh(entries, node.id)];
     // Re-listed every refresh too, whatever the sweep below did meanwhile on another node.
-    if (byPid.size > 0) puts.push(this.ready().then(() => this.cmd.sadd(this.keys.presencePids, ...byPid.keys())));
+    if (pids.size > 0) puts.push(this.ready().then(() => this.cmd.sadd(this.keys.presencePids, ...pids)));
     const { heartbeatAt: _, ...record } = node;
     puts.push(this.runNodes('pwNodeBeat', this.o.ttlMs, node.id, JSON.stringify(record)));
     await Promise.all(puts);
-    const pids = await this.cmd.smembers(this.keys.presencePids);
-    await Promise.all(pids.map((pid) => this.sweep(pid)));
+    const listed = await this.cmd.smembers(this.keys.presencePids);
+    await Promise.all(listed.map((pid) => this.sweep(pid)));
   }
 
   async listUsers(pid: string, limit: number, after: string | undefined): Promise<{ users: OnlineUserCount[]; total: number }> {
@@ -177,12 +173,6 @@ export class RedisPresence implements Presence {
     });
   }
 
-  /** PUT, then (for a project that had no entries) list it in presence:pids, after the entries exist (see sweep). */
-  private async put(pid: string, args: Array<string | number>): Promise<void> {
-    const wasEmpty = await this.run('pwPut', pid, this.o.ttlMs, ...args);
-    if (wasEmpty === 1) await this.cmd.sadd(this.keys.presencePids, pid);
-  }
-
   /** Removes the project's expired entries (dead nodes'), emitting their leaves; returns how many are left. */
   private async expire(pid: string): Promise<number> {
     for (;;) {
@@ -224,9 +214,13 @@ export class RedisPresence implements Presence {
     const pid = channel.slice(this.keys.presence('').length - 1, -1);
     const set = this.watchers.get(pid);
     if (set === undefined) return;
-    const [seq, kind, uid, cid, node, at] = JSON.parse(message) as [number, 'join' | 'leave', string, string, string, number];
-    const event: PresenceEvent = { seq, kind, uid, cid, node, at };
-    for (const w of set) w.event(event);
+    // A list of events per script call (a single event from a node of a version before batching).
+    type Row = [number, 'join' | 'leave', string, string, string, number];
+    const parsed = JSON.parse(message) as Row | Row[];
+    for (const [seq, kind, uid, cid, node, at] of Array.isArray(parsed[0]) ? (parsed as Row[]) : [parsed as Row]) {
+      const event: PresenceEvent = { seq, kind, uid, cid, node, at };
+      for (const w of set) w.event(event);
+    }
   }
 
   /** Cluster mode: the sharded subscriber, opened on first use; a project whose shard reconnected or moved is told events may be lost. */
