@@ -112,11 +112,12 @@ export function scaleSections() {
         'WebSocket upgrade, JWT verification, presence script, two SUBSCRIBEs; Redis; and the load generator, which signs a',
         'JWT and runs a WebSocket client per connection), so 2 cores open at most',
         `${n0(2e6 / hi)}–${n0(2e6 / lo)} connections/s when nothing else runs; 20,000 in 10 s needs 2,000/s. The runs shared the box with other`,
-        'agents\' tests (load average in the table\'s JSON), so the rates reached are below that bound and the CPU per connect is',
+        'agents\' tests (each row\'s load: the 1-minute load average at the end of its run), so the rates reached are below that bound and the CPU per connect is',
         'itself inflated by the contention. A profile of one node under such a storm (6,000 logins, 2026-12-02) found',
         'jose importing the HS256 secret into WebCrypto on every verification (14 % of node CPU, ~180 µs per login): the node',
-        'now imports its keys once (214 → 37 µs per verification) and so does the load generator when it signs; the rows',
-        'without a note are after that fix.',
+        'now imports its keys once (214 → 37 µs per verification) and so does the load generator when it signs. Each row',
+        'says its build and the load: the fastest connect (20,000 in 30.6 s) was on an idle box; this build\'s rows ran',
+        'beside other agents\' test suites.',
         '',
       );
     }

@@ -6,6 +6,7 @@ import { Session } from 'node:inspector';
 const session = new Session();
 session.connect();
 let running = false;
+let windows = 0;
 const post = (method, params) => new Promise((resolve, reject) => session.post(method, params, (err, res) => (err ? reject(err) : resolve(res))));
 process.on('SIGUSR2', async () => {
   if (!running) {
@@ -16,7 +17,8 @@ process.on('SIGUSR2', async () => {
   } else {
     running = false;
     const { profile } = await post('Profiler.stop');
-    writeFileSync(process.env.PUSHWIRE_PROF_FILE, JSON.stringify(profile));
+    // "{n}" in the file name numbers the windows (1, 2, ...), so each has its own profile.
+    writeFileSync(process.env.PUSHWIRE_PROF_FILE.replace('{n}', String(++windows)), JSON.stringify(profile));
     process.stderr.write('profile written\n');
   }
 });

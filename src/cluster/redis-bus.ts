@@ -133,7 +133,8 @@ export class RedisBus implements Bus {
 
   /**
    * One script call for all the groups (a batch holds at most MAX_BATCH_PUSHES publications):
-   * per publication only its XADD and PUBLISH remain, on Redis and in the command's arguments.
+   * per publication only its XADD and PUBLISH remain on Redis; the command carries two keys per
+   * channel and one packed argument (appendManyArgs).
    */
   publishPositionedMany(groups: readonly AppendGroup[]): Promise<Position>[] {
     if (groups.length === 0) return [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deliveryFrame, frame, PONG_FRAME, textFrame } from '../../src/ingress/ws/frames.js';
+import { deliveryFrame, frame, PONG_FRAME, textFrame, textFrameOf } from '../../src/ingress/ws/frames.js';
 
 interface Parsed {
   fin: boolean;
@@ -120,5 +120,16 @@ describe('frame / textFrame / PONG_FRAME', () => {
 
   it('PONG_FRAME is the text "pong"', () => {
     expect(PONG_FRAME).toEqual(Buffer.from([0x81, 0x04, 0x70, 0x6f, 0x6e, 0x67]));
+  });
+});
+
+describe('textFrameOf', () => {
+  it('writes the same bytes as frame(Buffer.from(text)) at every header size, multi-byte text included', () => {
+    for (const n of [0, 1, 62, 63, 125, 126, 127, 32_767, 65_535, 65_536, 70_001]) {
+      for (const unit of ['a', 'é', '😀']) {
+        const text = unit.repeat(Math.ceil(n / Buffer.byteLength(unit)));
+        expect(textFrameOf(text).equals(frame(Buffer.from(text), false))).toBe(true);
+      }
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { PushDataResponse } from '../../gen/pushwire/v1/push.js';
+import { PushDataBatchResponse, PushDataResponse } from '../../gen/pushwire/v1/push.js';
 import { encodeMessage, type Message } from '../../src/core/message.js';
-import { encodePushDataResponse } from '../../src/ingress/grpc/push-service.js';
+import { encodePushDataBatchResponse, encodePushDataResponse } from '../../src/ingress/grpc/push-service.js';
 
 /** The envelope encoder as it was before it wrote in place: the reference for the byte layout. */
 function referenceEncode(m: Message): Buffer {
@@ -62,6 +62,23 @@ describe('hot-path encoders write the same bytes as the reference encoders', () 
       const reference = Buffer.from(PushDataResponse.encode(r).finish());
       expect(encodePushDataResponse(r).equals(reference)).toBe(true);
       expect(PushDataResponse.decode(encodePushDataResponse(r))).toEqual(r);
+    });
+  }
+
+  const result = (offset: number, epoch = '', duplicate = false): { offset: string; epoch: string; duplicate: boolean } => ({ offset: String(offset), epoch, duplicate });
+  const batches: Array<[string, PushDataBatchResponse]> = [
+    ['empty', { messageIds: [], nodeId: '', results: [] }],
+    ['plain pushes (empty results)', { messageIds: ['n-b-1', 'n-b-2'], nodeId: 'n', results: [result(0), result(0)] }],
+    ['history offsets, epochs and a duplicate', { messageIds: ['a', 'b', 'c'], nodeId: 'nœud', results: [result(1, 'mx5e-1f'), result(0, '', true), result(127, 'é'.repeat(80))] }],
+    ['offsets around varint boundaries and above 32 bits', { messageIds: ['x', 'y', 'z', 'w'], nodeId: 'n', results: [result(128, 'e'), result(16_383), result(16_384, 'e', true), result(2 ** 53 - 1, 'e')] }],
+    ['long ids and a node id without results', { messageIds: ['x'.repeat(16_384), ''], nodeId: 'y'.repeat(200), results: [] }],
+    ['a thousand results', { messageIds: Array.from({ length: 1000 }, (_, i) => `n-b-${i}`), nodeId: 'n', results: Array.from({ length: 1000 }, (_, i) => result(i, 'ep')) }],
+  ];
+  for (const [name, r] of batches) {
+    it(`PushDataBatchResponse: ${name}`, () => {
+      const reference = Buffer.from(PushDataBatchResponse.encode(r).finish());
+      expect(encodePushDataBatchResponse(r).equals(reference)).toBe(true);
+      expect(PushDataBatchResponse.decode(encodePushDataBatchResponse(r))).toEqual(r);
     });
   }
 });

@@ -159,3 +159,51 @@ export function encodePushDataResponse(m: PushReply): Buffer {
   if (epoch) put(0x2a, m.epoch!, epoch);
   return out;
 }
+
+/** Bytes of a length-delimited string field (tag, length, bytes) holding `len` bytes; 0 when empty. */
+const stringField = (len: number): number => (len === 0 ? 0 : 1 + varintSize(len) + len);
+
+/**
+ * PushDataBatchResponse's wire bytes, as the generated encoder writes them (message ids, node id,
+ * then one length-delimited PushDataBatchResult per push, empty ones included), written straight
+ * into one Buffer: a batch of pushes to channels with history would otherwise cost a BigInt per
+ * offset (the generated uint64 path) and a BinaryWriter fork per result.
+ */
+export function encodePushDataBatchResponse(m: PushDataBatchResponse): Buffer {
+  const ids = m.messageIds.map((id) => Buffer.byteLength(id));
+  const node = Buffer.byteLength(m.nodeId);
+  const offsets = m.results.map((r) => Number(r.offset));
+  const epochs = m.results.map((r) => Buffer.byteLength(r.epoch));
+  const inner = m.results.map((r, i) => (offsets[i] ? 1 + varint64Size(offsets[i]!) : 0) + stringField(epochs[i]!) + (r.duplicate ? 2 : 0));
+  let size = stringField(node);
+  for (const len of ids) size += 1 + varintSize(len) + len;
+  for (const len of inner) size += 1 + varintSize(len) + len;
+  const out = Buffer.allocUnsafe(size);
+  let o = 0;
+  const varint = (n: number): void => {
+    // Offsets stay below 2^53: 7 bits at a time by division, exact for every safe integer.
+    for (; n >= 0x80; n = Math.floor(n / 128)) out[o++] = (n % 128) | 0x80;
+    out[o++] = n;
+  };
+  const put = (tag: number, s: string, len: number): void => {
+    out[o++] = tag;
+    varint(len);
+    o += out.write(s, o);
+  };
+  m.messageIds.forEach((id, i) => put(0x0a, id, ids[i]!));
+  if (node) put(0x12, m.nodeId, node);
+  m.results.forEach((r, i) => {
+    out[o++] = 0x1a;
+    varint(inner[i]!);
+    if (offsets[i]) {
+      out[o++] = 0x08;
+      varint(offsets[i]!);
+    }
+    if (epochs[i]) put(0x12, r.epoch, epochs[i]!);
+    if (r.duplicate) {
+      out[o++] = 0x18;
+      out[o++] = 1;
+    }
+  });
+  return out;
+}

@@ -17,7 +17,7 @@ import { historyService } from './history-service.js';
 import { PushServiceService } from '../../../gen/pushwire/v1/push.js';
 import { SubscribeServiceService } from '../../../gen/pushwire/v1/subscribe.js';
 import { clusterService, onlineUsersService } from './presence-service.js';
-import { encodePushDataResponse, legacyProxyService, pushService } from './push-service.js';
+import { encodePushDataBatchResponse, encodePushDataResponse, legacyProxyService, pushService } from './push-service.js';
 import { tolerant } from './tolerant-decode.js';
 import { encodePushStreamResponse, pushStreamHandler } from './push-stream.js';
 import { installFastPath } from './grpc-fast-path.js';
@@ -66,10 +66,11 @@ export class GrpcIngress {
     // Room for the largest push plus its framing; beyond that grpc-js answers RESOURCE_EXHAUSTED.
     const maxMessage = o.maxPushBytes + 64 * 1024;
     this.server = new Server({ 'grpc.max_receive_message_length': maxMessage, 'grpc.enable_channelz': 0 });
-    // The same service with a hand-written response encoder (byte-identical, cheaper per call).
+    // The same service with hand-written response encoders (byte-identical, cheaper per call).
     const definition = {
       ...PushServiceService,
       pushData: { ...PushServiceService.pushData, responseSerialize: encodePushDataResponse },
+      pushDataBatch: { ...PushServiceService.pushDataBatch, responseSerialize: encodePushDataBatchResponse },
       pushStream: { ...PushServiceService.pushStream, responseSerialize: encodePushStreamResponse },
     };
     const deps = { ...o, online: o.node.online, streams: this.streams };

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Message } from '../../../core/message.js';
 import { ServerFrame, type Publication, type ServerMessage } from '../../../../gen/pushwire/v1/client.js';
-import { frame } from '../frames.js';
+import { frame, textFrameOf } from '../frames.js';
 
 /**
  * Server → client encoding for both v1 subprotocols. Replies are built per connection; a
@@ -27,7 +27,7 @@ export function publicationOf(m: Message): Publication {
 /** One ServerMessage as one WebSocket frame of the format. */
 export function messageFrame(format: V1Format, m: ServerMessage): Buffer {
   if (format === 'proto') return frame(Buffer.from(ServerFrame.encode({ messages: [m] }).finish()), true);
-  return frame(Buffer.from(jsonLine(m)), false);
+  return textFrameOf(jsonLine(m));
 }
 
 /** A publication push's frame (the hot path: once per node per format). */
@@ -55,6 +55,18 @@ export function payloadMembers(data: Uint8Array): string {
   return /[\r\n]/.test(text) ? `"data":${JSON.stringify(value)}` : `"data":${text.trim()}`;
 }
 
+/**
+ * JSON.stringify of the string given last time, or of a new one: the publications of one reply
+ * (a recovery: up to 1,000) share their channel and epoch.
+ */
+function lastJson(): (s: string) => string {
+  let last = '';
+  let json = '""';
+  return (s) => (s === last ? json : (json = JSON.stringify((last = s))));
+}
+const channelJson = lastJson();
+const epochJson = lastJson();
+
 function publicationJson(
   channel: string,
   priv: boolean,
@@ -65,14 +77,12 @@ function publicationJson(
   time: number,
   tags: readonly string[] | undefined,
 ): string {
-  let s = `{"channel":${JSON.stringify(channel)}`;
-  if (priv) s += ',"private":true';
   const payload = payloadMembers(data);
-  if (payload !== '') s += `,${payload}`;
-  if (offset) s += `,"offset":${offset},"epoch":${JSON.stringify(epoch ?? '')}`;
-  s += `,"id":${JSON.stringify(id)},"time":${Math.round(time)}`;
-  if (tags !== undefined && tags.length > 0) s += `,"tags":${JSON.stringify(tags)}`;
-  return `${s}}`;
+  return (
+    `{"channel":${channelJson(channel)}${priv ? ',"private":true' : ''}${payload === '' ? '' : `,${payload}`}` +
+    `${offset ? `,"offset":${offset},"epoch":${epochJson(epoch ?? '')}` : ''},"id":${JSON.stringify(id)},"time":${Math.round(time)}` +
+    `${tags !== undefined && tags.length > 0 ? `,"tags":${JSON.stringify(tags)}` : ''}}`
+  );
 }
 
 const pubJson = (p: Publication): string =>
@@ -117,5 +127,10 @@ export function jsonLine(m: ServerMessage): string {
 function withPublications(o: Record<string, unknown>, pubs: readonly Publication[]): string {
   const base = JSON.stringify(o);
   if (pubs.length === 0) return base;
-  return `${base.slice(0, -1)}${base.length > 2 ? ',' : ''}"publications":[${pubs.map(pubJson).join(',')}]}`;
+  // One join over flat parts: V8 copies each once (nested concatenations would be flattened again).
+  const parts: string[] = new Array(pubs.length + 2);
+  parts[0] = `${base.slice(0, -1)}${base.length > 2 ? ',' : ''}"publications":[`;
+  for (let i = 0; i < pubs.length; i++) parts[i + 1] = (i === 0 ? '' : ',') + pubJson(pubs[i]!);
+  parts[pubs.length + 1] = ']}';
+  return parts.join('');
 }
