@@ -128,36 +128,32 @@ export function encodePushDataResponse(m: PushReply): Buffer {
     (epoch ? 1 + varintSize(epoch) + epoch : 0);
   const out = Buffer.allocUnsafe(size);
   let o = 0;
-  const put = (tag: number, s: string, len: number): void => {
-    out[o++] = tag;
-    for (let n = len; ; n >>>= 7) {
-      if (n < 0x80) {
-        out[o++] = n;
-        break;
-      }
-      out[o++] = (n & 0x7f) | 0x80;
-    }
-    o += out.write(s, o);
-  };
-  if (id) put(0x0a, m.messageId, id);
-  if (node) put(0x12, m.nodeId, node);
+  if (id) o = putString(out, o, 0x0a, m.messageId, id);
+  if (node) o = putString(out, o, 0x12, m.nodeId, node);
   if (m.duplicate) {
     out[o++] = 0x18;
     out[o++] = 1;
   }
   if (offset) {
     out[o++] = 0x20;
-    // Offsets stay below 2^53: 7 bits at a time by division, exact for every safe integer.
-    for (let n = offset; ; n = Math.floor(n / 128)) {
-      if (n < 0x80) {
-        out[o++] = n;
-        break;
-      }
-      out[o++] = (n % 128) | 0x80;
-    }
+    o = putVarint(out, o, offset);
   }
-  if (epoch) put(0x2a, m.epoch!, epoch);
+  if (epoch) putString(out, o, 0x2a, m.epoch!, epoch);
   return out;
+}
+
+/** Writes `n` (a safe integer ≥ 0) as a varint at `o`; returns the offset after it. Offsets stay below 2^53, so 7 bits at a time by division is exact. */
+function putVarint(out: Buffer, o: number, n: number): number {
+  for (; n >= 0x80; n = Math.floor(n / 128)) out[o++] = (n % 128) | 0x80;
+  out[o++] = n;
+  return o;
+}
+
+/** Writes a length-delimited string field (tag, `len`, the bytes of `s`) at `o`; returns the offset after it. */
+function putString(out: Buffer, o: number, tag: number, s: string, len: number): number {
+  out[o++] = tag;
+  o = putVarint(out, o, len);
+  return o + out.write(s, o);
 }
 
 /** Bytes of a length-delimited string field (tag, length, bytes) holding `len` bytes; 0 when empty. */
@@ -180,26 +176,16 @@ export function encodePushDataBatchResponse(m: PushDataBatchResponse): Buffer {
   for (const len of inner) size += 1 + varintSize(len) + len;
   const out = Buffer.allocUnsafe(size);
   let o = 0;
-  const varint = (n: number): void => {
-    // Offsets stay below 2^53: 7 bits at a time by division, exact for every safe integer.
-    for (; n >= 0x80; n = Math.floor(n / 128)) out[o++] = (n % 128) | 0x80;
-    out[o++] = n;
-  };
-  const put = (tag: number, s: string, len: number): void => {
-    out[o++] = tag;
-    varint(len);
-    o += out.write(s, o);
-  };
-  m.messageIds.forEach((id, i) => put(0x0a, id, ids[i]!));
-  if (node) put(0x12, m.nodeId, node);
+  m.messageIds.forEach((id, i) => (o = putString(out, o, 0x0a, id, ids[i]!)));
+  if (node) o = putString(out, o, 0x12, m.nodeId, node);
   m.results.forEach((r, i) => {
     out[o++] = 0x1a;
-    varint(inner[i]!);
+    o = putVarint(out, o, inner[i]!);
     if (offsets[i]) {
       out[o++] = 0x08;
-      varint(offsets[i]!);
+      o = putVarint(out, o, offsets[i]!);
     }
-    if (epochs[i]) put(0x12, r.epoch, epochs[i]!);
+    if (epochs[i]) o = putString(out, o, 0x12, r.epoch, epochs[i]!);
     if (r.duplicate) {
       out[o++] = 0x18;
       out[o++] = 1;
