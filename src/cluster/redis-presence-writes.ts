@@ -36,6 +36,8 @@ export class PresenceWrites {
   private readonly boot = randomBytes(6).toString('base64url');
   private counter = 0;
   private scheduled = false;
+  /** Projects with queued ops, so a turn's send looks at those only, not at every project. */
+  private readonly dirty = new Set<string>();
   private readonly inFlight = new Set<Promise<unknown>>();
   /** This node's id: every entry written here is its (a store serves one node or one worker). */
   private node = '';
@@ -51,13 +53,13 @@ export class PresenceWrites {
     this.node = e.node;
     const s = this.state(e.pid);
     s.entries.set(e.cid, e);
-    return this.queue(s, ['p', e.cid, e.uid, e.connectedAt]);
+    return this.queue(e.pid, s, ['p', e.cid, e.uid, e.connectedAt]);
   }
 
   remove(pid: string, cid: string): Promise<void> {
     const s = this.state(pid);
     s.entries.delete(cid);
-    return this.queue(s, ['r', cid]);
+    return this.queue(pid, s, ['r', cid]);
   }
 
   /**
@@ -95,24 +97,34 @@ export class PresenceWrites {
     return s;
   }
 
-  private queue(s: ProjectState, op: Array<string | number>): Promise<void> {
+  private queue(pid: string, s: ProjectState, op: Array<string | number>): Promise<void> {
     s.ops.push(...op);
     const done = new Promise<void>((resolve, reject) => s.waiters.push({ resolve, reject }));
-    if (!s.sending && !this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.sendQueued());
-    }
+    this.dirty.add(pid);
+    if (!s.sending) this.schedule();
     return done;
   }
 
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.sendQueued());
+  }
+
+  /** Sends every project with queued ops; one still sending keeps its ops for when its APPLY is answered. */
   private sendQueued(): void {
     this.scheduled = false;
-    for (const [pid, s] of this.projects) if (s.ops.length > 0 && !s.sending) this.send(pid, s);
+    for (const pid of this.dirty) {
+      const s = this.projects.get(pid);
+      if (s === undefined || s.ops.length === 0) this.dirty.delete(pid);
+      else if (!s.sending) this.send(pid, s);
+    }
   }
 
   /** Sends the queued ops of a project now (before a BEAT or SYNC, so these count what they cover). */
   private send(pid: string, s: ProjectState): void {
     const { ops, waiters } = s;
+    this.dirty.delete(pid);
     s.ops = [];
     s.waiters = [];
     // Removals before the node is known (no add, no refresh yet) touch no node's expiry.
@@ -127,10 +139,7 @@ export class PresenceWrites {
       )
       .finally(() => {
         s.sending = false;
-        if (s.ops.length > 0 && !this.scheduled) {
-          this.scheduled = true;
-          setImmediate(() => this.sendQueued());
-        }
+        if (s.ops.length > 0) this.schedule();
       });
     void p;
   }
