@@ -25,12 +25,18 @@ interface WorkerState {
   subscriptions: Set<string>;
   /** `pid \n cid` of the presence entries it added and did not remove. */
   entries: Set<string>;
-  /** `channel \n client` of the channel presence members it added and did not remove. */
-  members: Set<string>;
+  /**
+   * `channel \n client` of the channel presence members it added and did not remove, with the
+   * leave frame owed to the channel when the worker exits without removing them (joinLeave).
+   */
+  members: Map<string, Buffer | null>;
   consumers: Map<string, ConsumerEntry>;
   watches: Map<number, () => void>;
   outbox: Array<[string, Buffer]>;
 }
+
+/** The memory store announces nothing itself (detach does): it needs no frame heads. */
+const NO_HEADS = { join: Buffer.alloc(0), leave: Buffer.alloc(0) };
 
 type Metrics = MetricObjectWithValues<MetricValue<string>>[];
 
@@ -65,7 +71,7 @@ export class IpcHost {
   }
 
   attach(w: HostedWorker): void {
-    this.workers.set(w, { subscriptions: new Set(), entries: new Set(), members: new Set(), consumers: new Map(), watches: new Map(), outbox: [] });
+    this.workers.set(w, { subscriptions: new Set(), entries: new Set(), members: new Map(), consumers: new Map(), watches: new Map(), outbox: [] });
   }
 
   /** The worker exited: everything it held in the shared state goes. */
@@ -78,10 +84,20 @@ export class IpcHost {
       const sep = key.indexOf('\n');
       void this.presence.remove(key.slice(0, sep), key.slice(sep + 1));
     }
-    for (const key of s.members) {
+    // A worker that exits cleanly removed its members (and published their leaves) first; what
+    // is left belonged to a crashed one. Its subscriptions are gone already, so the leaves reach
+    // the other workers' subscribers only, once: a worker is detached once.
+    let leaves = 0;
+    for (const [key, leave] of s.members) {
       const sep = key.indexOf('\n');
-      void this.channelPresence.remove(key.slice(0, sep), key.slice(sep + 1));
+      const channel = key.slice(0, sep);
+      void this.channelPresence.remove(channel, key.slice(sep + 1));
+      if (leave !== null) {
+        this.route(channel, leave);
+        leaves++;
+      }
     }
+    if (s.members.size > 0) this.logger.info({ worker: w.index, members: s.members.size, leaves }, "dropped an exited worker's channel members");
     for (const e of s.consumers.values()) void this.consumers.unregister(e);
     for (const unwatch of s.watches.values()) unwatch();
     this.records.delete(w.nodeId);
@@ -188,14 +204,15 @@ export class IpcHost {
         return undefined;
       case 'chanPresence.add': {
         const member = a[1] as ChannelMember;
-        s.members.add(`${a[0] as string}\n${member.client}`);
-        return this.channelPresence.add(a[0] as string, member);
+        const leave = a[2] as Uint8Array | null | undefined;
+        s.members.set(`${a[0] as string}\n${member.client}`, leave == null ? null : asBuffer(leave));
+        return this.channelPresence.add({ channel: a[0] as string, member, heads: NO_HEADS, joinLeave: false });
       }
       case 'chanPresence.remove':
         s.members.delete(`${a[0] as string}\n${a[1] as string}`);
         return this.channelPresence.remove(a[0] as string, a[1] as string);
       case 'chanPresence.list':
-        return this.channelPresence.list(a[0] as string);
+        return this.channelPresence.list(a[0] as string, NO_HEADS);
       case 'consumers.register': {
         for (const e of a[0] as ConsumerEntry[]) s.consumers.set(`${e.pid}\n${e.group}\n${e.id}`, e);
         return this.consumers.register(a[0] as ConsumerEntry[], a[1] as number);

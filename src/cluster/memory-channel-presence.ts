@@ -1,9 +1,10 @@
-import { byClient, type ChannelMember, type ChannelMembership, type ChannelPresence } from './channel-presence.js';
+import { byClient, type ChannelEventHeads, type ChannelMember, type ChannelMembership, type ChannelPresence } from './channel-presence.js';
 
 /**
  * Channel presence without Redis: a single node's (nothing to expire: the only node cannot die
- * without taking its presence with it), and the `serve --workers` primary's store, which drops
- * a worker's members itself when the worker exits (ipc-host.ts).
+ * without taking its presence and its subscribers with it, so no leave is owed), and the
+ * `serve --workers` primary's store, from which the primary drops a worker's members itself
+ * when the worker exits, sending the leaves owed (ipc-host.ts).
  */
 export class MemoryChannelPresence implements ChannelPresence {
   private readonly channels = new Map<string, Map<string, ChannelMember>>();
@@ -16,7 +17,7 @@ export class MemoryChannelPresence implements ChannelPresence {
     return Promise.resolve();
   }
 
-  add(channel: string, member: ChannelMember): Promise<void> {
+  add({ channel, member }: ChannelMembership): Promise<void> {
     let members = this.channels.get(channel);
     if (members === undefined) this.channels.set(channel, (members = new Map()));
     members.set(member.client, { client: member.client, user: member.user });
@@ -30,10 +31,10 @@ export class MemoryChannelPresence implements ChannelPresence {
   }
 
   async refresh(memberships: readonly ChannelMembership[]): Promise<void> {
-    for (const { channel, member } of memberships) await this.add(channel, member);
+    for (const m of memberships) await this.add(m);
   }
 
-  list(channel: string): Promise<ChannelMember[]> {
+  list(channel: string, _heads?: ChannelEventHeads): Promise<ChannelMember[]> {
     return Promise.resolve(byClient([...(this.channels.get(channel)?.values() ?? [])].map((m) => ({ ...m }))));
   }
 }

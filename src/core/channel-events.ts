@@ -1,4 +1,4 @@
-import type { ChannelMember } from '../cluster/channel-presence.js';
+import { memberEventFrame, type ChannelEventHeads, type ChannelMember } from '../cluster/channel-presence.js';
 
 /**
  * Join/leave frames share the bus with message envelopes (versions 1-15), consumer frames
@@ -22,19 +22,28 @@ export interface ChannelEventData {
 
 /** Marker, kind (1 join, 2 leave), private (0/1), then hubChannel, channel, client, user as u16-length UTF-8. */
 export function encodeChannelEvent(e: ChannelEventData): Buffer {
-  const strings = [e.hubChannel, e.channel, e.member.client, e.member.user];
-  let size = 3;
-  for (const s of strings) size += 2 + Buffer.byteLength(s);
-  const out = Buffer.allocUnsafe(size);
+  return memberEventFrame(eventHead(e.kind, e.hubChannel, e.channel, e.private), e.member);
+}
+
+/**
+ * The join and leave frames of a channel up to the member (see ChannelEventHeads): what a store
+ * completes with a member it drops or takes back by itself (a dead node's).
+ */
+export function channelEventHeads(hubChannel: string, channel: string, priv: boolean): ChannelEventHeads {
+  return { join: eventHead('join', hubChannel, channel, priv), leave: eventHead('leave', hubChannel, channel, priv) };
+}
+
+function eventHead(kind: 'join' | 'leave', hubChannel: string, channel: string, priv: boolean): Buffer {
+  const h = Buffer.byteLength(hubChannel);
+  const c = Buffer.byteLength(channel);
+  const out = Buffer.allocUnsafe(7 + h + c);
   out[0] = CHANNEL_EVENT_FRAME;
-  out[1] = e.kind === 'join' ? 1 : 2;
-  out[2] = e.private ? 1 : 0;
-  let o = 3;
-  for (const s of strings) {
-    const n = out.write(s, o + 2);
-    out.writeUInt16BE(n, o);
-    o += 2 + n;
-  }
+  out[1] = kind === 'join' ? 1 : 2;
+  out[2] = priv ? 1 : 0;
+  out.writeUInt16BE(h, 3);
+  out.write(hubChannel, 5);
+  out.writeUInt16BE(c, 5 + h);
+  out.write(channel, 7 + h);
   return out;
 }
 

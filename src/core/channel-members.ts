@@ -1,17 +1,15 @@
-import type { ChannelMembership, ChannelMember, ChannelPresence } from '../cluster/channel-presence.js';
+import { memberEventFrame, type ChannelEventHeads, type ChannelMember, type ChannelMembership, type ChannelPresence } from '../cluster/channel-presence.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { encodeChannelEvent, type ChannelEventData } from './channel-events.js';
+import { channelEventHeads } from './channel-events.js';
 import type { ChannelOptions } from './channels/options.js';
 import type { Session } from './session.js';
 
 /** One v1 subscription this node recorded, with what was done for it at subscribe. */
 interface Membership {
-  channel: string;
-  private: boolean;
   member: ChannelMember;
-  /** Recorded in the channel presence store (namespace option presence at subscribe). */
-  presence: boolean;
+  /** The channel's join/leave frames without the member (the same for all its members). */
+  heads: ChannelEventHeads;
   /** A join was published, so its leave follows (namespace option joinLeave at subscribe). */
   joinLeave: boolean;
 }
@@ -21,7 +19,9 @@ interface Membership {
  * channel presence store and publishes join/leave frames on the bus. Like user presence
  * (presence-tracker.ts), writes are fire-and-forget (a client never waits on Redis), counted
  * when they fail, and every entry is re-asserted every ttl/3 so that a failed add is repaired
- * and the entries of a node that dies expire.
+ * and the entries of a node that dies expire. Members of joinLeave-only namespaces are stored
+ * too: when this node dies, the store sends their leaves (the node cannot), pruning them in
+ * the refresh of any node that still has a member of the channel, so within ttl + ttl/3.
  */
 export class ChannelMembers {
   /** hub channel → cid → membership. */
@@ -50,13 +50,14 @@ export class ChannelMembers {
     let members = this.byChannel.get(hubChannel);
     if (members?.has(session.cid)) return;
     if (members === undefined) this.byChannel.set(hubChannel, (members = new Map()));
-    const m: Membership = { channel, private: priv, member: { client: session.cid, user: session.uid ?? '' }, presence: options.presence, joinLeave: options.joinLeave };
+    const heads = members.values().next().value?.heads ?? channelEventHeads(hubChannel, channel, priv);
+    const m: Membership = { member: { client: session.cid, user: session.uid ?? '' }, heads, joinLeave: options.joinLeave };
     members.set(session.cid, m);
     let held = this.bySession.get(session.cid);
     if (held === undefined) this.bySession.set(session.cid, (held = new Set()));
     held.add(hubChannel);
     this.metrics.channelPresenceMembers.inc();
-    if (m.presence) this.track('add', this.store.add(hubChannel, m.member));
+    this.track('add', this.store.add(this.membership(hubChannel, m)));
     if (m.joinLeave) this.announce('join', hubChannel, m);
   }
 
@@ -71,7 +72,7 @@ export class ChannelMembers {
     held?.delete(hubChannel);
     if (held?.size === 0) this.bySession.delete(session.cid);
     this.metrics.channelPresenceMembers.dec();
-    if (m.presence) this.track('remove', this.store.remove(hubChannel, session.cid));
+    this.track('remove', this.store.remove(hubChannel, session.cid));
     if (m.joinLeave) this.announce('leave', hubChannel, m);
   }
 
@@ -82,9 +83,10 @@ export class ChannelMembers {
     for (const hubChannel of [...held]) this.unsubscribed(session, hubChannel);
   }
 
-  /** The channel's members, cluster-wide. Rejects when the store cannot answer (counted). */
-  list(hubChannel: string): Promise<ChannelMember[]> {
-    return this.store.list(hubChannel).catch((err: unknown) => {
+  /** The channel's members, cluster-wide (`channel`/`priv` name it as the client does). Rejects when the store cannot answer (counted). */
+  list(hubChannel: string, channel: string, priv: boolean): Promise<ChannelMember[]> {
+    const heads = this.byChannel.get(hubChannel)?.values().next().value?.heads ?? channelEventHeads(hubChannel, channel, priv);
+    return this.store.list(hubChannel, heads).catch((err: unknown) => {
       this.metrics.channelPresenceErrors.inc({ op: 'list' });
       throw err;
     });
@@ -97,7 +99,7 @@ export class ChannelMembers {
       if (this.refreshing || this.byChannel.size === 0) return;
       this.refreshing = true;
       const all: ChannelMembership[] = [];
-      for (const [channel, members] of this.byChannel) for (const m of members.values()) if (m.presence) all.push({ channel, member: m.member });
+      for (const [channel, members] of this.byChannel) for (const m of members.values()) all.push(this.membership(channel, m));
       this.track('refresh', this.store.refresh(all)).finally(() => {
         this.refreshing = false;
       });
@@ -112,9 +114,12 @@ export class ChannelMembers {
     await Promise.allSettled([...this.inFlight]);
   }
 
+  private membership(channel: string, m: Membership): ChannelMembership {
+    return { channel, member: m.member, heads: m.heads, joinLeave: m.joinLeave };
+  }
+
   private announce(kind: 'join' | 'leave', hubChannel: string, m: Membership): void {
-    const event: ChannelEventData = { kind, hubChannel, channel: m.channel, private: m.private, member: m.member };
-    this.track(kind, this.publish(hubChannel, encodeChannelEvent(event)));
+    this.track(kind, this.publish(hubChannel, memberEventFrame(m.heads[kind], m.member)));
   }
 
   private track(op: string, write: Promise<void>): Promise<void> {

@@ -222,6 +222,11 @@ export class Metrics {
     labelNames: ['op'] as const,
     registers: [this.registry],
   });
+  readonly channelPresenceExpired = new Counter({
+    name: 'pushwire_channel_presence_expired_total',
+    help: 'Channel presence members of dead nodes (not refreshed within --presence-ttl) that this node pruned from Redis; a joinLeave member got its leave then.',
+    registers: [this.registry],
+  });
   readonly channelPresenceMembers = new Gauge({
     name: 'pushwire_channel_presence_members',
     help: 'Protocol v1 subscriptions on this node to channels with presence or join/leave.',

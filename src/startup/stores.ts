@@ -28,7 +28,7 @@ export interface Stores {
   bus: Bus;
   consumers: ConsumerDirectory;
   presence: Presence;
-  /** Protocol v1 channel presence (namespace option presence). */
+  /** Protocol v1 channel presence (namespace options presence and joinLeave). */
   channelPresence: ChannelPresence;
   /** Bus publishes sent and not yet answered (pushwire_bus_in_flight). */
   busInFlight: () => number;
@@ -64,7 +64,7 @@ export function createStores(config: Config, logger: Logger, metrics: Metrics, w
     bus,
     consumers: new RedisConsumers({ ...redis, maxInFlight: config.busMaxInFlight, nodeChannel, ttlMs: config.consumerTtlMs, observer: shardMetrics(metrics, 'consumers') }),
     presence: new RedisPresence({ ...redis, ttlMs: config.presenceTtlMs, observer: shardMetrics(metrics, 'presence') }),
-    channelPresence: new RedisChannelPresence({ ...redis, ttlMs: config.presenceTtlMs }),
+    channelPresence: new RedisChannelPresence({ ...redis, ttlMs: config.presenceTtlMs, onExpired: (n) => metrics.channelPresenceExpired.inc(n) }),
     busInFlight: () => bus.window.size,
   };
 }

@@ -422,7 +422,7 @@ export class V1Connection implements Sink {
     }
     let clients;
     try {
-      clients = await this.ctx.members.list(hubChannel);
+      clients = await this.ctx.members.list(hubChannel, cmd.channel, cmd.private);
     } catch (err) {
       return this.error(cmd.id, ErrorCode.UNAVAILABLE, `presence unavailable: ${(err as Error).message}`);
     }
