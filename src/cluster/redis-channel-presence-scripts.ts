@@ -7,8 +7,9 @@
  *   <base>:m  HASH client → user          <base>:x  ZSET client → expires-at ms
  *   <base>:j  SET  clients owed a leave (namespace option joinLeave)
  *   <base>:l  ZSET client → pruned-at ms: joinLeave members pruned with a leave (tombstones)
- * Every key also carries a key TTL pushed back by every PUT, so the channel of a cluster whose
- * nodes all died disappears by itself: no index of channels, no scan.
+ * Every key also carries a key TTL of 2 ttl pushed back by every PUT, so the channel of a
+ * cluster whose nodes all died disappears by itself (no index of channels, no scan), and a live
+ * node whose refresh comes late still finds a dead node's expired members to announce.
  *
  * A member whose node stopped refreshing it (the node died) is pruned by whichever script of
  * whichever node touches the channel next, and the live subscribers' nodes PUT every ttl/3.
@@ -77,7 +78,7 @@ for i = 6, #ARGV, 3 do
 end
 local pruned = prune(100)
 redis.call('ZREMRANGEBYSCORE', K_L, '-inf', now - 10 * ttl)
-for _, k in ipairs({ K_M, K_X, K_J, K_L }) do redis.call('PEXPIRE', k, ttl) end
+for _, k in ipairs({ K_M, K_X, K_J, K_L }) do redis.call('PEXPIRE', k, 2 * ttl) end
 return { pruned, expiredLeft() }`;
 
 /** ARGV: client (no common ARGV). Removes it; its node publishes the leave. */
