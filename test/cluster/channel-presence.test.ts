@@ -9,7 +9,7 @@ import { TestRedisCluster } from '../helpers/redis-cluster.js';
 import { V1Client, type V1Format } from '../helpers/v1-client.js';
 import { Cluster } from './support.js';
 
-const CHANNELS = JSON.stringify({ namespaces: { room: { presence: true, joinLeave: true } } });
+const CHANNELS = JSON.stringify({ namespaces: { room: { presence: true, joinLeave: true }, events: { joinLeave: true } } });
 
 /** The clients a presence answer lists, as "client user". */
 const listed = (r: Record<string, any>): string[] => ((r.presence?.clients ?? []) as Array<{ client: string; user?: string }>).map((i) => `${i.client} ${i.user ?? ''}`.trimEnd()).sort();
@@ -25,7 +25,8 @@ async function connect(cluster: Cluster, node: NodeProcess, uid?: string, format
 /**
  * Protocol v1 channel presence and join/leave across two CLI nodes on one real Redis: the
  * store is shared (a presence answer on either node lists both nodes' subscribers), join/leave
- * cross nodes through the bus, and a SIGKILLed node's members expire after --presence-ttl.
+ * cross nodes through the bus, and a SIGKILLed node's members expire after --presence-ttl, with
+ * one leave each, published by the Redis script of the surviving node's refresh that prunes them.
  */
 describe('channel presence and join/leave across two nodes and Redis', () => {
   const cluster = new Cluster('channel-presence-secret-0123456789');
@@ -63,7 +64,7 @@ describe('channel presence and join/leave across two nodes and Redis', () => {
     expect(await r.zcard(`pushwire:cp:{${core}}:x`)).toBe(3);
     const pttl = await r.pttl(`pushwire:cp:{${core}}:m`);
     expect(pttl).toBeGreaterThan(0);
-    expect(pttl).toBeLessThanOrEqual(3000);
+    expect(pttl).toBeLessThanOrEqual(6000);
 
     // Unsubscribe on A: B hears the leave; presence on B forgets it.
     await a2.c.command({ unsubscribe: { channel } });
@@ -80,15 +81,68 @@ describe('channel presence and join/leave across two nodes and Redis', () => {
     await new Promise((resolve) => setTimeout(resolve, 4000));
     expect(listed(await a1.c.command({ presence: { channel } }))).toEqual([`${a1.cid} alice`, `${b1.cid} bob`].sort());
 
-    // B dies without cleaning up: its member expires (no leave is sent for it), A's stays.
+    // B dies without cleaning up: A's refresh (every ttl/3) prunes its member once expired
+    // (within ttl + ttl/3) and its script publishes the leave; A's member stays.
     await b.stop('SIGKILL');
-    await waitFor(async () => listed(await a1.c.command({ presence: { channel } })).length === 1, 10_000, "the killed node's member to expire");
+    expect((await a1.c.next((m) => m.leave?.info.client === b1.cid, 20_000)).leave).toMatchObject({ channel, info: { client: b1.cid, user: 'bob' } });
     expect(listed(await a1.c.command({ presence: { channel } }))).toEqual([`${a1.cid} alice`]);
     expect(await r.hkeys(`pushwire:cp:{${core}}:m`)).toEqual([a1.cid]);
-    // Publications still flow to the survivor.
+    expect(await a.metric('pushwire_channel_presence_expired_total')).toBe(1);
+    // Publications still flow to the survivor, after the leave (one bus channel, in order): the leave came once.
     await pushData(cluster.grpcClient(a), { topic: channel, data: Buffer.from('still here') });
     await a1.c.next((m) => m.pub?.channel === channel);
+    expect(a1.c.messages.filter((m) => m.leave?.info.client === b1.cid)).toHaveLength(1);
   }, 60_000);
+});
+
+/**
+ * A dead node's members leave once even when several live nodes prune at once: three CLI nodes
+ * on one Redis, C is SIGKILLed, and both survivors' refreshes race to prune its members. Here
+ * the namespace has joinLeave without presence (its members are stored for their leave only),
+ * and one channel is private (the leave names it as the client did, `private: true`).
+ */
+describe('leaves of a killed node, pruned by two live nodes', () => {
+  const cluster = new Cluster('channel-presence-dead-node-secret');
+  afterAll(async () => {
+    await Promise.allSettled(v1.map((c) => c.close()));
+    await cluster.cleanup();
+  });
+
+  it('every subscriber on every live node gets exactly one leave per member of the killed node', async () => {
+    const redis = await cluster.startRedis();
+    const args = ['--redis', redis.url, '--jwt-secret', cluster.secret, '--channels', CHANNELS, '--presence-ttl', '3s'];
+    const [a, b, c] = (await Promise.all([0, 1, 2].map(() => NodeProcess.start(args, {}, 60_000)))) as [NodeProcess, NodeProcess, NodeProcess];
+    cluster.nodes.push(a, b, c);
+    const channel = `events:${unique('x')}`;
+    const inbox = `events:${unique('inbox')}`;
+    const onA = await connect(cluster, a, 'alice', 'json');
+    const onB = await connect(cluster, b, 'bob', 'proto');
+    const bobOnA = await connect(cluster, a, 'bob', 'json');
+    await onA.c.subscribe(channel);
+    await onB.c.subscribe(channel);
+    await bobOnA.c.subscribe(inbox, { private: true });
+    const dying = [await connect(cluster, c, 'carol'), await connect(cluster, c)];
+    const bobOnC = await connect(cluster, c, 'bob', 'proto');
+    for (const d of dying) await d.c.subscribe(channel);
+    await bobOnC.c.subscribe(inbox, { private: true });
+    for (const d of dying) for (const x of [onA, onB]) await x.c.next((m) => m.join?.info.client === d.cid);
+    await bobOnA.c.next((m) => m.join?.info.client === bobOnC.cid);
+    // joinLeave alone: no presence answer, but the members are in the store, for their leaves.
+    expect((await onA.c.command({ presence: { channel } })).error).toMatchObject({ code: 30009 });
+    expect((await cluster.redisClient(redis).hkeys(`pushwire:cp:{${topicChannel('default', channel)}}:m`)).length).toBe(4);
+
+    await c.stop('SIGKILL');
+    for (const x of [onA, onB]) for (const d of dying) expect((await x.c.next((m) => m.leave?.info.client === d.cid, 20_000)).leave).toMatchObject({ channel, info: { client: d.cid } });
+    const leave = (await bobOnA.c.next((m) => m.leave?.info.client === bobOnC.cid, 20_000)).leave;
+    expect(leave).toMatchObject({ channel: inbox, private: true, info: { client: bobOnC.cid, user: 'bob' } });
+    // Publications after the leaves (same bus channel, in order) prove nothing else was on its way.
+    await pushData(cluster.grpcClient(a), { topic: channel, data: Buffer.from('after') });
+    for (const x of [onA, onB]) await x.c.next((m) => m.pub?.channel === channel);
+    for (const x of [onA, onB]) expect(x.c.messages.filter((m) => m.leave).map((m) => m.leave.info.client).sort()).toEqual(dying.map((d) => d.cid).sort());
+    expect(bobOnA.c.messages.filter((m) => m.leave)).toHaveLength(1);
+    // A and B pruned the three between them, each member once.
+    expect((await a.metric('pushwire_channel_presence_expired_total')) + (await b.metric('pushwire_channel_presence_expired_total'))).toBe(3);
+  }, 90_000);
 });
 
 /**
