@@ -11,7 +11,9 @@ import { TestClient } from '../helpers/ws-client.js';
  * `pushwire serve --workers 2` through the real CLI, without Redis (the primary is the bus,
  * presence store and consumer directory, over IPC) and with it (each worker a Redis node).
  * Connections spread over both workers; pushes accepted by either worker reach clients of
- * both; a killed worker is restarted and serves again; SIGTERM drains every worker.
+ * both; a killed worker is restarted and serves again, and its v1 channel members leave once
+ * (published by the primary without Redis, by the pruning Redis script with it); SIGTERM
+ * drains every worker.
  */
 const modes = [{ name: 'without Redis', redis: false }, { name: 'with Redis', redis: true }] as const;
 
@@ -28,14 +30,16 @@ describe.each(modes)('serve --workers 2, $name', ({ redis: useRedis }) => {
     clients.push(c);
     return c;
   };
-  const nodeOf = (c: TestClient): string => c.cid.split('-').slice(0, 2).join('-');
+  const nodeOfCid = (cid: string): string => cid.split('-').slice(0, 2).join('-');
+  const nodeOf = (c: TestClient): string => nodeOfCid(c.cid);
   const base = (): string => String(node.logs.find((l) => l.msg === 'pushwire workers listening')!.nodeId);
 
   beforeAll(async () => {
     if (useRedis) redis = await TestRedis.start();
     // Generous bounds throughout: three processes starting on a loaded machine can take a while.
     const channels = JSON.stringify({ namespaces: { room: { presence: true, joinLeave: true } } });
-    node = await NodeProcess.start(['--workers', '2', '--jwt-secret', 'workers-secret', '--channels', channels, ...(redis ? ['--redis', redis.url] : [])], {}, 80_000);
+    // A short --presence-ttl: with Redis, a killed worker's members are pruned within ttl + ttl/3.
+    node = await NodeProcess.start(['--workers', '2', '--jwt-secret', 'workers-secret', '--channels', channels, '--presence-ttl', '3s', ...(redis ? ['--redis', redis.url] : [])], {}, 80_000);
     await waitFor(() => node.logs.some((l) => l.msg === 'pushwire workers listening'), 80_000, 'both workers');
     grpc = pushClient(node.grpcAddress);
   }, 180_000);
@@ -111,10 +115,34 @@ describe.each(modes)('serve --workers 2, $name', ({ redis: useRedis }) => {
     }
   });
 
-  it('restarts a killed worker, which then serves clients again', async () => {
+  it('restarts a killed worker, which then serves clients again; its channel members leave once', async () => {
+    // A v1 subscriber on each worker, in a joinLeave channel.
+    const v1: Array<{ c: V1Client; cid: string }> = [];
+    const onWorker = async (w: number): Promise<{ c: V1Client; cid: string }> => {
+      for (let i = 0; i < 20; i++) {
+        const c = await V1Client.open(node.wsUrl);
+        v1.push({ c, cid: (await c.command({ connect: {} })).connect.client as string });
+        if (nodeOfCid(v1.at(-1)!.cid).endsWith(`-${w}`)) return v1.at(-1)!;
+      }
+      throw new Error(`no connection landed on worker ${w}`);
+    };
+    const channel = `room:crash-${useRedis ? 'redis' : 'ipc'}`;
+    const [stays, dies] = [await onWorker(1), await onWorker(0)];
+    await stays.c.subscribe(channel);
+    await dies.c.subscribe(channel);
+    await stays.c.next((m) => m.join?.info.client === dies.cid, 10_000);
+
     const pid = workerLogs('worker ready', 0).at(-1)!.pid as number;
     const before = workerLogs('worker ready', 0).length;
     process.kill(pid, 'SIGKILL');
+    expect((await stays.c.next((m) => m.leave?.info.client === dies.cid, 30_000)).leave).toMatchObject({ channel, info: { client: dies.cid } });
+    expect(((await stays.c.command({ presence: { channel } })).presence.clients as Array<{ client: string }>).map((i) => i.client)).toEqual([stays.cid]);
+    // A publication after the leave (same channel, in order): nothing else was on its way.
+    await pushData(grpc, { topic: channel, data: Buffer.from('after the crash') });
+    await stays.c.next((m) => m.pub?.channel === channel, 10_000);
+    expect(stays.c.messages.filter((m) => m.leave)).toHaveLength(1);
+    await Promise.all(v1.map((x) => x.c.close()));
+
     await waitFor(() => workerLogs('worker died; restarting it', 0).length > 0, 30_000, 'the crash to be noticed');
     await waitFor(() => workerLogs('worker ready', 0).length > before, 80_000, 'worker 0 to be back');
     // Its clients were cut off; the other worker's stay. New connections reach the new worker.
