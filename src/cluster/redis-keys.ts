@@ -13,7 +13,7 @@
  *   bus channels            standalone: <p><channel>            cluster: <p>{<channel>}
  *   idempotency claims      standalone: <p>once:<pid>/<key>     cluster: <p>once:{<channel>}:<pid>/<key>
  *   history (reliable)      <p>h:{<channel>}, <p>hm:{<channel>}  (the bus channel's slot in cluster mode)
- *   channel presence (v1)   <p>cp:{<channel>}:m|x  (the bus channel's slot in cluster mode)
+ *   channel presence (v1)   <p>cp:{<channel>}:m|x|j|l  (the bus channel's slot; its scripts publish there)
  */
 export class RedisKeys {
   /** The publish command inside scripts and on the bus: sharded on a cluster. */
@@ -42,7 +42,7 @@ export class RedisKeys {
     return this.cluster ? `${this.prefix}once:{${channel}}:${key}` : `${this.prefix}once:${key}`;
   }
 
-  /** A channel's presence (protocol v1 subscribers); its keys are this plus ":m" and ":x". */
+  /** A channel's presence (protocol v1 subscribers); its keys are this plus ":m", ":x", ":j", ":l". */
   channelPresence(channel: string): string {
     return `${this.prefix}cp:{${channel}}`;
   }
