@@ -160,8 +160,8 @@ export function serveUnary<Req, Res>(method: UnaryMethod<Req, Res>, stream: Serv
       return;
     }
     // As grpc-js: a request read in time goes to the handler even when the call ended before the
-    // half-close (the deadline, a reset, a message over the limit after it); its answer is then
-    // dropped, and the caller has its DEADLINE_EXCEEDED (or nothing): the push may go out.
+    // half-close (its deadline, a reset, a message over the limit after it). The answer is then
+    // dropped, the caller has the status that ended the call (or nothing), and the push may go out.
     const answer = (err: unknown, value?: Res | null): void => {
       if (out.statusSent || out.gone) return;
       if (err) {
