@@ -5,7 +5,7 @@
 // The profile covers the measured window only (bench/lib/prof-on-signal.mjs, toggled by SIGUSR2).
 // Usage: node bench/profile.mjs [--api grpc|rest|batch] [--client h2|grpc-js] [--duration 5] [--pushers 3]
 //          [--channels 2] [--inflight 128] [--rate 0] [--node-flags "--flag ..."] [--no-prof] [--top 40] [--incl 're1,re2']
-//          [--deadline 30S] (every gRPC call carries grpc-timeout) [--serve-args "--grpc-fast-path false"] (more flags for `pushwire serve`)
+//          [--deadline 30S] (every gRPC call carries grpc-timeout) [--serve-args="--grpc-fast-path false"] (more flags for `pushwire serve`)
 // PUSHWIRE_CLI=<path to cli.js> profiles another build (A/B). Needs `npm run build` first. The .cpuprofile is left in bench/results/prof/ (git-ignored).
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -99,7 +99,7 @@ const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
 const sample = (re) => Number(re.exec(text)?.[1] ?? NaN);
 log(
   `  server after the run: pushwire_grpc_fast_path_calls_total ${sample(/^pushwire_grpc_fast_path_calls_total\{method="PushData"[^}]*\} (\d+)/m)} (PushData), ` +
-    `timers ${sample(/^nodejs_active_resources\{[^}]*type="Timeout"[^}]*\} (\d+)/m)}, heap used ${(sample(/^nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)/m) / 2 ** 20).toFixed(1)} MiB`,
+    `timers ${/^nodejs_active_resources\{[^}]*type="Timeout"[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0} (none listed = 0), heap used ${(sample(/^nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)/m) / 2 ** 20).toFixed(1)} MiB`,
 );
 log(`  server pushwire_pushes_total: ${[...text.matchAll(/^pushwire_pushes_total\{([^}]*)\} (\d+)/gm)].map((m) => `${m[1].replace(/,?node="[^"]*"/, '')} ${m[2]}`).join('; ')}`);
 node.kill('SIGTERM');
