@@ -210,6 +210,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly projectsReloads = new Counter({
+    name: 'pushwire_projects_reloads_total',
+    help: 'Reloads of the projects file (SIGHUP or a change of the file), by result: ok, or failed (the file was refused and the previous projects kept).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly presenceErrors = new Counter({
     name: 'pushwire_presence_errors_total',
     help: 'Presence store failures, by operation (add, remove, refresh).',
@@ -247,5 +253,7 @@ export class Metrics {
   constructor(nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });
     collectDefaultMetrics({ register: this.registry });
+    // Both series exist from the start, so increase() sees the first failed reload.
+    for (const result of ['ok', 'failed']) this.projectsReloads.inc({ result }, 0);
   }
 }
