@@ -216,9 +216,14 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly presenceHeartbeatsLate = new Counter({
+    name: 'pushwire_presence_heartbeats_late_total',
+    help: 'Times this node went a whole --presence-ttl without a presence keep-alive reaching the store (event loop starved, process stopped, Redis unreachable): other nodes may have taken it for dead and its users left until the next keep-alive landed. Once per episode.',
+    registers: [this.registry],
+  });
   readonly presenceErrors = new Counter({
     name: 'pushwire_presence_errors_total',
-    help: 'Presence store failures, by operation (add, remove, refresh).',
+    help: 'Presence store failures, by operation (add, remove, refresh, sweep).',
     labelNames: ['op'] as const,
     registers: [this.registry],
   });
