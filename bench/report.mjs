@@ -301,7 +301,9 @@ export function generateReport() {
   out.push(
     '```sh',
     'npm ci',
-    'npm run bench -- all            # every scenario with the defaults above, then this report (≈10–15 min)',
+    'npm run bench -- all            # every scenario with the defaults above, then this report (≈6–8 min on a quiet box)',
+    'npm run bench -- all --rounds 3 # the same three times: the targets and "Reproducibility" give median [range]',
+    'npm run bench -- history --md --clients 2000 --fanout-pushes 200   # issue 10 costs -> bench/results/history.md',
     'npm run bench -- fanout --clients 5000 --pushes 2000 --nodes 1,2 --systems pushwire,socketio,ws',
     'npm run bench -- private --clients 4000 --rate 4000 --duration 10',
     'npm run bench -- idle --clients 10000',
