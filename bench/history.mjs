@@ -15,9 +15,11 @@
 // order alternating per round), for before/after figures on the same machine state.
 // --only ingress,unary,fanout,recovery runs a subset, --match <regex> only the ingress measures it names;
 // --node-flags "..." adds node flags (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+// --md writes the printed figures as bench/results/history.md, which `npm run bench -- report` carries into
+// BENCHMARKS.md (only for a run of this build alone: not with --compare).
 // The v1 subscribers answer the node's keepalive pings; a fan-out wait of more than 30 s fails the run (a stall).
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { credentials } from '@grpc/grpc-js';
 import { WebSocket } from 'ws';
@@ -38,10 +40,12 @@ const { values: opt } = parseArgs({
     'node-flags': { type: 'string' },
     match: { type: 'string' },
     prof: { type: 'string' },
+    md: { type: 'boolean' },
   },
 });
 const PUSHES = Number(opt.pushes ?? 20000);
-const UNARY = Number(opt.unary ?? Math.max(1000, PUSHES / 4));
+// 20,000 unary calls ≈ 1 s of node CPU per window (100 ticks): 5,000 (25 ticks) moved the on/off ratio by ±20 %.
+const UNARY = Number(opt.unary ?? Math.max(1000, PUSHES));
 const CLIENTS = Number(opt.clients ?? 1000);
 const FANOUT_PUSHES = Number(opt['fanout-pushes'] ?? 100);
 const ROUNDS = Number(opt.rounds ?? 5);
@@ -290,6 +294,15 @@ const median = (xs) => {
 };
 const stat = (xs, d = 1) => `${median(xs).toFixed(d)} [${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)}]`;
 
+// Everything printed is also kept for --md.
+const printed = [];
+const log = console.log;
+console.log = (...a) => {
+  printed.push(a.join(' '));
+  log(...a);
+};
+const startedAt = new Date();
+
 const systems = [await startSystem('A', `${root}dist/src/cli.js`)];
 if (opt.compare) systems.push(await startSystem('B', opt.compare));
 const label = systems.length > 1 ? `A = ${root}dist, B = ${opt.compare}; ` : '';
@@ -358,6 +371,23 @@ if (ONLY.has('recovery')) {
 }
 
 console.log(`loadavg after: ${loadavg()}`);
+if (opt.md && !opt.compare) {
+  const args = process.argv.slice(3).filter((a) => a !== '--md').join(' ');
+  const md = [
+    '## Channel history and protocol v1 (issue 10)',
+    '',
+    `Command: \`${`npm run bench -- history ${args}`.trim()} --md\`, ${startedAt.toISOString()}. What each figure is: the`,
+    '`bench/history.mjs` header; A/B runs and profiles in `bench/NOTES-history.md`. Node and redis-server CPU from',
+    '`/proc`; every figure is the median [min–max] over the rounds; the load average is printed beside each part.',
+    '',
+    '```',
+    ...printed,
+    '```',
+    '',
+  ];
+  writeFileSync(`${root}bench/results/history.md`, `${md.join('\n')}\n`);
+  log(`wrote ${root}bench/results/history.md`);
+}
 for (const sys of systems) {
   sys.client.close();
   // SIGTERM: a node started with --cpu-prof writes its profile on a clean exit.

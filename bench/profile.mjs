@@ -5,6 +5,7 @@
 // The profile covers the measured window only (bench/lib/prof-on-signal.mjs, toggled by SIGUSR2).
 // Usage: node bench/profile.mjs [--api grpc|rest|batch] [--client h2|grpc-js] [--duration 5] [--pushers 3]
 //          [--channels 2] [--inflight 128] [--rate 0] [--node-flags "--flag ..."] [--no-prof] [--top 40] [--incl 're1,re2']
+//          [--deadline 30S] (every gRPC call carries grpc-timeout) [--serve-args="--grpc-fast-path false"] (more flags for `pushwire serve`)
 // PUSHWIRE_CLI=<path to cli.js> profiles another build (A/B). Needs `npm run build` first. The .cpuprofile is left in bench/results/prof/ (git-ignored).
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -26,6 +27,8 @@ const { values: opt } = parseArgs({
     rate: { type: 'string', default: '0' }, // pushes/s over all pushers; 0 = as fast as accepted
     'batch-size': { type: 'string', default: '100' },
     'node-flags': { type: 'string', default: '' },
+    'serve-args': { type: 'string', default: '' },
+    deadline: { type: 'string', default: '' },
     'no-prof': { type: 'boolean', default: false },
     'no-redis': { type: 'boolean', default: false },
     top: { type: 'string', default: '40' },
@@ -43,10 +46,12 @@ const redis = opt['no-redis'] ? undefined : await startRedis();
 const profFile = `${dir}window.cpuprofile`;
 const flags = opt['no-prof'] ? [] : ['--import', new URL('./lib/prof-on-signal.mjs', import.meta.url).href];
 const extra = opt['node-flags'].split(' ').filter(Boolean);
+const serveArgs = opt['serve-args'].split(' ').filter(Boolean);
+const deadline = opt.deadline;
 const node = track(
   spawn(
     process.execPath,
-    [...flags, ...extra, process.env.PUSHWIRE_CLI ?? `${root}dist/src/cli.js`, 'serve', '--host', '127.0.0.1', '--ws-port', '0', '--http-port', '0', '--grpc-port', '0', ...(redis ? ['--redis', redis.url] : []), '--node-id', 'prof'],
+    [...flags, ...extra, process.env.PUSHWIRE_CLI ?? `${root}dist/src/cli.js`, 'serve', '--host', '127.0.0.1', '--ws-port', '0', '--http-port', '0', '--grpc-port', '0', ...(redis ? ['--redis', redis.url] : []), '--node-id', 'prof', ...serveArgs],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PUSHWIRE_PROF_FILE: profFile } },
   ),
 );
@@ -68,12 +73,12 @@ const api = opt.api;
 const batchSize = Number(opt['batch-size']);
 const client = opt.client;
 const channels = Number(opt.channels);
-await runPushers({ api, client, channels, targets, topic: 'nobody', payload: 100, rate: 0, inflight: 16, count: 2000, batchSize }).done;
+await runPushers({ api, client, channels, targets, topic: 'nobody', payload: 100, rate: 0, inflight: 16, count: 2000, batchSize, deadline }).done;
 if (!opt['no-prof']) node.kill('SIGUSR2');
 const nodeCpu0 = cpuUs([node.pid]);
 const redisCpu0 = redis ? cpuUs([redis.pid]) : 0;
 const p = await runPushers(
-  { api, client, channels, targets, topic: 'nobody', payload: 100, rate: Number(opt.rate), inflight: Number(opt.inflight), duration: Number(opt.duration), batchSize },
+  { api, client, channels, targets, topic: 'nobody', payload: 100, rate: Number(opt.rate), inflight: Number(opt.inflight), duration: Number(opt.duration), batchSize, deadline },
   { procs: Number(opt.pushers) },
 ).done;
 const nodeCpu = cpuUs([node.pid]) - nodeCpu0;
@@ -91,6 +96,11 @@ log(
 );
 // The server's own count of pushes by result: the raw client does not decode trailers, so this is the check.
 const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+const sample = (re) => Number(re.exec(text)?.[1] ?? NaN);
+log(
+  `  server after the run: pushwire_grpc_fast_path_calls_total ${sample(/^pushwire_grpc_fast_path_calls_total\{method="PushData"[^}]*\} (\d+)/m)} (PushData), ` +
+    `timers ${/^nodejs_active_resources\{[^}]*type="Timeout"[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0} (none listed = 0), heap used ${(sample(/^nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)/m) / 2 ** 20).toFixed(1)} MiB`,
+);
 log(`  server pushwire_pushes_total: ${[...text.matchAll(/^pushwire_pushes_total\{([^}]*)\} (\d+)/gm)].map((m) => `${m[1].replace(/,?node="[^"]*"/, '')} ${m[2]}`).join('; ')}`);
 node.kill('SIGTERM');
 await new Promise((r) => node.once('exit', r));

@@ -2,27 +2,25 @@
 // Used by `npm run bench -- report` and at the end of `npm run bench -- all`.
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { scaleSections } from './report-scale.mjs';
+import { roundsMedian, roundsSection } from './report-rounds.mjs';
 import { benchDir, root } from './lib/common.mjs';
 
 // Hand-written analysis of the targets the runs miss (kept here so that `report` regenerates it with the tables).
-const MISSED_TARGETS_NOTES = `### Why the missed targets are missed (profiles; details and A/B runs in \`bench/NOTES-perf.md\`)
+const MISSED_TARGETS_NOTES = `### What limits the targets (profiles; details and A/B runs in \`bench/NOTES-perf.md\`)
 
-- **gRPC unary \`PushData\`.** A call costs about 60 µs of node CPU (about 16 k calls/s per core): pushwire's own work
-  (auth, validation, envelope, metrics, response encoding) is ~2.5 µs and ioredis's \`PUBLISH\` ~5 µs
-  (\`node bench/micro-push.mjs\`); the rest, ~50 µs, is grpc-js and node's HTTP/2 per stream. Profile of a node at
-  ~75 % of a core (\`node bench/profile.mjs --api grpc\`, self time): node internals 36 % (http2 core: respond,
-  processHeaders, header maps; streams, events), native 18 % (write syscalls, nghttp2), GC 12 %, grpc-js 11 %, V8
-  10 %, ioredis 7.5 %, pushwire 3.5 %, prom-client 1.7 %, ts-proto 1 %. Even at zero cost for pushwire the unary
-  path would sit near 50 µs, so 20 k/s per node needs fewer streams per push (\`PushDataBatch\`: ~13 µs per push).
-  The ingress run now loads the node with hand-written HTTP/2 frames (grpc-js's own client costs more than the server
-  and made the old run measure the load generator): a saturated node takes 12–18 k calls/s (60–90 µs of node CPU per
-  call, GC threads included), short of 20 k by 10–40 %.
+- **gRPC unary \`PushData\` (met since the gRPC fast path).** Three \`all\` runs on a quiet box (above) took 23.1–24.1 k
+  calls/s per node at 42–46 µs of node CPU per call; the runs of 2026-11-23 (18.3 k/s, 61.5 µs) predate the fast
+  path, which serves \`PushData\` from node:http2 without grpc-js (issue 14, docs/architecture.md). A bare node:http2
+  server costs ~58 µs per unary call at load ~12 (\`node bench/h2-floor.mjs\`): on a busy box the target is out of
+  reach for any node:http2 server, so the figure holds only where the node has most of a core.
 - **Latency at 100 k deliveries/s.** Each push is one socket write per recipient, 2,500 per node. Over loopback on
-  this VM a write costs 9–14 µs of server CPU (the syscall is ~90 % of the flush: it also runs the receiver's TCP
-  path and wakes the client process), so one push is a 25–50 ms flush per node (\`pushwire_flush_seconds\`), and the
-  client processes need as much CPU again (~10 µs per delivery, a whole core at 100 k/s). Servers, clients and Redis
-  share 2 cores, so p99 is CPU queueing: ~100 ms of CPU per push cannot finish within 20 ms. The latency table
-  below shows node CPU, client CPU and the server-side push→write and flush times per step.`;
+  this VM a write costs ~8 µs of server CPU (the syscall is ~90 % of the flush: it also runs the receiver's TCP
+  path and wakes the client process), so one push is a ~20 ms flush per node (\`pushwire_flush_seconds\`), and the
+  client processes need as much CPU again (~9–10 µs per delivery with \`ws\`, a whole core at 100 k/s). Servers,
+  clients and Redis share 2 cores, so p99 is CPU queueing: ~40 ms of CPU per push cannot finish within 20 ms. The
+  quietest of the three runs had p99 105 ms; with the lean load generator (\`--client-impl raw\`, issue 14's section)
+  p99 is 68 ms. The 20 ms target needs cores for the load generator (\`--pin\`, ≥ 4 cores). The latency table
+below shows node CPU, client CPU and the server-side push→write and flush times per step.`;
 
 const SYSTEMS = ['pushwire', 'socketio', 'ws'];
 const NAMES = { pushwire: 'pushwire', socketio: 'Socket.IO 4 + redis-adapter', ws: 'raw ws send loop' };
@@ -146,7 +144,28 @@ export function generateReport() {
     ]);
     trows.push(['`ingress`: more with the batch call', b && g ? `PushDataBatch: ${n0(b.pushesPerSec)} pushes/s (${b.batchSize} per call) vs ${n0(g.pushesPerSec)}/s unary` : 'not measured', b && g ? (b.pushesPerSec > g.pushesPerSec ? '**met**' : '**missed**') : '—']);
   }
-  out.push(table(['target', 'measured', 'result'], trows), '', MISSED_TARGETS_NOTES, '');
+  const R = latest.rounds;
+  if (R) {
+    // The same figures as medians over the repeated runs (see "Reproducibility"), beside the last run's.
+    const pw = (nodes) => (r) => r.system === 'pushwire' && r.nodes === nodes;
+    const so = (nodes) => (r) => r.system === 'socketio' && r.nodes === nodes;
+    const fo = [1, 2].map((n) => [roundsMedian(R, 'fanout', pw(n), (r) => r.cpuUsPerDelivery), roundsMedian(R, 'fanout', so(n), (r) => r.cpuUsPerDelivery)]);
+    const lat = roundsMedian(R, 'latency', (r) => r.system === 'pushwire', (r) => r.steps?.find((s) => s.targetDeliveriesPerSec === 100_000 && !s.skipped)?.latencyMs?.p99, 1);
+    const idle = roundsMedian(R, 'idle', (r) => r.system === 'pushwire', (r) => r.rssPerConnKB, 2);
+    const g = roundsMedian(R, 'ingress', (r) => r.system === 'pushwire' && r.api === 'grpc', (r) => r.pushesPerSecPerNode, 0);
+    const b = roundsMedian(R, 'ingress', (r) => r.system === 'pushwire' && r.api === 'batch', (r) => r.pushesPerSec, 0);
+    const cells = [
+      fo.map(([p, q], i) => (p && q ? `${i + 1} node${i ? 's' : ''}: ${p.text} vs ${q.text} µs` : '')).filter(Boolean).join('; '),
+      idle ? `${idle.text} KB` : '',
+      lat ? `p99 ${lat.text} ms` : '',
+      g ? `${g.text}/s` : '',
+      b ? `${b.text} pushes/s` : '',
+    ];
+    const n = Math.max(...Object.values(R.runs).map((r) => r.length));
+    trows.forEach((row, i) => row.splice(2, 0, cells[i] || '—'));
+    out.push(table(['target', 'measured (last run)', `median [range] of ${n} runs`, 'result (last run)'], trows), '', MISSED_TARGETS_NOTES, '');
+    out.push(...roundsSection(R));
+  } else out.push(table(['target', 'measured', 'result'], trows), '', MISSED_TARGETS_NOTES, '');
 
   const cmd = (run) => (run ? `Command: \`${run.command}\` (${run.startedAt}, ${run.seconds} s). Options: \`${JSON.stringify(run.options)}\`.` : '');
   const errs = (run) => (run?.results ?? []).filter((r) => r.error).map((r) => `- ${r.system}${r.api ? ` ${r.api}` : ''} ×${r.nodes}: **failed**: ${r.error}`);
@@ -282,7 +301,9 @@ export function generateReport() {
   out.push(
     '```sh',
     'npm ci',
-    'npm run bench -- all            # every scenario with the defaults above, then this report (≈10–15 min)',
+    'npm run bench -- all            # every scenario with the defaults above, then this report (≈6–8 min on a quiet box)',
+    'npm run bench -- all --rounds 3 # the same three times: the targets and "Reproducibility" give median [range]',
+    'npm run bench -- history --md --clients 2000 --fanout-pushes 200   # issue 10 costs -> bench/results/history.md',
     'npm run bench -- fanout --clients 5000 --pushes 2000 --nodes 1,2 --systems pushwire,socketio,ws',
     'npm run bench -- private --clients 4000 --rate 4000 --duration 10',
     'npm run bench -- idle --clients 10000',

@@ -11,6 +11,7 @@ import { benchDir, cpuUs, fmtInt, installExitHandlers, killAll, log, nowUs, rssS
 import { runPushers, startClients } from './lib/load.mjs';
 import { gcAndMeasure, startSystem } from './lib/systems.mjs';
 import { generateReport } from './report.mjs';
+import { collectRounds } from './report-rounds.mjs';
 
 // `history` is its own script (channel history and protocol v1 costs), with its own options.
 if (process.argv[2] === 'history') {
@@ -48,6 +49,8 @@ const { values: opt, positionals } = parseArgs({
     'client-impl': { type: 'string' }, // fanout/latency: ws (default) or raw (lean WebSocket client; pushwire and ws)
     settle: { type: 'string' }, // idle: s to wait before measuring
     workers: { type: 'string' }, // pushwire nodes run `serve --workers N`
+    rounds: { type: 'string' }, // all: run every scenario N times; the report gives median and range
+    'rounds-since': { type: 'string' }, // report: gather the result files of runs started since this time as rounds
     'no-latest': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -70,6 +73,8 @@ if (opt.help || !scenario || ![...SCENARIOS, 'all', 'report'].includes(scenario)
   --push-api grpc|rest             fanout/latency: how pushwire is pushed (default grpc); results carry ackMs (answer times)
   --client-impl ws|raw             fanout/latency: raw = lean WebSocket client (pushwire, ws) to size the load generator's share
   --workers N                      each pushwire node runs \`serve --workers N\` (CPU and RSS summed over its workers)
+  --rounds N                       all: run the whole set N times; BENCHMARKS.md gets median [min–max] per figure
+  --rounds-since <ISO time>        report: take the runs started since then (bench/results/*.json) as the rounds
   --no-latest                      do not update bench/results/latest.json
 `);
   process.exit(scenario ? 2 : 0);
@@ -496,6 +501,7 @@ async function runScenario(name, sizing) {
   const rows = [];
   const started = new Date();
   const t0 = Date.now();
+  const loadStart = os.loadavg().map((x) => +x.toFixed(2));
   const safe = async (f, what) => {
     try {
       rows.push(await f());
@@ -523,6 +529,7 @@ async function runScenario(name, sizing) {
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
     options: { ...o, ...(opt.workers && { workers: opt.workers }) },
     machine: machine(),
+    loadAvg: { start: loadStart, end: os.loadavg().map((x) => +x.toFixed(2)) },
     results: rows,
   };
   printTable(run);
@@ -592,17 +599,29 @@ function printTable(run) {
 
 // ---- main -----------------------------------------------------------------------------------------------------------
 if (scenario === 'report') {
+  if (opt['rounds-since']) {
+    const latestFile = `${resultsDir}latest.json`;
+    const latest = JSON.parse(readFileSync(latestFile, 'utf8'));
+    latest.rounds = { ...collectRounds(resultsDir, opt['rounds-since']), command: `npm run bench -- report --rounds-since ${opt['rounds-since']}` };
+    writeFileSync(latestFile, `${JSON.stringify(latest, null, 2)}\n`);
+  }
   generateReport();
 } else if (scenario === 'all') {
   const t0 = Date.now();
-  for (const name of ['fanout', 'idle', 'latency', 'private', 'ingress']) {
-    log(`\n=== ${name} ===`);
-    await runScenario(name, 'all');
+  const rounds = num(opt.rounds, 1);
+  for (let round = 1; round <= rounds; round++) {
+    for (const name of ['fanout', 'idle', 'latency', 'private', 'ingress']) {
+      log(`\n=== ${name}${rounds > 1 ? ` (round ${round} of ${rounds})` : ''} ===`);
+      await runScenario(name, 'all');
+    }
   }
   const latestFile = `${resultsDir}latest.json`;
   const latest = JSON.parse(readFileSync(latestFile, 'utf8'));
-  if (!opt['no-latest']) latest.allRun = { command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(), startedAt: new Date(t0).toISOString(), seconds: Math.round((Date.now() - t0) / 1000) };
   if (!opt['no-latest']) {
+    const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
+    latest.allRun = { command, startedAt: new Date(t0).toISOString(), seconds: Math.round((Date.now() - t0) / 1000) };
+    if (rounds > 1) latest.rounds = { ...collectRounds(resultsDir, new Date(t0).toISOString()), command };
+    else delete latest.rounds; // a single run replaces the scenarios: older rounds no longer describe them
     writeFileSync(latestFile, `${JSON.stringify(latest, null, 2)}\n`);
     generateReport();
   }

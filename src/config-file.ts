@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { FileTooLargeError, MAX_YAML_FILE_BYTES, TooDeepError, parseYamlBounded, readFileBounded } from './bounded-document.js';
 import { ConfigError } from './config-error.js';
 
 /**
@@ -11,14 +10,16 @@ import { ConfigError } from './config-error.js';
 export function readConfigFile(file: string, flags: readonly string[]): Map<string, string> {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readFileBounded(file, MAX_YAML_FILE_BYTES);
   } catch (err) {
+    if (err instanceof FileTooLargeError) throw new ConfigError(`--config: "${file}" is ${err.message}`);
     throw new ConfigError(`--config: cannot read "${file}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = parseYamlBounded(text);
   } catch (err) {
+    if (err instanceof TooDeepError) throw new ConfigError(`${file}: ${err.message}`);
     throw new ConfigError(`${file}: not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`);
   }
   const values = new Map<string, string>();

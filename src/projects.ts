@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { FileTooLargeError, MAX_JSON_FILE_BYTES, MAX_YAML_FILE_BYTES, TooDeepError, mib, parseJsonBounded, parseYamlBounded, readFileBounded } from './bounded-document.js';
 import { ConfigError, MAX_WRITE_DELAY_MS, parseDelay, parseDuration, parseOrigins, type Config } from './config.js';
 import { parseChannelSettings, type ChannelSettings } from './core/channels/options.js';
 import { chainAuthenticators, type Authenticator } from './core/auth/authenticator.js';
@@ -62,8 +62,9 @@ export function defaultProjects(config: Config): ProjectSet {
 function channelsFlag(text: string): ChannelSettings {
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = parseJsonBounded(text);
   } catch (err) {
+    if (err instanceof TooDeepError) throw new ConfigError(`--channels: ${err.message}`);
     throw new ConfigError(`--channels: not valid JSON: ${(err as Error).message}`);
   }
   return parseChannelSettings(raw, 'channels', (where, why) => {
@@ -86,20 +87,28 @@ const MIN_KEY_LENGTH = 16;
  * Reads a projects file (JSON, or YAML by extension .yaml/.yml) into a ProjectSet. Every
  * problem throws ConfigError naming its place, e.g. `projects[1].apiKeys[0].methods`; a
  * relative jwtPublicKeyFile is resolved against the file's folder. A project without
- * `writeDelay` gets `defaultWriteDelayMs` (--write-delay).
+ * `writeDelay` gets `defaultWriteDelayMs` (--write-delay). Size and nesting are bounded before
+ * anything recursive sees the document (bounded-document.ts): a reload can refuse a file, never
+ * crash the node.
  */
 export function loadProjectsFile(file: string, defaultAuthTimeoutMs: number, defaultWriteDelayMs = 0): ProjectSet {
+  const yaml = /\.ya?ml$/i.test(file);
+  const format = yaml ? 'YAML' : 'JSON';
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readFileBounded(file, yaml ? MAX_YAML_FILE_BYTES : MAX_JSON_FILE_BYTES);
   } catch (err) {
+    if (err instanceof FileTooLargeError) {
+      throw new ConfigError(`--projects: "${file}" is ${err.message}, the limit for a ${format} projects file (JSON: ${mib(MAX_JSON_FILE_BYTES)}, YAML: ${mib(MAX_YAML_FILE_BYTES)})`);
+    }
     throw new ConfigError(`--projects: cannot read "${file}": ${(err as Error).message}`);
   }
   let doc: unknown;
   try {
-    doc = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
+    doc = yaml ? parseYamlBounded(text) : parseJsonBounded(text);
   } catch (err) {
-    throw new ConfigError(`--projects: "${file}" is not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${(err as Error).message}`);
+    if (err instanceof TooDeepError) throw new ConfigError(`--projects: "${file}" is ${err.message} (a projects file needs 7)`);
+    throw new ConfigError(`--projects: "${file}" is not valid ${format}: ${(err as Error).message}`);
   }
   const bad = (where: string, why: string): never => {
     throw new ConfigError(`--projects ${file}: ${where}: ${why}`);

@@ -62,7 +62,7 @@ export async function startServer(config: Config, logger: Logger, worker?: Worke
   );
   void worker?.link.send({ pw: 'ready', ports }).catch(() => {});
 
-  const reloadProjects = projectsReloader(config, projects, logger);
+  const reloadProjects = projectsReloader(config, projects, logger, metrics);
   const watcher = watchProjects(config, reloadProjects);
 
   return {

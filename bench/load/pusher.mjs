@@ -7,7 +7,8 @@
 //   channels: connections per target (default 1; grpc-js channels get a local subchannel pool each),
 //   topic, users: 0 | number of users (private: push k goes to uid u<k % users>, uidOffset), payload,
 //   rate: pushes/s (0 = as fast as accepted), inflight, count (pushes; 0 = unbounded), duration (s; 0 = unbounded),
-//   batchSize }
+//   batchSize, deadline: '' | a grpc-timeout value such as '30S' (grpc/batch: every call carries that deadline;
+//   grpc-js: deadline = now + its duration) }
 // reports {type:'progress', sent, acked, errors} every 250 ms and {type:'done', sent, acked, errors, t0, t1}.
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -21,6 +22,9 @@ const { api, targets, topic, users = 0, uidOffset = 0, rate = 0, inflight: maxIn
 const client = cfg.client ?? 'grpc-js';
 const channels = Math.max(1, cfg.channels ?? 1);
 const size = cfg.payload ?? 100;
+const deadline = cfg.deadline ?? '';
+const DEADLINE_UNIT_MS = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+const deadlineMs = deadline ? Number(deadline.slice(0, -1)) * DEADLINE_UNIT_MS[deadline.slice(-1)] : 0;
 
 let sent = 0; // pushes (a batch counts batchSize)
 let acked = 0;
@@ -55,7 +59,8 @@ if (api === 'grpc' && client === 'raw') {
   if (api === 'grpc') {
     send = (cb) => {
       const { i, uid } = nextTarget();
-      pick(i).pushData(req(uid, stampPayload(makePayload(size))), (err) => cb(err, 1));
+      const options = deadline ? { deadline: Date.now() + deadlineMs } : {};
+      pick(i).pushData(req(uid, stampPayload(makePayload(size))), options, (err) => cb(err, 1));
     };
   } else {
     send = (cb) => {
@@ -65,7 +70,8 @@ if (api === 'grpc' && client === 'raw') {
         const uid = users > 0 ? `u${uidOffset + (k++ % users)}` : '';
         pushes.push(req(uid, stampPayload(makePayload(size))));
       }
-      pick(i).pushDataBatch({ pushes }, (err) => cb(err, batchSize));
+      const options = deadline ? { deadline: Date.now() + deadlineMs } : {};
+      pick(i).pushDataBatch({ pushes }, options, (err) => cb(err, batchSize));
     };
   }
 } else {
@@ -98,7 +104,7 @@ async function h2Sender() {
   const sessions = targets.flatMap((t) => Array.from({ length: channels }, () => http2.connect(`http://${t}`)));
   for (const s of sessions) s.on('error', (e) => (lastError = String(e.message)));
   const path = api === 'grpc' ? '/pushwire.v1.PushService/PushData' : '/pushwire.v1.PushService/PushDataBatch';
-  const headers = { ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' };
+  const headers = { ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...(deadline ? { 'grpc-timeout': deadline } : {}) };
   const body = (uid) => PushDataRequest.fromPartial({ uid, topic, data: stampPayload(makePayload(size)) });
   const frame = (msg) => {
     const out = Buffer.allocUnsafe(5 + msg.length);
@@ -159,6 +165,7 @@ function rawH2Sender() {
       Buffer.from([0x01]), str(authority), // :authority
       Buffer.from([0x0f, 0x10]), str('application/grpc'), // content-type (static name 31)
       Buffer.from([0x00]), str('te'), str('trailers'),
+      deadline ? Buffer.concat([Buffer.from([0x00]), str('grpc-timeout'), str(deadline)]) : Buffer.alloc(0),
     ]);
   const conns = targets.flatMap((t) => Array.from({ length: channels }, () => open(t)));
   function open(target) {

@@ -38,6 +38,11 @@ export class IpcPresence implements Presence {
     await this.call('presence.refresh', [entries, node]);
   }
 
+  /** Nothing expires in the primary's store: it drops a worker's entries when the worker exits. */
+  sweep(): Promise<void> {
+    return Promise.resolve();
+  }
+
   listUsers(pid: string, limit: number, after: string | undefined): Promise<{ users: OnlineUserCount[]; total: number }> {
     return this.call('presence.listUsers', [pid, limit, after]) as Promise<{ users: OnlineUserCount[]; total: number }>;
   }

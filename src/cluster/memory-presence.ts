@@ -60,6 +60,11 @@ export class MemoryPresence implements Presence {
     return Promise.resolve();
   }
 
+  /** Nothing expires here: a node's own entries leave with their sessions. */
+  sweep(): Promise<void> {
+    return Promise.resolve();
+  }
+
   listUsers(pid: string, limit: number, after: string | undefined): Promise<{ users: OnlineUserCount[]; total: number }> {
     const p = this.projects.get(pid);
     if (p === undefined) return Promise.resolve({ users: [], total: 0 });

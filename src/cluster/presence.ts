@@ -67,10 +67,12 @@ export interface Presence {
   add(entry: PresenceEntry): Promise<void>;
   remove(pid: string, cid: string): Promise<void>;
   /**
-   * Re-asserts this node's entries (re-adding any the store lost) and heartbeat, and removes
-   * whatever expired anywhere (entries and records of dead nodes).
+   * Re-asserts this node's entries (re-adding any the store lost) and heartbeat: the keep-alive,
+   * kept to what must reach the store in time (no sweep, no reads).
    */
   refresh(entries: readonly PresenceEntry[], node: NodeRecord): Promise<void>;
+  /** Removes whatever expired anywhere (entries and records of dead nodes), emitting the leaves. */
+  sweep(): Promise<void>;
 
   /** Online users in bytewise uid order after `after` (exclusive), at most `limit`; and the total. */
   listUsers(pid: string, limit: number, after: string | undefined): Promise<{ users: OnlineUserCount[]; total: number }>;

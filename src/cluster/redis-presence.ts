@@ -94,8 +94,12 @@ export class RedisPresence implements Presence {
     const { heartbeatAt: _, ...record } = node;
     puts.push(this.runNodes('pwNodeBeat', this.o.ttlMs, node.id, JSON.stringify(record)));
     await Promise.all(puts);
+  }
+
+  async sweep(): Promise<void> {
+    await this.ready();
     const listed = await this.cmd.smembers(this.keys.presencePids);
-    await Promise.all(listed.map((pid) => this.sweep(pid)));
+    await Promise.all(listed.map((pid) => this.sweepProject(pid)));
   }
 
   async listUsers(pid: string, limit: number, after: string | undefined): Promise<{ users: OnlineUserCount[]; total: number }> {
@@ -186,7 +190,7 @@ export class RedisPresence implements Presence {
    * emptiness is checked again after it: an entry PUT meanwhile either is seen by that check
    * (listed again here) or was PUT after it, and its own SADD follows the SREM.
    */
-  private async sweep(pid: string): Promise<void> {
+  private async sweepProject(pid: string): Promise<void> {
     if ((await this.expire(pid)) > 0) return;
     await this.cmd.srem(this.keys.presencePids, pid);
     const [, connections] = (await this.run('pwCount', pid)) as [number, number, number];

@@ -3,6 +3,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { channelEventHeads } from './channel-events.js';
 import type { ChannelOptions } from './channels/options.js';
+import { RefreshLoop } from './refresh-loop.js';
 import type { Session } from './session.js';
 
 /** One v1 subscription this node recorded, with what was done for it at subscribe. */
@@ -29,8 +30,7 @@ export class ChannelMembers {
   /** cid → hub channels it holds here. */
   private readonly bySession = new Map<string, Set<string>>();
   private readonly inFlight = new Set<Promise<void>>();
-  private timer: NodeJS.Timeout | undefined;
-  private refreshing = false;
+  private loop: RefreshLoop | undefined;
 
   constructor(
     private readonly store: ChannelPresence,
@@ -92,25 +92,22 @@ export class ChannelMembers {
     });
   }
 
-  /** Re-asserts this node's members every ttl/3. */
+  /** Re-asserts this node's members every ttl/3 (a slow refresh delays the next one, never skips it: refresh-loop.ts). */
   start(): void {
-    const beat = (): void => {
-      // A refresh slower than the interval (Redis timing out) is not stacked up.
-      if (this.refreshing || this.byChannel.size === 0) return;
-      this.refreshing = true;
+    const beat = async (): Promise<void> => {
+      if (this.byChannel.size === 0) return;
       const all: ChannelMembership[] = [];
       for (const [channel, members] of this.byChannel) for (const m of members.values()) all.push(this.membership(channel, m));
-      this.track('refresh', this.store.refresh(all)).finally(() => {
-        this.refreshing = false;
-      });
+      await this.track('refresh', this.store.refresh(all));
     };
-    this.timer = setInterval(beat, Math.max(50, Math.floor(this.ttlMs / 3)));
-    this.timer.unref();
+    this.loop = new RefreshLoop(Math.max(50, Math.floor(this.ttlMs / 3)), beat);
+    // The first refresh one period from now, as before: members were written when they subscribed.
+    this.loop.startLater();
   }
 
   /** Stops refreshing and waits for the writes in flight (the last sessions' removals and leaves). */
   async close(): Promise<void> {
-    clearInterval(this.timer);
+    this.loop?.stop();
     await Promise.allSettled([...this.inFlight]);
   }
 

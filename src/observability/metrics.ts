@@ -210,9 +210,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly projectsReloads = new Counter({
+    name: 'pushwire_projects_reloads_total',
+    help: 'Reloads of the projects file (SIGHUP or a change of the file), by result: ok, or failed (the file was refused and the previous projects kept).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly presenceHeartbeatsLate = new Counter({
+    name: 'pushwire_presence_heartbeats_late_total',
+    help: 'Times this node went a whole --presence-ttl without a presence keep-alive reaching the store (event loop starved, process stopped, Redis unreachable): other nodes may have taken it for dead and its users left until the next keep-alive landed. Once per episode.',
+    registers: [this.registry],
+  });
   readonly presenceErrors = new Counter({
     name: 'pushwire_presence_errors_total',
-    help: 'Presence store failures, by operation (add, remove, refresh).',
+    help: 'Presence store failures, by operation (add, remove, refresh, sweep).',
     labelNames: ['op'] as const,
     registers: [this.registry],
   });
@@ -252,5 +263,7 @@ export class Metrics {
   constructor(nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });
     collectDefaultMetrics({ register: this.registry });
+    // Both series exist from the start, so increase() sees the first failed reload.
+    for (const result of ['ok', 'failed']) this.projectsReloads.inc({ result }, 0);
   }
 }

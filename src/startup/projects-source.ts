@@ -1,8 +1,10 @@
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { watch, type FSWatcher } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Config } from '../config.js';
 import { ProjectRegistry, type ProjectSet } from '../core/projects/registry.js';
 import type { Logger } from '../observability/logger.js';
+import { MAX_JSON_FILE_BYTES, readFileBounded } from '../bounded-document.js';
+import type { Metrics } from '../observability/metrics.js';
 import { defaultProjects, hasLogin, loadProjectsFile } from '../projects.js';
 
 /** The projects file (--projects) or the one "default" project the login flags describe. */
@@ -22,16 +24,21 @@ export function openProjects(config: Config, logger: Logger): ProjectRegistry {
   return projects;
 }
 
-/** Re-reads the projects into `projects`; false (and the old set kept) when they are invalid. */
-export function projectsReloader(config: Config, projects: ProjectRegistry, logger: Logger): () => boolean {
+/**
+ * Re-reads the projects into `projects`; false (and the old set kept) when they are invalid.
+ * Never throws: it runs from a signal handler and a file watch, where a throw ends the process.
+ */
+export function projectsReloader(config: Config, projects: ProjectRegistry, logger: Logger, metrics: Metrics): () => boolean {
   return () => {
     try {
       const set = loadProjects(config);
       projects.replace(set);
+      metrics.projectsReloads.inc({ result: 'ok' });
       logger.info({ pids: projects.pids, apiKeys: set.apiKeys.size }, 'projects reloaded');
       if (projects.open) logger.warn('server API is OPEN after the reload: no API keys configured');
       return true;
     } catch (err) {
+      metrics.projectsReloads.inc({ result: 'failed' });
       logger.error({ err: (err as Error).message }, 'projects reload failed; keeping the previous projects');
       return false;
     }
@@ -51,9 +58,10 @@ export function watchProjects(config: Config, apply: () => void): FSWatcher | un
   const path = resolve(config.projects);
   const read = (): string | undefined => {
     try {
-      return readFileSync(path, 'utf8');
+      // Bounded like the loader (a JSON file's limit is the larger one): a huge file is never read whole here either.
+      return readFileBounded(path, MAX_JSON_FILE_BYTES);
     } catch {
-      return undefined; // gone or unreadable: apply() reports it
+      return undefined; // gone, unreadable or too large: apply() reports it
     }
   };
   let seen = read();

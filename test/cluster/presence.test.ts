@@ -129,20 +129,26 @@ describe('presence on a two-node Redis cluster', () => {
     await w.next((i) => i.snapshot?.last === true);
     await login(C, uid);
     await w.next((i) => i.joined?.uid === uid);
+    const ids = (nodes: Array<{ nodeId: string }>): string[] => nodes.map((n) => n.nodeId).sort();
     const recordOfC = async () => (await a.nodes()).nodes.find((n) => n.nodeId === C.nodeId);
     // The record shows the connection from C's next heartbeat (every ttl/3) on.
     const rec = await waitFor(async () => ((await recordOfC())?.connections === 1 ? recordOfC() : undefined), 5000, 'C heartbeat');
-    const nodes = await a.nodes();
-    expect(nodes.nodes.map((n) => n.nodeId).sort()).toEqual([A.nodeId, B.nodeId, C.nodeId].sort());
     expect(rec!.grpcAddress).toBe(C.grpcAddress);
     expect(Number(rec!.heartbeatTimeMs)).toBeGreaterThan(0);
+    // Waited for, not read once: on a loaded box a live node's heartbeat can be late by more than
+    // the 2 s TTL's margin, and it is then missing until its next one (presence-stall.test.ts).
+    await waitFor(async () => ids((await a.nodes()).nodes).join() === ids([A, B, C]).join(), 15_000, 'A, B and C listed');
 
+    // Only what follows the kill counts: a leave from a late heartbeat of C before it is not the one proven here.
+    w.skip();
     await C.stop('SIGKILL');
     // Expected after the 2 s TTL plus at most one cleanup period (ttl/3); generous bound for a busy machine.
     await w.next((i) => i.left?.uid === uid, 15_000);
-    expect((await b.get({ pid: '', uids: [uid] })).users[0]!.online).toBe(false);
-    const after = (await (await fetch(`${B.httpUrl}/v1/nodes`)).json()) as { nodes: Array<{ nodeId: string }> };
-    expect(after.nodes.map((n: { nodeId: string }) => n.nodeId).sort()).toEqual([A.nodeId, B.nodeId].sort());
+    await waitFor(async () => !(await b.get({ pid: '', uids: [uid] })).users[0]!.online, 5000, `${uid} offline`);
+    // C is gone for good; A and B are listed again once their heartbeats land, however late.
+    const listed = async () => ids(((await (await fetch(`${B.httpUrl}/v1/nodes`)).json()) as { nodes: Array<{ nodeId: string }> }).nodes);
+    await waitFor(async () => (await listed()).join() === ids([A, B]).join(), 15_000, 'exactly A and B listed');
+    expect(await listed()).not.toContain(C.nodeId);
     w.cancel();
   });
 });

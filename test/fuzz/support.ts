@@ -21,15 +21,18 @@ export const longMode = LONG_INPUTS > 0;
 /**
  * Checks `property`: `runs` runs in `npm test`. In long mode it is checked again and again
  * (fresh seeds) until `tally` has counted `share` of the long run's inputs; the shares of all
- * properties add up to at least 1, cheap inputs taking the large shares.
+ * properties add up to at least 1, cheap inputs taking the large shares. With `seed`, `npm test`
+ * checks the same inputs every time (PUSHWIRE_FUZZ_SEED overrides it, e.g. to replay a long-mode
+ * failure), and the long run's chunks take seed, seed + 1, … so it can be replayed too.
  */
-export async function check<T>(property: fc.IAsyncPropertyWithHooks<T>, tally: Tally, runs: number, share: number): Promise<void> {
-  if (!longMode) return fc.assert(property, { numRuns: runs });
+export async function check<T>(property: fc.IAsyncPropertyWithHooks<T>, tally: Tally, runs: number, share: number, seed?: number): Promise<void> {
+  const base = process.env.PUSHWIRE_FUZZ_SEED === undefined ? seed : Number(process.env.PUSHWIRE_FUZZ_SEED);
+  if (!longMode) return fc.assert(property, { numRuns: runs, seed: base });
   const target = Math.ceil(LONG_INPUTS * share);
   let done = 0;
   let numRuns = runs;
-  while (tally.inputs < target) {
-    await fc.assert(property, { numRuns, endOnFailure: true });
+  for (let chunk = 0; tally.inputs < target; chunk++) {
+    await fc.assert(property, { numRuns, endOnFailure: true, seed: base === undefined ? undefined : base + chunk });
     done += numRuns;
     // The next chunk: about what is left, at the inputs per run seen so far.
     numRuns = Math.max(1, Math.ceil((target - tally.inputs) / Math.max(1, tally.inputs / done)));
@@ -61,22 +64,25 @@ export class Tally {
 
 /** Deeply nested JSON text mixing arrays and objects, closed properly. */
 export const deepJson = (maxDepth: number): fc.Arbitrary<string> =>
-  fc.tuple(fc.integer({ min: 1, max: maxDepth }), fc.integer()).map(([depth, seed]) => {
-    let open = '';
-    let close = '';
-    let x = seed;
-    for (let i = 0; i < depth; i++) {
-      x = (x * 1103515245 + 12345) | 0;
-      if (x & 1) {
-        open += '[';
-        close = `]${close}`;
-      } else {
-        open += '{"k":';
-        close = `}${close}`;
-      }
+  fc.tuple(fc.integer({ min: 1, max: maxDepth }), fc.integer()).map(([depth, seed]) => deepJsonOf(depth, seed));
+
+/** `depth` levels of arrays and objects (picked by `seed`) around `1`. */
+export function deepJsonOf(depth: number, seed: number): string {
+  let open = '';
+  let close = '';
+  let x = seed;
+  for (let i = 0; i < depth; i++) {
+    x = (x * 1103515245 + 12345) | 0;
+    if (x & 1) {
+      open += '[';
+      close = `]${close}`;
+    } else {
+      open += '{"k":';
+      close = `}${close}`;
     }
-    return `${open}1${close}`;
-  });
+  }
+  return `${open}1${close}`;
+}
 
 /** The node process is alive and still serves a valid push end to end (subscribe, gRPC push, delivery). */
 export async function expectServes(node: NodeProcess): Promise<void> {

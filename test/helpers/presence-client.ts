@@ -94,6 +94,11 @@ export class Stream<T> {
     });
   }
 
+  /** Marks every item received so far as read: next() looks only at what arrives from now on. */
+  skip(): void {
+    this.cursor = this.items.length;
+  }
+
   /** The next unread item matching `match`. */
   async next(match: (item: T) => boolean = () => true, timeoutMs = 5000): Promise<T> {
     const deadline = Date.now() + timeoutMs;

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PushDataRequest, PushDataResponse, PushStreamResponse } from '../../gen/pushwire/v1/push.js';
+import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { PushDataRequest, PushDataResponse, PushStreamResponse, type PushServiceClient } from '../../gen/pushwire/v1/push.js';
+import { pushClient } from '../helpers/grpc-client.js';
 import { metric } from '../helpers/metrics.js';
 import { waitFor } from '../helpers/ports.js';
 import { startTestServer, type TestServer } from '../helpers/in-process.js';
@@ -48,6 +50,12 @@ interface Call {
   /** Written in one go, then the stream is half-closed unless `open`. */
   body: Buffer;
   open?: boolean;
+  /**
+   * With `open`: once the server has ended its side (its status), write `late` if given, then
+   * half-close ('end') or reset the stream as a client's cancel does ('cancel').
+   */
+  afterStatus?: 'end' | 'cancel';
+  late?: Buffer;
 }
 
 /** One call over raw HTTP/2: everything the server sent, until the stream closes. */
@@ -60,6 +68,12 @@ function rawCall(session: ClientHttp2Session, c: Call): Promise<Answer> {
     stream.on('response', (h) => (headers = h));
     stream.on('trailers', (t) => (trailers = t));
     stream.on('data', (d: Buffer) => chunks.push(d));
+    stream.on('end', () => {
+      if (c.afterStatus === undefined) return;
+      if (c.late) stream.write(c.late);
+      if (c.afterStatus === 'end') stream.end();
+      else stream.close(constants.NGHTTP2_CANCEL);
+    });
     stream.on('error', () => {});
     stream.on('close', () => {
       const data = Buffer.concat(chunks);
@@ -120,14 +134,39 @@ describe('gRPC fast path (node:http2 in front of grpc-js)', () => {
 
   const fastCalls = (method: string): Promise<number> => metric(fast.httpUrl, 'pushwire_grpc_fast_path_calls_total', { method });
 
-  /** The same call to both nodes; their answers must match. Returns the fast path's. */
-  async function same(c: Call, decode: (b: Buffer) => object, taken: boolean): Promise<Answer> {
+  /** A node's pushes by ingress and result, and gRPC calls by method and final code. */
+  const effects = async (s: TestServer): Promise<Record<string, number>> => {
+    const text = await (await fetch(`${s.httpUrl}/metrics`)).text();
+    const out: Record<string, number> = {};
+    for (const m of text.matchAll(/^pushwire_pushes_total\{([^}]*)\} (\d+)/gm)) out[`push ${m[1]!.replace(/,?node="[^"]*"/, '')}`] = Number(m[2]);
+    for (const m of text.matchAll(/^pushwire_grpc_request_duration_seconds_count\{[^}]*method="(\w+)",code="(\w+)"[^}]*\} (\d+)/gm)) out[`call ${m[1]} ${m[2]}`] = Number(m[3]);
+    return out;
+  };
+  const delta = (now: Record<string, number>, then: Record<string, number>): Record<string, number> =>
+    Object.fromEntries(Object.entries(now).filter(([k, v]) => v !== (then[k] ?? 0)).map(([k, v]) => [k, v - (then[k] ?? 0)]));
+
+  /**
+   * The same call to both nodes; their answers must match. Returns the fast path's. With `done`,
+   * what each node did (pushes by result, calls by final code: `effects`) must match too, once
+   * both changes satisfy `done`: a node may act after the client's stream closed (a handler run
+   * at a late half-close).
+   */
+  async function same(c: Call, decode: (b: Buffer) => object, taken: boolean, done?: (change: Record<string, number>) => boolean): Promise<Answer> {
     const method = c.path === PUSH_STREAM ? 'PushStream' : 'PushData';
     const before = await fastCalls(method);
+    const effectsBefore = await Promise.all([effects(fast), effects(slow)]);
     const [a, b] = await Promise.all([rawCall(fastSession, c), rawCall(slowSession, c)]);
     expect(comparable(a, decode)).toEqual(comparable(b, decode));
     expect(await fastCalls(method)).toBe(before + (taken ? 1 : 0));
     expect(await metric(slow.httpUrl, 'pushwire_grpc_fast_path_calls_total')).toBe(0);
+    if (done) {
+      const changes = async (): Promise<Array<Record<string, number>>> => [delta(await effects(fast), effectsBefore[0]!), delta(await effects(slow), effectsBefore[1]!)];
+      const both = await waitFor(async () => {
+        const now = await changes();
+        return now.every(done) ? now : undefined;
+      }, 10_000, 'both nodes to finish the call').catch(changes);
+      expect(both?.[0]).toEqual(both?.[1]);
+    }
     return a;
   }
 
@@ -193,8 +232,52 @@ describe('gRPC fast path (node:http2 in front of grpc-js)', () => {
       await same({ path: PUSH_DATA, headers: auth, body: Buffer.concat([Buffer.from([1]), whole.subarray(1)]) }, unaryAnswer, true);
     });
 
-    it('with a deadline (grpc-timeout), grpc-js serves the call', async () => {
-      await same({ path: PUSH_DATA, headers: { ...auth, 'grpc-timeout': '5S' }, body: push({ topic: 't' }) }, unaryAnswer, false);
+    const pushedOnce = (d: Record<string, number>): boolean => d['push ingress="grpc",result="ok"'] === 1;
+    const nothing = (): boolean => true;
+
+    it('a deadline that does not pass: the same OK answer, for every form of grpc-timeout grpc-js reads', async () => {
+      // Python's grpcio sends microseconds ('9999953u'), grpc-js milliseconds; grpc-js finds the digits
+      // and unit anywhere in the value, reads 9 digits as their last 8, and takes the first of two headers.
+      for (const t of ['5S', '30000m', '2M', '1H', '9999953u', '123456789S', ' 5 S', 'x5S', ['5S', '9S']]) {
+        const a = await same({ path: PUSH_DATA, headers: { ...auth, 'grpc-timeout': t }, body: push({ topic: 't', data: Buffer.from('x') }) }, unaryAnswer, true, pushedOnce);
+        expect(a.trailers?.['grpc-status'], String(t)).toBe('0');
+      }
+      // A value grpc-js's Metadata refuses (not printable ASCII) is no deadline at all.
+      await same({ path: PUSH_DATA, headers: { ...auth, 'grpc-timeout': '5S\u00e9' }, body: push({ topic: 't' }) }, unaryAnswer, true, pushedOnce);
+    });
+
+    it('an invalid push, a missing key, with a deadline: the same errors', async () => {
+      await same({ path: PUSH_DATA, headers: { ...auth, 'grpc-timeout': '5S' }, body: push({ topic: 'bad topic\n' }) }, unaryAnswer, true);
+      await same({ path: PUSH_DATA, headers: { 'grpc-timeout': '5S' }, body: push({ topic: 't' }) }, unaryAnswer, true);
+    });
+
+    it('a deadline that passes before the half-close: DEADLINE_EXCEEDED, trailers only', async () => {
+      const whole = push({ topic: 't', data: Buffer.from('late') });
+      // Already expired ('0S', '1n': grpc-js's timer of 0 ms) or short; the client then cancels. The
+      // request was read in time, so grpc-js still runs the handler when the reset ends the stream.
+      for (const t of ['0S', '1n', '1m', '50m']) {
+        const a = await same({ path: PUSH_DATA, headers: { ...auth, 'grpc-timeout': t }, body: whole, open: true, afterStatus: 'cancel' }, unaryAnswer, true, pushedOnce);
+        expect([a.headers['grpc-status'], a.headers['grpc-message']]).toEqual(['4', 'Deadline%20exceeded']);
+      }
+      // Nothing sent yet; half a message, the rest after the status: nothing is pushed.
+      await same({ path: PUSH_DATA, headers: { ...auth, 'grpc-timeout': '1m' }, body: Buffer.alloc(0), open: true, afterStatus: 'end' }, unaryAnswer, true, nothing);
+      await same({ path: PUSH_DATA, headers: { ...auth, 'grpc-timeout': '1m' }, body: whole.subarray(0, 7), open: true, afterStatus: 'end', late: whole.subarray(7) }, unaryAnswer, true, nothing);
+    });
+
+    it('a whole request read before the deadline and half-closed after it is still pushed, as grpc-js does', async () => {
+      // The caller has its DEADLINE_EXCEEDED: the outcome of a push whose deadline passed is unknown.
+      const a = await same({ path: PUSH_DATA, headers: { ...auth, 'grpc-timeout': '200m' }, body: push({ topic: 't' }), open: true, afterStatus: 'end' }, unaryAnswer, true, pushedOnce);
+      expect(a.headers['grpc-status']).toBe('4');
+    });
+
+    it('a malformed grpc-timeout: INTERNAL "Invalid grpc-timeout value", trailers only, before anything else', async () => {
+      for (const t of ['abc', '', '5', '5s', 'S', '-']) {
+        const a = await same({ path: PUSH_DATA, headers: { ...auth, 'grpc-timeout': t }, body: push({ topic: 't' }) }, unaryAnswer, true, nothing);
+        expect([a.headers['grpc-status'], decodeURI(String(a.headers['grpc-message']))]).toEqual(['13', `Invalid grpc-timeout value "${t}"`]);
+      }
+      // grpc-js reads the header before the key and the request.
+      await same({ path: PUSH_DATA, headers: { 'grpc-timeout': 'abc' }, body: push({ topic: 't' }) }, unaryAnswer, true, nothing);
+      await same({ path: PUSH_DATA, headers: { ...auth, 'grpc-timeout': 'abc' }, body: frame(Buffer.alloc(MAX_MESSAGE + 1)) }, unaryAnswer, true, nothing);
     });
 
     it('compressed (grpc-encoding gzip), grpc-js serves the call', async () => {
@@ -251,8 +334,41 @@ describe('gRPC fast path (node:http2 in front of grpc-js)', () => {
       await same({ path: PUSH_STREAM, headers: auth, body: Buffer.concat([whole, whole.subarray(0, 4)]) }, streamAnswer, true);
     });
 
-    it('with a deadline or compression, grpc-js serves the stream', async () => {
-      await same({ path: PUSH_STREAM, headers: { ...auth, 'grpc-timeout': '10S' }, body: push({ topic: 's' }) }, streamAnswer, false);
+    const streamed = (n: number, code: string) => (d: Record<string, number>): boolean =>
+      (d['push ingress="grpc_stream",result="ok"'] ?? 0) === n && d[`call PushStream ${code}`] === 1;
+
+    it('a deadline that does not pass: the same answers, then OK', async () => {
+      const body = Buffer.concat([push({ topic: 's', data: Buffer.from('1') }), push({ topic: 'bad topic\n' }), push({ topic: 's', data: Buffer.from('2') })]);
+      for (const t of ['10S', '9999953u']) {
+        const a = await same({ path: PUSH_STREAM, headers: { ...auth, 'grpc-timeout': t }, body }, streamAnswer, true, streamed(2, 'OK'));
+        expect([a.messages.length, a.trailers?.['grpc-status']]).toEqual([3, '0']);
+      }
+    });
+
+    it('a deadline that passes on an open stream with nothing answered: DEADLINE_EXCEEDED trailers only, a cancel for the handler', async () => {
+      for (const t of ['0S', '1m']) {
+        const a = await same({ path: PUSH_STREAM, headers: { ...auth, 'grpc-timeout': t }, body: Buffer.alloc(0), open: true, afterStatus: 'end' }, streamAnswer, true, streamed(0, 'CANCELLED'));
+        expect([a.headers['grpc-status'], a.headers['grpc-message']]).toEqual(['4', 'Deadline%20exceeded']);
+      }
+    });
+
+    it('a deadline that passes after answers: the answers, then DEADLINE_EXCEEDED trailers; a push after it is not taken', async () => {
+      // 2 s: the two answers are out long before it.
+      const body = Buffer.concat([push({ topic: 's', data: Buffer.from('1') }), push({ topic: 's', data: Buffer.from('2') })]);
+      const a = await same({ path: PUSH_STREAM, headers: { ...auth, 'grpc-timeout': '2S' }, body, open: true, afterStatus: 'end', late: push({ topic: 's' }) }, streamAnswer, true, streamed(2, 'CANCELLED'));
+      expect(a.messages).toHaveLength(2);
+      expect([a.trailers?.['grpc-status'], a.trailers?.['grpc-message']]).toEqual(['4', 'Deadline%20exceeded']);
+    });
+
+    it('a malformed grpc-timeout: INTERNAL, nothing pushed; without a key the handler answers first (UNAUTHENTICATED), as in grpc-js', async () => {
+      const body = push({ topic: 's' });
+      const a = await same({ path: PUSH_STREAM, headers: { ...auth, 'grpc-timeout': 'abc' }, body }, streamAnswer, true, streamed(0, 'CANCELLED'));
+      expect([a.headers['grpc-status'], a.headers['grpc-message']]).toEqual(['13', 'Invalid%20grpc-timeout%20value%20%22abc%22']);
+      const b = await same({ path: PUSH_STREAM, headers: { 'grpc-timeout': 'abc' }, body }, streamAnswer, true, streamed(0, 'UNAUTHENTICATED'));
+      expect(b.headers['grpc-status']).toBe('16');
+    });
+
+    it('with compression, grpc-js serves the stream', async () => {
       const raw = PushDataRequest.encode(PushDataRequest.fromPartial({ topic: 's', data: Buffer.from('zip') })).finish();
       await same({ path: PUSH_STREAM, headers: { ...auth, 'grpc-encoding': 'gzip' }, body: frame(gzipSync(raw), 1) }, streamAnswer, false);
     });
@@ -282,6 +398,80 @@ describe('gRPC fast path (node:http2 in front of grpc-js)', () => {
 
     it('the session survives a cancel: the next call on it works', async () => {
       await same({ path: PUSH_STREAM, headers: auth, body: push({ topic: 's' }) }, streamAnswer, true);
+    });
+  });
+
+  describe("deadlines set by grpc-js's client", () => {
+    let client: PushServiceClient;
+    beforeAll(() => {
+      client = pushClient(fast.grpcAddress);
+    });
+    afterAll(() => client?.close());
+    const md = (): Metadata => {
+      const m = new Metadata();
+      m.set('authorization', auth.authorization);
+      return m;
+    };
+
+    it('PushData and PushStream with a deadline are served by the fast path', async () => {
+      const [unary0, stream0] = [await fastCalls('PushData'), await fastCalls('PushStream')];
+      const reply = await new Promise<PushDataResponse>((resolve, reject) =>
+        client.pushData(PushDataRequest.fromPartial({ topic: 'dl', data: Buffer.from('x') }), md(), { deadline: Date.now() + 30_000 }, (err, r) => (err ? reject(err) : resolve(r))),
+      );
+      expect(reply.nodeId).toBe(fast.nodeId);
+      const answers = await new Promise<PushStreamResponse[]>((resolve, reject) => {
+        const call = client.pushStream(md(), { deadline: Date.now() + 30_000 });
+        const got: PushStreamResponse[] = [];
+        call.on('data', (a: PushStreamResponse) => got.push(a));
+        call.on('error', reject);
+        call.on('end', () => resolve(got));
+        for (let i = 0; i < 3; i++) call.write(PushDataRequest.fromPartial({ topic: 'dl', data: Buffer.from(`s${i}`) }));
+        call.end();
+      });
+      expect(answers.map((a) => a.error?.code ?? 0)).toEqual([0, 0, 0]);
+      expect([await fastCalls('PushData'), await fastCalls('PushStream')]).toEqual([unary0 + 1, stream0 + 1]);
+    });
+
+    it('a PushStream left open past its deadline ends DEADLINE_EXCEEDED', async () => {
+      const stream0 = await fastCalls('PushStream');
+      const err = await new Promise<ServiceError>((resolve) => {
+        const call = client.pushStream(md(), { deadline: Date.now() + 500 });
+        call.on('data', () => {});
+        call.on('error', resolve);
+        call.write(PushDataRequest.fromPartial({ topic: 'dl', data: Buffer.from('open') }));
+      });
+      expect(err.code).toBe(status.DEADLINE_EXCEEDED);
+      expect(await fastCalls('PushStream')).toBe(stream0 + 1);
+    });
+  });
+
+  describe('deadline timers', () => {
+    // Timers of this process (the node runs in it): one per deadline call while it runs, none after.
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+    it('no timer outlives its call: answered, reset by the client, or a stream', async () => {
+      const before = timers();
+      const calls = 3000;
+      const body = push({ topic: 'timers', data: Buffer.from('x') });
+      const headers = { ...auth, 'grpc-timeout': '60S' };
+      for (let i = 0; i < calls; i += 200) {
+        await Promise.all(Array.from({ length: 200 }, () => rawCall(fastSession, { path: PUSH_DATA, headers, body })));
+      }
+      // Open and unanswered (not half-closed): a timer each, until the client resets them; then
+      // the streams' close clears the timers.
+      const open = Array.from({ length: 300 }, () => {
+        const stream = fastSession.request({ ':method': 'POST', ':path': PUSH_DATA, 'content-type': 'application/grpc', te: 'trailers', ...headers });
+        stream.on('error', () => {});
+        stream.write(body);
+        return stream;
+      });
+      await waitFor(() => timers() - before >= 250, 10_000, 'a timer for each open call');
+      await Promise.all(open.map((stream) => new Promise((resolve) => stream.close(constants.NGHTTP2_CANCEL, () => resolve(undefined)))));
+      await Promise.all(Array.from({ length: 100 }, () => rawCall(fastSession, { path: PUSH_STREAM, headers, body: Buffer.concat([body, body]) })));
+      // What is left once the calls are gone: the server's and the test's own timers, not thousands.
+      const settled = (): boolean => timers() - before < 50;
+      await waitFor(settled, 10_000, 'deadline timers to be cleared').catch(() => false);
+      expect(timers() - before).toBeLessThan(50);
     });
   });
 

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { status } from '@grpc/grpc-js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { useTestNode } from '../helpers/fixture.js';
+import { metric } from '../helpers/metrics.js';
 
 const SCRIPT = fileURLToPath(new URL('../python/push_stream.py', import.meta.url));
 
@@ -24,13 +25,12 @@ describe.skipIf(PYTHON === undefined)('PushStream from Python stubs generated fr
   const out = mkdtempSync(join(tmpdir(), 'pw-py-'));
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-  it('answers every push in order, the invalid one with INVALID_ARGUMENT, and delivers the rest', async () => {
-    const ws = await node.connect();
-    expect((await ws.subscribe('py')).code).toBe(20001);
-    const count = 200;
+  /** Runs push_stream.py: `count` pushes to `topic`, a deadline of `timeout` s if given. Its answers. */
+  async function run(topic: string, count: number, timeout?: number): Promise<Array<{ message_id: string; node_id: string; error_code: number }>> {
     // Asynchronously: the node runs in this process and must keep serving meanwhile.
     const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      const p = spawn(PYTHON!, [SCRIPT, out, node.server.grpcAddress, 'py', String(count)], { timeout: 60_000 });
+      const args = [SCRIPT, out, node.server.grpcAddress, topic, String(count), ...(timeout === undefined ? [] : [String(timeout)])];
+      const p = spawn(PYTHON!, args, { timeout: 60_000 });
       let stdout = '';
       let stderr = '';
       p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -39,7 +39,14 @@ describe.skipIf(PYTHON === undefined)('PushStream from Python stubs generated fr
     });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    const answers = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { message_id: string; node_id: string; error_code: number });
+    return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { message_id: string; node_id: string; error_code: number });
+  }
+
+  it('answers every push in order, the invalid one with INVALID_ARGUMENT, and delivers the rest', async () => {
+    const ws = await node.connect();
+    expect((await ws.subscribe('py')).code).toBe(20001);
+    const count = 200;
+    const answers = await run('py', count);
     expect(answers).toHaveLength(count);
     answers.forEach((a, i) => {
       if (i === count / 2) expect(a.error_code).toBe(status.INVALID_ARGUMENT);
@@ -47,5 +54,12 @@ describe.skipIf(PYTHON === undefined)('PushStream from Python stubs generated fr
     });
     await ws.next((f) => f.text === `py${count - 1}`, 10_000);
     expect(ws.deliveries()).toEqual(Array.from({ length: count }, (_, i) => `py${i}`).filter((_, i) => i !== count / 2));
+  }, 90_000);
+
+  it('with a deadline (timeout=60, sent as grpc-timeout) the stream is served by the gRPC fast path', async () => {
+    const fast0 = await metric(node.server.httpUrl, 'pushwire_grpc_fast_path_calls_total', { method: 'PushStream' });
+    const answers = await run('py-deadline', 20, 60);
+    expect(answers.map((a) => a.error_code)).toEqual(Array.from({ length: 20 }, (_, i) => (i === 10 ? status.INVALID_ARGUMENT : 0)));
+    expect(await metric(node.server.httpUrl, 'pushwire_grpc_fast_path_calls_total', { method: 'PushStream' })).toBe(fast0 + 1);
   }, 90_000);
 });

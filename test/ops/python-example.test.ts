@@ -72,10 +72,14 @@ describe('examples/python against a CLI node', () => {
     running.push(sub);
     await started(sub, 'subscribed');
 
+    const fastCalls = (): Promise<number> => node.metric('pushwire_grpc_fast_path_calls_total', { method: 'PushData' });
+    const fast0 = await fastCalls();
     const push = python('push.py', ['--target', node.grpcAddress, '--topic', 'py-news', '--data', 'hello from python']);
     expect(await push.exited, push.stderr).toBe(0);
     const answer = JSON.parse(push.stdout) as { message_id: string; node_id: string };
     expect(answer.node_id).toBe(node.nodeId);
+    // push.py sets timeout=10 (grpcio sends grpc-timeout): the gRPC fast path serves deadline calls.
+    expect(await fastCalls()).toBe(fast0 + 1);
 
     expect(await sub.exited, sub.stderr).toBe(0);
     expect(JSON.parse(sub.stdout.trim())).toEqual({ topic: 'py-news', uid: '', data: 'hello from python', message_id: answer.message_id });

@@ -1,8 +1,9 @@
 """PushStream from Python stubs generated from proto/ (grpcio + grpcio-tools).
 
-Usage: push_stream.py <out-dir> <grpc-address> <topic> <count>
+Usage: push_stream.py <out-dir> <grpc-address> <topic> <count> [<timeout-seconds>]
 Generates the stubs into <out-dir>, sends <count> pushes to <topic> on one PushStream with an
-invalid push (a topic with a space) in the middle, and prints one JSON line per answer:
+invalid push (a topic with a space) in the middle, with a deadline of <timeout-seconds> if given
+(grpcio sends it as grpc-timeout), and prints one JSON line per answer:
 {"message_id", "node_id", "duplicate", "error_code", "error_message"}.
 """
 import json
@@ -43,6 +44,7 @@ def generate(out):
 
 def main():
     out, address, topic, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    timeout = float(sys.argv[5]) if len(sys.argv) > 5 else None
     generate(out)
     from pushwire.v1 import push_pb2, push_pb2_grpc
 
@@ -53,7 +55,7 @@ def main():
 
     with grpc.insecure_channel(address) as channel:
         stub = push_pb2_grpc.PushServiceStub(channel)
-        for answer in stub.PushStream(requests()):
+        for answer in stub.PushStream(requests(), timeout=timeout):
             print(json.dumps({
                 "message_id": answer.message_id,
                 "node_id": answer.node_id,

@@ -5,6 +5,7 @@ import type { PushStreamResponse } from '../../../gen/pushwire/v1/push.js';
 import type { PushStreamCall } from './push-stream.js';
 import type { MetadataLike } from './push-service.js';
 import { MessageReader, MessageTooLarge, framed } from './grpc-messages.js';
+import { DEADLINE_EXCEEDED_MESSAGE } from './grpc-timeout.js';
 
 /**
  * The gRPC side of one HTTP/2 stream on the fast path, answering as grpc-js 1.14 does
@@ -51,10 +52,26 @@ function statusOf(err: unknown): { code: number; details: string } {
 class Responder {
   headersSent = false;
   statusSent = false;
+  private deadline: NodeJS.Timeout | undefined;
 
   constructor(readonly stream: ServerHttp2Stream) {
     // As grpc-js: every stream error is followed by 'close', which is what the call acts on.
     stream.on('error', () => {});
+  }
+
+  /**
+   * grpc-js's deadline: one timer from the call's start, `ms` as grpc-timeout.ts reads it; `expire`
+   * runs unless the status is sent or the stream closes first (either clears the timer).
+   */
+  setDeadline(ms: number, expire: () => void): void {
+    this.deadline = setTimeout(expire, ms);
+    this.stream.once('close', () => this.clearDeadline());
+  }
+
+  private clearDeadline(): void {
+    if (this.deadline === undefined) return;
+    clearTimeout(this.deadline);
+    this.deadline = undefined;
   }
 
   get gone(): boolean {
@@ -77,6 +94,7 @@ class Responder {
   sendStatus(code: number, details: string, last?: Buffer): void {
     if (this.statusSent || this.gone) return;
     this.statusSent = true;
+    this.clearDeadline();
     const trailers = { 'grpc-status': String(code), 'grpc-message': encodeURI(details) };
     if (last !== undefined) this.sendHeaders();
     if (this.headersSent) {
@@ -98,16 +116,25 @@ export interface UnaryMethod<Req, Res> {
   handler: (call: { request: Req; metadata: MetadataLike }, callback: (err: unknown, value?: Res | null) => void) => void;
 }
 
+/** Ends a call before reading it, trailers-only, as grpc-js does for a malformed grpc-timeout. */
+export function refuseCall(stream: ServerHttp2Stream, code: number, details: string): void {
+  new Responder(stream).sendStatus(code, details);
+}
+
 /**
  * A unary call: its one request message is read up to the half-close, then the same handler
- * grpc-js would run is called, and its answer written as grpc-js writes it.
+ * grpc-js would run is called, and its answer written as grpc-js writes it. With `deadlineMs`
+ * (grpc-timeout), the call ends DEADLINE_EXCEEDED when it passes first.
  */
-export function serveUnary<Req, Res>(method: UnaryMethod<Req, Res>, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, maxMessage: number): void {
+export function serveUnary<Req, Res>(method: UnaryMethod<Req, Res>, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, maxMessage: number, deadlineMs?: number): void {
   const out = new Responder(stream);
   const reader = new MessageReader(maxMessage);
   let request: Buffer | undefined;
+  let second = false;
+  if (deadlineMs !== undefined) out.setDeadline(deadlineMs, () => out.sendStatus(Status.DEADLINE_EXCEEDED, DEADLINE_EXCEEDED_MESSAGE));
   stream.on('data', (chunk: Buffer) => {
-    if (out.statusSent) return;
+    // As grpc-js: nothing more is read once the call has ended.
+    if (out.statusSent || out.gone) return;
     let bodies: Buffer[];
     try {
       bodies = reader.write(chunk);
@@ -118,18 +145,23 @@ export function serveUnary<Req, Res>(method: UnaryMethod<Req, Res>, stream: Serv
     }
     for (const body of bodies) {
       if (request !== undefined) {
+        second = true;
         out.sendStatus(Status.UNIMPLEMENTED, `Received a second request message for server streaming method ${method.path}`);
         return;
       }
       request = body;
     }
   });
+  // node:http2 ends the readable side at a reset too.
   stream.on('end', () => {
-    if (out.statusSent || out.gone) return;
+    if (second) return;
     if (request === undefined) {
       out.sendStatus(Status.UNIMPLEMENTED, `Received no request message for server streaming method ${method.path}`);
       return;
     }
+    // As grpc-js: a request read in time goes to the handler even when the call ended before the
+    // half-close (its deadline, a reset, a message over the limit after it). The answer is then
+    // dropped, the caller has the status that ended the call (or nothing), and the push may go out.
     const answer = (err: unknown, value?: Res | null): void => {
       if (out.statusSent || out.gone) return;
       if (err) {
@@ -175,11 +207,15 @@ export class FastPushStreamCall extends EventEmitter implements PushStreamCall {
     private readonly deserialize: (bytes: Buffer) => unknown,
     private readonly serialize: (value: PushStreamResponse) => Buffer,
     maxMessage: number,
+    deadlineMs?: number,
   ) {
     super();
     this.metadata = headerMetadata(headers);
     this.out = new Responder(stream);
     this.reader = new MessageReader(maxMessage);
+    // As grpc-js: the deadline ends the whole stream, after the answers already written, and the
+    // handler is told the call is over as a cancel; later answers are not written.
+    if (deadlineMs !== undefined) this.out.setDeadline(deadlineMs, () => this.fail(Status.DEADLINE_EXCEEDED, DEADLINE_EXCEEDED_MESSAGE));
     // As grpc-js's ServerDuplexStreamImpl: emit('error', status) ends the call with that status.
     this.on('error', (err: unknown) => {
       const s = statusOf(err);
@@ -243,6 +279,22 @@ export class FastPushStreamCall extends EventEmitter implements PushStreamCall {
     });
   }
 
+  /**
+   * Ends the call with this status on the next tick unless the handler ended it first, as grpc-js
+   * does for a malformed grpc-timeout (its status is queued before the handler runs). Call before
+   * running the handler.
+   */
+  failSoon(code: number, details: string): void {
+    process.nextTick(() => this.fail(code, details));
+  }
+
+  /** Ends the call with a status of the server's own and tells the handler, as a cancel. */
+  private fail(code: number, details: string): void {
+    if (this.cancelled || this.out.statusSent) return;
+    this.sendStatus(code, details);
+    this.cancel();
+  }
+
   private sendStatus(code: number, details: string): void {
     if (this.cancelled || this.out.statusSent) return;
     this.flush();
@@ -250,15 +302,14 @@ export class FastPushStreamCall extends EventEmitter implements PushStreamCall {
   }
 
   private onChunk(chunk: Buffer): void {
-    if (this.out.statusSent) return;
+    if (this.out.statusSent || this.out.gone) return;
     let bodies: Buffer[];
     try {
       bodies = this.reader.write(chunk);
     } catch (err) {
       if (!(err instanceof MessageTooLarge)) throw err;
-      this.sendStatus(Status.RESOURCE_EXHAUSTED, err.message);
       // grpc-js then tells the handler the call is over, as a cancel.
-      this.cancel();
+      this.fail(Status.RESOURCE_EXHAUSTED, err.message);
       return;
     }
     for (const body of bodies) {

@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { status as Status, type Server } from '@grpc/grpc-js';
 import type { Metrics } from '../../observability/metrics.js';
-import { FastPushStreamCall, serveUnary, type UnaryMethod } from './grpc-fast-calls.js';
+import { FastPushStreamCall, refuseCall, serveUnary, type UnaryMethod } from './grpc-fast-calls.js';
+import { invalidTimeoutMessage, timeoutHeader, timeoutMs } from './grpc-timeout.js';
 import { takeStreamsFrom } from './grpc-js-streams.js';
 import type { PushStreamResponse } from '../../../gen/pushwire/v1/push.js';
 import type { PushStreamCall } from './push-stream.js';
@@ -23,13 +24,12 @@ export interface FastPathMethods<Req, Res> {
 
 /**
  * Whether the fast path answers this call exactly as grpc-js would by construction: its two
- * methods, content-type application/grpc(+proto), no grpc-timeout (grpc-js runs the deadline)
- * and no grpc-encoding other than identity (grpc-js inflates). Anything else is grpc-js's.
+ * methods, content-type application/grpc(+proto) and no grpc-encoding other than identity (grpc-js
+ * inflates). Anything else is grpc-js's. A grpc-timeout (deadline) is run here as grpc-js runs it.
  */
 function isPlain(headers: IncomingHttpHeaders): boolean {
   const type = headers['content-type'];
   if (type !== 'application/grpc' && type !== 'application/grpc+proto') return false;
-  if (headers['grpc-timeout'] !== undefined) return false;
   const encoding = headers['grpc-encoding'];
   return encoding === undefined || encoding === 'identity';
 }
@@ -46,10 +46,17 @@ export function installFastPath<Req, Res>(server: Server, m: FastPathMethods<Req
   const counts = m.metrics.grpcFastPathCounts;
   takeStreamsFrom(server, (stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean => {
     const path = headers[':path'];
+    if (path !== pushStream.path && path !== pushData.path) return false;
+    if (!isPlain(headers)) return false;
+    const timeout = timeoutHeader(headers);
+    const deadlineMs = timeout === undefined ? undefined : timeoutMs(timeout);
+    const malformed = timeout !== undefined && deadlineMs === undefined;
     if (path === pushStream.path) {
-      if (!isPlain(headers)) return false;
       counts.PushStream++;
-      const call = new FastPushStreamCall(stream, headers, pushStream.deserialize, pushStream.serialize, maxMessage);
+      const call = new FastPushStreamCall(stream, headers, pushStream.deserialize, pushStream.serialize, maxMessage, deadlineMs);
+      // grpc-js queues this status before the handler runs, so a handler that ends the call at
+      // once (a missing API key) is answered with its own status instead.
+      if (malformed) call.failSoon(Status.INTERNAL, invalidTimeoutMessage(timeout));
       try {
         pushStream.handler(call);
       } catch {
@@ -57,12 +64,10 @@ export function installFastPath<Req, Res>(server: Server, m: FastPathMethods<Req
       }
       return true;
     }
-    if (path === pushData.path) {
-      if (!isPlain(headers)) return false;
-      counts.PushData++;
-      serveUnary(pushData, stream, headers, maxMessage);
-      return true;
-    }
-    return false;
+    counts.PushData++;
+    // grpc-js's handler would only run at the half-close, after this status.
+    if (malformed) refuseCall(stream, Status.INTERNAL, invalidTimeoutMessage(timeout));
+    else serveUnary(pushData, stream, headers, maxMessage, deadlineMs);
+    return true;
   });
 }
