@@ -60,7 +60,8 @@ describe('Redis Cluster failover under a push stream', () => {
       else steady ??= t;
     }
     const node = async (): Promise<NodeProcess> => {
-      const n = await NodeProcess.start(['--redis', rc.url, '--jwt-secret', cluster.secret]);
+      // A slow start on a loaded box is not what this test is about: up to 60 s, inside the 150 s hook.
+      const n = await NodeProcess.start(['--redis', rc.url, '--jwt-secret', cluster.secret], {}, 60_000);
       cluster.nodes.push(n);
       return n;
     };
@@ -70,7 +71,7 @@ describe('Redis Cluster failover under a push stream', () => {
     subSteady = await cluster.connect(B);
     expect((await subDoomed.subscribe(doomed)).code).toBe(20001);
     expect((await subSteady.subscribe(steady)).code).toBe(20001);
-  }, 60_000);
+  }, 150_000);
 
   afterAll(async () => {
     await cluster.cleanup();
@@ -101,12 +102,14 @@ describe('Redis Cluster failover under a push stream', () => {
       await push(steady);
     }
     expect(sent.map((x) => x.code)).toEqual(sent.map(() => OK));
-    await waitFor(() => sent.every((x) => delivered(x.topic === doomed ? subDoomed : subSteady, x.topic, x.seq)), 10_000, 'warm-up delivered');
+    await waitFor(() => sent.every((x) => delivered(x.topic === doomed ? subDoomed : subSteady, x.topic, x.seq)), 30_000, 'warm-up delivered');
 
     await rc.kill(victim.port);
     killedAt = Date.now();
-    // Until 20 pushes on the failed shard have been answered OK and delivered, 45 s at most.
-    const deadline = Date.now() + 45_000;
+    // Until 20 pushes on the failed shard have been answered OK and delivered. The bound is only
+    // a backstop (a failover takes ~4 s, also under load); if it is hit, the assertion below says
+    // which stage stalled: Redis promoting the replica, or the nodes following it.
+    const deadline = Date.now() + 120_000;
     while (Date.now() < deadline) {
       await push(doomed);
       await push(steady);
@@ -118,7 +121,7 @@ describe('Redis Cluster failover under a push stream', () => {
     if (process.env.PUSHWIRE_FAILOVER_TRACE) (await import('node:fs')).writeFileSync(process.env.PUSHWIRE_FAILOVER_TRACE, JSON.stringify({ victim: victim.port, topo: await rc.topology(), sent, doomed: subDoomed.deliveries(), steady: subSteady.deliveries(), B: B.logs, A: A.logs }));
     // Every OK push arrives, exactly once (OK answered means published on the slot's master).
     const ok = sent.filter((x) => x.code === OK);
-    await waitFor(() => ok.every((x) => delivered(x.topic === doomed ? subDoomed : subSteady, x.topic, x.seq)), 10_000, 'every OK push delivered').catch(() => {});
+    await waitFor(() => ok.every((x) => delivered(x.topic === doomed ? subDoomed : subSteady, x.topic, x.seq)), 30_000, 'every OK push delivered').catch(() => {});
     const lost = ok.filter((x) => !delivered(x.topic === doomed ? subDoomed : subSteady, x.topic, x.seq));
     expect(lost).toEqual([]);
     for (const c of [subDoomed, subSteady]) expect(new Set(c.deliveries()).size).toBe(c.deliveries().length);
@@ -130,8 +133,17 @@ describe('Redis Cluster failover under a push stream', () => {
 
     // Delivery resumed on the failed shard, on the promoted replica, which B subscribed by itself.
     const resumed = okAfterKill(doomed).filter((x) => delivered(subDoomed, doomed, x.seq));
-    expect(resumed.length).toBeGreaterThanOrEqual(20);
-    await rc.waitHealthy(20_000);
+    if (resumed.length < 20) {
+      const topo = await rc.topology().catch((err: unknown) => String(err));
+      const lastRefusals = [...new Set(failed.slice(-10).map((x) => `${x.code} ${x.details}`))];
+      const warnings = [...A.logs, ...B.logs].filter((l) => l.level >= 40).slice(-10).map((l) => l.msg);
+      expect.fail(
+        `${resumed.length} of 20 pushes on the failed shard delivered ${Date.now() - killedAt} ms after the kill; ` +
+          `owner now: ${JSON.stringify(typeof topo === 'string' ? topo : owner(topo.filter((n) => n.master && !n.failed), doomed) ?? 'none')}; ` +
+          `last refusals: ${JSON.stringify(lastRefusals)}; node warnings: ${JSON.stringify(warnings)}`,
+      );
+    }
+    await rc.waitHealthy(60_000);
     const promoted = owner(await rc.masters(), doomed)!;
     expect(promoted.port).not.toBe(victim.port);
     const channels = await rc.client(promoted.port, (r) => r.call('PUBSUB', 'SHARDCHANNELS', 'pushwire:*') as Promise<string[]>);
@@ -144,5 +156,5 @@ describe('Redis Cluster failover under a push stream', () => {
         `${byCode(UNAVAILABLE)} UNAVAILABLE, ${byCode(DEADLINE_EXCEEDED)} DEADLINE_EXCEEDED, ${ok.length} OK, 0 lost; ` +
         `steady shard: ${sent.filter((x) => x.topic === steady && x.at >= 0).length} pushes during the run, all OK`,
     );
-  }, 90_000);
+  }, 240_000);
 });

@@ -42,17 +42,17 @@ describe('bus resubscribe after CLIENT KILL reports the gap', () => {
     bus.onMessage((channel, payload) => got.push(`${channel}=${payload.toString()}`));
     await bus.start();
     await Promise.all([bus.subscribe('t:a'), bus.subscribe('t:b')]);
-    await waitFor(() => bus!.isReady(), 5000, 'bus ready');
+    await waitFor(() => bus!.isReady(), 20_000, 'bus ready');
     expect(gaps).toEqual([]); // the first subscription is not a gap
 
     await r.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
-    await waitFor(() => gaps.length === 1, 10_000, 'a gap notice');
+    await waitFor(() => gaps.length === 1, 30_000, 'a gap notice');
     expect(gaps[0]).toEqual(['t:a', 't:b']);
     expect(also).toEqual([2]);
     // Reported once the subscriptions are back: a publish now arrives.
     await bus.publish('t:a', Buffer.from('after'));
-    await waitFor(() => got.includes('t:a=after'), 5000, 'delivery after the gap');
-  });
+    await waitFor(() => got.includes('t:a=after'), 20_000, 'delivery after the gap');
+  }, 90_000);
 
   describe('a node (real CLI) whose subscriber connection is killed', () => {
     const cluster = new Cluster('gap-secret');
@@ -66,8 +66,8 @@ describe('bus resubscribe after CLIENT KILL reports the gap', () => {
       A = await cluster.node(redis2);
       client = await cluster.connect(A);
       expect((await client.subscribe('gapped')).code).toBe(20001);
-      await waitNumsub(r2, 't:gapped', 1);
-    });
+      await waitNumsub(r2, 't:gapped', 1, 20_000);
+    }, 60_000);
 
     afterAll(async () => {
       await cluster.cleanup();
@@ -76,15 +76,16 @@ describe('bus resubscribe after CLIENT KILL reports the gap', () => {
     it('counts the gap, logs it with the channels, and delivers again', async () => {
       expect(await A.metric('pushwire_bus_gaps_total')).toBe(0);
       await r2.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
-      await waitFor(async () => (await A.metric('pushwire_bus_gaps_total')) === 1, 10_000, 'gap counted');
+      await waitFor(async () => (await A.metric('pushwire_bus_gaps_total')) === 1, 30_000, 'gap counted');
       // Its node channel, the project broadcast channel and the topic.
       expect(await A.metric('pushwire_bus_gap_channels_total')).toBeGreaterThanOrEqual(3);
-      const line = A.logs.find((l) => l.msg.startsWith('bus resubscribed after a lost connection'));
-      expect(line).toBeDefined();
+      // The node logs the gap in the same tick it counts it, but its stdout reaches this process by
+      // another pipe than the /metrics answer: under load the line can arrive after the count is seen.
+      const line = await waitFor(() => A.logs.find((l) => l.msg.startsWith('bus resubscribed after a lost connection')), 30_000, 'the gap log line');
       expect(line!.level).toBe(40);
       expect(line!.sample as string[]).toContain('t:gapped');
-      await waitFor(async () => (await restPush(A.httpUrl, { topic: 'gapped', data: b64('back') })).status === 200, 10_000, 'push accepted');
-      await client.next((f) => f.text === 'back', 10_000);
-    });
+      await waitFor(async () => (await restPush(A.httpUrl, { topic: 'gapped', data: b64('back') })).status === 200, 30_000, 'push accepted');
+      await client.next((f) => f.text === 'back', 30_000);
+    }, 120_000);
   });
 });

@@ -58,7 +58,8 @@ export class TestRedisCluster {
       '--cluster', 'create', ...c.nodes.map((n) => `127.0.0.1:${n.port}`),
       '--cluster-replicas', String(replicas), '--cluster-yes',
     ]);
-    await c.waitHealthy(20_000);
+    // Generous: on a loaded box the cluster takes longer to agree; callers' hook timeouts still bound it.
+    await c.waitHealthy(60_000);
     return c;
   }
 
