@@ -25,7 +25,7 @@ import { credentials } from '@grpc/grpc-js';
 import { WebSocket } from 'ws';
 import { PushDataRequest, PushServiceClient } from '../dist/gen/pushwire/v1/push.js';
 import { ClientFrame, ServerFrame } from '../dist/gen/pushwire/v1/client.js';
-import { freePort, root, sleep } from './lib/common.mjs';
+import { freePort, median, root, sleep } from './lib/common.mjs';
 
 const { values: opt } = parseArgs({
   args: process.argv.slice(3),
@@ -288,10 +288,6 @@ async function recovery(sys, r, n) {
   return times;
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const stat = (xs, d = 1) => `${median(xs).toFixed(d)} [${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)}]`;
 
 // Everything printed is also kept for --md.

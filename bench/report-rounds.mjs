@@ -3,6 +3,7 @@
 // One run of a scenario on a shared 2-core box can be off by 2× either way; a figure worth quoting is the median of
 // several, with its spread and the load the box had when each run was made.
 import { readdirSync, readFileSync } from 'node:fs';
+import { mdTable, median } from './lib/common.mjs';
 
 const SCENARIOS = ['fanout', 'idle', 'latency', 'private', 'ingress'];
 
@@ -22,12 +23,6 @@ export function collectRounds(dir, since) {
   return { since: new Date(t).toISOString(), runs };
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-};
-
 /** Median [min–max] of the numbers present; '—' when no run had the figure. */
 export function spread(values, digits = 2) {
   const xs = values.filter((v) => typeof v === 'number' && Number.isFinite(v));
@@ -42,7 +37,7 @@ const ok = (run, pred) => run.results.find((r) => !r.error && pred(r));
 // Runs made before the harness recorded each scenario's own load carry the one read when their `all` process first
 // described the machine (at the end of its first scenario): marked with *.
 const loadOf = (run) => (run.loadAvg ? run.loadAvg.start.map((x) => x.toFixed(1)).join(' ') : run.machine?.loadAvgAtStart ? `${run.machine.loadAvgAtStart.map((x) => x.toFixed(1)).join(' ')} *` : '');
-const table = (head, rows) => [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+const table = mdTable;
 
 /** The figure `get` of the result matching `pred`, in every run of the scenario. */
 const across = (runs, pred, get) => (runs ?? []).map((run) => {

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { scaleSections } from './report-scale.mjs';
 import { roundsMedian, roundsSection } from './report-rounds.mjs';
-import { benchDir, root } from './lib/common.mjs';
+import { benchDir, mdTable, root } from './lib/common.mjs';
 
 // Hand-written analysis of the targets the runs miss (kept here so that `report` regenerates it with the tables).
 const MISSED_TARGETS_NOTES = `### What limits the targets (profiles; details and A/B runs in \`bench/NOTES-perf.md\`)
@@ -29,7 +29,7 @@ const COLORS = { pushwire: '#d62728', socketio: '#1f77b4', ws: '#2ca02c' };
 const n0 = (v) => (v === null || v === undefined || Number.isNaN(v) ? '—' : Math.round(v).toLocaleString('en-US'));
 const f = (v, d = 2) => (v === null || v === undefined || Number.isNaN(v) ? '—' : Number(v).toFixed(d));
 const ratio = (a, b, d = 2) => (a === undefined || b === undefined || a === null || b === null || !b ? '—' : `${(a / b).toFixed(d)}×`);
-const table = (head, rows) => [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i === 0 ? '---' : '---:')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+const table = mdTable;
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
 export function generateReport() {
